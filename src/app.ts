@@ -1,0 +1,92 @@
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import express, { type Router } from 'express';
+import nunjucks from 'nunjucks';
+import { pinoHttp } from 'pino-http';
+import type { AppConfig } from './config.js';
+import type { Logger } from './log.js';
+import type { Store } from './db/index.js';
+import { securityHeaders } from './http/security.js';
+import { errorHandler, notFoundHandler } from './http/error-handler.js';
+import { rejectCrossSiteWrites } from './http/cross-site.js';
+
+export const viewsDir = path.resolve(import.meta.dirname, '..', 'views');
+
+export interface AppDeps {
+  config: AppConfig;
+  logger: Logger;
+  store: Store;
+  /** Origins of the payment providers' hosted pages that /donate redirects to. */
+  formActionOrigins: string[];
+  /** Routers that need the raw request body (webhooks); mounted before any body parser. */
+  rawBodyRouters?: Router[];
+  /** Feature routers, mounted in order after the body parsers. */
+  routers?: Router[];
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+export function createViewEnvironment(app?: express.Express): nunjucks.Environment {
+  const env = nunjucks.configure(viewsDir, { autoescape: true, throwOnUndefined: false, noCache: false });
+  if (app) env.express(app);
+  return env;
+}
+
+/** Builds the Express app from its parts. No listen: the server and the tests do that. */
+export function createApp(deps: AppDeps): express.Express {
+  const { config } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.server.trustProxy);
+  app.set('etag', 'strong');
+  app.set('view engine', 'njk');
+  const views = createViewEnvironment(app);
+  views.addGlobal('site', config.site);
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const incoming = req.headers['x-request-id'];
+        const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || (req.url ?? '').startsWith('/static/') },
+      quietReqLogger: true,
+    }),
+  );
+  app.use(
+    securityHeaders({
+      formActionOrigins: deps.formActionOrigins,
+      https: config.site.publicUrl.startsWith('https:'),
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const reachable = await deps.store.ping();
+    res
+      .status(reachable ? 200 : 503)
+      .set('Cache-Control', 'no-store')
+      .json({ status: reachable ? 'ready' : 'unavailable', store: reachable ? 'reachable' : 'unreachable' });
+  });
+  app.use(
+    '/static',
+    express.static(path.join(viewsDir, 'static'), { maxAge: '1d', index: false, fallthrough: true }),
+  );
+
+  for (const router of deps.rawBodyRouters ?? []) app.use(router);
+
+  app.use(rejectCrossSiteWrites(new URL(config.site.publicUrl).origin));
+  app.use(express.urlencoded({ extended: false, limit: config.server.bodyLimit, parameterLimit: 100 }));
+  app.use('/api', express.json({ limit: config.server.bodyLimit }));
+
+  for (const router of deps.routers ?? []) app.use(router);
+
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,206 @@
+import nodeConfig from 'config';
+import { z } from 'zod';
+
+/** Environment strings arrive as text; JSON files give real types. Accept both. */
+const booleanish = z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no|)$/i.test(value)) return false;
+  return value;
+}, z.boolean());
+
+const port = z.coerce.number().int().min(0).max(65535);
+const minorAmount = z.number().int().positive();
+const currencyCode = z.string().regex(/^[A-Z]{3}$/, 'must be a three-letter ISO 4217 code such as "USD"');
+const providerId = z.enum(['stripe', 'paypal']);
+
+const planSchema = z
+  .object({
+    id: z.string().regex(/^[a-z0-9-]{2,40}$/, 'must be lowercase letters, digits and dashes'),
+    name: z.string().min(1),
+    description: z.string().default(''),
+    interval: z.enum(['once', 'month']),
+    currencies: z.array(currencyCode).min(1),
+    defaultAmountMinor: minorAmount,
+    minAmountMinor: minorAmount,
+    maxAmountMinor: minorAmount,
+    providers: z.array(providerId).min(1),
+  })
+  .strict()
+  .refine((p) => p.minAmountMinor <= p.defaultAmountMinor && p.defaultAmountMinor <= p.maxAmountMinor, {
+    message: 'defaultAmountMinor must lie between minAmountMinor and maxAmountMinor',
+    path: ['defaultAmountMinor'],
+  });
+
+const trustProxy = z.preprocess(
+  (value) => {
+    if (typeof value !== 'string') return value;
+    if (/^\d+$/.test(value)) return Number(value);
+    if (/^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
+    return value;
+  },
+  z.union([z.boolean(), z.number().int().min(0), z.string().min(1)]),
+);
+
+export const configSchema = z
+  .object({
+    env: z.string(),
+    site: z
+      .object({
+        name: z.string().min(1),
+        tagline: z.string(),
+        publicUrl: z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, '')),
+        locale: z.string().min(2),
+        contactEmail: z.email(),
+      })
+      .strict(),
+    server: z
+      .object({
+        port,
+        host: z.string().min(1),
+        trustProxy,
+        bodyLimit: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like "100kb"'),
+        shutdownTimeoutMs: z.coerce.number().int().min(100).max(60_000),
+      })
+      .strict(),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+        pretty: booleanish,
+      })
+      .strict(),
+    db: z
+      .object({
+        uri: z
+          .string()
+          .refine((v) => v === '' || /^mongodb(\+srv)?:\/\//.test(v), 'must start with mongodb:// or mongodb+srv://'),
+        embeddedPath: z.string().min(1),
+      })
+      .strict(),
+    payments: z
+      .object({
+        mode: z.enum(['auto', 'simulator', 'live']),
+        stripe: z
+          .object({
+            secretKey: z.string(),
+            webhookSecret: z.string(),
+            apiVersion: z.string().regex(/^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$/, 'must look like "2025-03-31.basil"'),
+            subscriptionsEnabled: booleanish,
+          })
+          .strict(),
+        paypal: z
+          .object({
+            clientId: z.string(),
+            clientSecret: z.string(),
+            webhookId: z.string(),
+            environment: z.enum(['sandbox', 'live']),
+          })
+          .strict(),
+        simulator: z.object({ stripePort: port, paypalPort: port }).strict(),
+      })
+      .strict(),
+    donations: z
+      .object({
+        minimumAmountMinor: minorAmount,
+        plans: z.array(planSchema).min(1),
+      })
+      .strict(),
+    consent: z
+      .object({
+        policyVersion: z.string().min(1),
+        categories: z
+          .array(z.object({ id: z.string().min(1), label: z.string().min(1), required: z.boolean() }).strict())
+          .min(1),
+      })
+      .strict(),
+    mail: z.object({ smtpUrl: z.string(), from: z.string().min(3), outboxDir: z.string().min(1) }).strict(),
+    secrets: z.object({ session: z.string(), links: z.string() }).strict(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    const ids = new Set<string>();
+    c.donations.plans.forEach((plan, i) => {
+      if (ids.has(plan.id)) {
+        ctx.addIssue({ code: 'custom', path: ['donations', 'plans', i, 'id'], message: 'is used by two plans' });
+      }
+      ids.add(plan.id);
+      if (plan.minAmountMinor < c.donations.minimumAmountMinor) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['donations', 'plans', i, 'minAmountMinor'],
+          message: 'is below donations.minimumAmountMinor',
+        });
+      }
+    });
+    const production = c.env === 'production';
+    if (production && c.payments.mode === 'simulator') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['payments', 'mode'],
+        message: 'the payment simulator is refused when NODE_ENV=production',
+      });
+    }
+    if (production) {
+      for (const key of ['session', 'links'] as const) {
+        if (c.secrets[key].length < 32) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['secrets', key],
+            message: 'must be set (at least 32 characters) in production',
+          });
+        }
+      }
+    }
+  });
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type Plan = RawConfig['donations']['plans'][number];
+export type ProviderId = z.infer<typeof providerId>;
+
+export interface AppConfig extends Omit<RawConfig, 'payments'> {
+  payments: RawConfig['payments'] & { resolvedMode: 'simulator' | 'live' };
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    detail: string,
+  ) {
+    super(`Invalid configuration: ${key} ${detail}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Validates a raw configuration tree; throws a ConfigError naming the first bad key. */
+export function parseConfig(raw: unknown): AppConfig {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = issue.path.join('.') || '(root)';
+    throw new ConfigError(key, issue.message.replace(/^Invalid input: /, ''));
+  }
+  const c = result.data;
+  const { stripe, paypal } = c.payments;
+  const hasKeys = stripe.secretKey !== '' || paypal.clientId !== '';
+  const resolvedMode = c.payments.mode === 'auto' ? (hasKeys ? 'live' : 'simulator') : c.payments.mode;
+  if (c.env === 'production' && resolvedMode === 'simulator') {
+    throw new ConfigError('payments.mode', 'resolves to the simulator, which is refused when NODE_ENV=production');
+  }
+  return deepFreeze({ ...c, payments: { ...c.payments, resolvedMode } });
+}
+
+let loaded: AppConfig | undefined;
+
+/** The configuration from config/ and the environment, validated once per process. */
+export function getConfig(): AppConfig {
+  loaded ??= parseConfig({ env: process.env.NODE_ENV ?? 'development', ...nodeConfig.util.toObject() });
+  return loaded;
+}

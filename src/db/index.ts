@@ -1,0 +1,78 @@
+import mongoose from 'mongoose';
+import type { Logger } from '../log.js';
+
+export interface StoreOptions {
+  /** A real MongoDB (production, or anyone who has one); empty → the embedded store. */
+  uri: string;
+  /** Where the embedded store keeps its journal and snapshots; null keeps it in memory (tests). */
+  embeddedPath: string | null;
+  /** Port for the embedded store; 0 picks a free one. */
+  embeddedPort?: number;
+  dbName?: string;
+  logger: Logger;
+}
+
+export interface Store {
+  connection: mongoose.Connection;
+  /** The URI the app is connected to (embedded: the local one it started). */
+  uri: string;
+  embedded: boolean;
+  /** Answers whether the store replies to a ping within the time limit. */
+  ping(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+async function startEmbedded(options: StoreOptions): Promise<{ uri: string; stop(): Promise<void> }> {
+  let embedded: typeof import('../embedded-mongo/index.js');
+  try {
+    embedded = await import('../embedded-mongo/index.js');
+  } catch (err) {
+    throw new Error(
+      'MONGODB_URI is not set and the embedded store could not be loaded; set MONGODB_URI to a MongoDB server.',
+      { cause: err },
+    );
+  }
+  const server = await embedded.startEmbeddedMongo({
+    ...(options.embeddedPath ? { dbPath: options.embeddedPath } : {}),
+    port: options.embeddedPort ?? 0,
+    logger: options.logger.child({ component: 'embedded-mongo' }),
+  });
+  options.logger.info({ uri: server.uri, dbPath: options.embeddedPath ?? '(memory)' }, 'embedded store started');
+  return server;
+}
+
+/** Connects mongoose to MONGODB_URI, or starts the embedded store and connects to that. */
+export async function connectStore(options: StoreOptions): Promise<Store> {
+  const embedded = options.uri === '' ? await startEmbedded(options) : null;
+  const uri = embedded?.uri ?? options.uri;
+  try {
+    await mongoose.connect(uri, {
+      ...(options.dbName ? { dbName: options.dbName } : embedded ? { dbName: 'readerfund' } : {}),
+      serverSelectionTimeoutMS: 10_000,
+      autoIndex: true,
+    });
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
+  const connection = mongoose.connection;
+  return {
+    connection,
+    uri,
+    embedded: embedded !== null,
+    async ping(timeoutMs = 1000) {
+      const db = connection.db;
+      if (!db || connection.readyState !== 1) return false;
+      const timeout = new Promise<boolean>((resolve) => setTimeout(resolve, timeoutMs, false).unref());
+      const ping = db
+        .command({ ping: 1 })
+        .then(() => true)
+        .catch(() => false);
+      return Promise.race([ping, timeout]);
+    },
+    async close() {
+      await mongoose.disconnect();
+      await embedded?.stop();
+    },
+  };
+}
