@@ -3,6 +3,7 @@ import type { AppConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { connectStore, type Store } from './db/index.js';
 import { createApp } from './app.js';
+import { createArticlesFeature } from './articles/index.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -32,7 +33,9 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
   });
   const cleanups: Array<() => Promise<void>> = [() => store.close()];
   try {
-    const app = createApp({ config, logger, store, formActionOrigins: [] });
+    const articles = createArticlesFeature({ config, logger });
+    await articles.seedDemoContentIfEmpty();
+    const app = createApp({ config, logger, store, formActionOrigins: [], routers: [articles.router] });
     return {
       config,
       logger,
