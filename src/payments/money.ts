@@ -1,0 +1,71 @@
+/**
+ * Exact conversions between integer minor units and the decimal strings providers put on the wire.
+ * Everything is string arithmetic: floats cannot represent 0.1 exactly, and zero-decimal
+ * currencies (JPY, KRW) or three-decimal ones (BHD, KWD) must round-trip without loss.
+ */
+import type { Money } from './types.js';
+
+const digitsCache = new Map<string, number>();
+
+function normaliseCurrency(currency: string): string {
+  const code = currency.trim().toUpperCase();
+  if (!/^[A-Z]{3}$/.test(code)) {
+    throw new RangeError(`Not an ISO 4217 currency code: "${currency}"`);
+  }
+  return code;
+}
+
+/** How many digits follow the decimal point for a currency (USD 2, JPY 0, KWD 3), as ICU knows it. */
+export function minorUnitDigits(currency: string): number {
+  const code = normaliseCurrency(currency);
+  const cached = digitsCache.get(code);
+  if (cached !== undefined) return cached;
+  const digits = new Intl.NumberFormat('en', {
+    style: 'currency',
+    currency: code,
+  }).resolvedOptions().maximumFractionDigits;
+  if (digits === undefined) {
+    throw new RangeError(`No minor-unit digits known for ${code}`);
+  }
+  digitsCache.set(code, digits);
+  return digits;
+}
+
+/** `{ amountMinor: 1234, currency: 'USD' }` → `"12.34"`; JPY 500 → `"500"`. Negative amounts keep their sign. */
+export function toDecimalString(money: Money): string {
+  const { amountMinor } = money;
+  if (!Number.isSafeInteger(amountMinor)) {
+    throw new RangeError(`Amount must be a safe integer of minor units, got ${String(amountMinor)}`);
+  }
+  const digits = minorUnitDigits(money.currency);
+  const sign = amountMinor < 0 ? '-' : '';
+  const raw = String(Math.abs(amountMinor));
+  if (digits === 0) return sign + raw;
+  const padded = raw.padStart(digits + 1, '0');
+  return `${sign}${padded.slice(0, -digits)}.${padded.slice(-digits)}`;
+}
+
+/**
+ * `"12.34"` in USD → 1234; `"500"` in JPY → 500; `"12.3"` → 1230. Throws a RangeError on anything
+ * that is not a plain decimal, that has more fractional digits than the currency allows (rounding
+ * money silently is how ledgers drift), or that exceeds the safe-integer range.
+ */
+export function parseDecimalToMinor(value: string, currency: string): number {
+  const digits = minorUnitDigits(currency);
+  const match = /^(-)?(\d+)(?:\.(\d+))?$/.exec(value.trim());
+  if (!match) {
+    throw new RangeError(`Not a decimal amount: "${value}"`);
+  }
+  const [, sign, whole = '', fraction = ''] = match;
+  if (fraction.length > digits) {
+    throw new RangeError(
+      `"${value}" has more decimal places than ${normaliseCurrency(currency)} allows (${digits})`,
+    );
+  }
+  const minorDigits = (whole + fraction.padEnd(digits, '0')).replace(/^0+(?=\d)/, '');
+  const amount = Number(minorDigits);
+  if (!Number.isSafeInteger(amount)) {
+    throw new RangeError(`Amount "${value}" is too large`);
+  }
+  return sign && amount !== 0 ? -amount : amount;
+}
