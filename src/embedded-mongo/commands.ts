@@ -1,0 +1,648 @@
+/**
+ * Command routing: turns one command document into one reply document. Everything here runs
+ * synchronously, so each command observes and changes the store atomically.
+ */
+import { calculateObjectSize, Long, ObjectId } from 'bson';
+import { asCommandError, MongoCommandError } from './errors.js';
+import {
+  applyUpdate,
+  compileFilter,
+  findMatching,
+  isOperatorUpdate,
+  project,
+  runPipeline,
+  sortDocs,
+  upsertSeed,
+} from './query.js';
+import { defaultIndexName, type Catalog, type Collection, type IndexSpec } from './store.js';
+import { cloneDoc, isPlainObject, keyOf, pathValues, type Doc } from './values.js';
+
+export const MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024;
+export const MAX_MESSAGE_SIZE = 48_000_000;
+const MAX_BATCH_BYTES = MAX_BSON_OBJECT_SIZE - 64 * 1024;
+const CURSOR_IDLE_MS = 10 * 60 * 1000;
+
+interface CursorState {
+  id: Long;
+  ns: string;
+  docs: Doc[];
+  pos: number;
+  touched: number;
+}
+
+export interface CommandContext {
+  connectionId: number;
+}
+
+export class CommandRouter {
+  private readonly catalog: Catalog;
+  private readonly cursors = new Map<string, CursorState>();
+  private nextCursorId = BigInt(Date.now()) * 1000n;
+
+  constructor(catalog: Catalog) {
+    this.catalog = catalog;
+  }
+
+  /** Runs a command and always returns a reply (errors become `ok: 0`). */
+  run(cmd: Doc, ctx: CommandContext): Doc {
+    try {
+      return this.dispatch(cmd, ctx);
+    } catch (err) {
+      return asCommandError(err).toReply();
+    }
+  }
+
+  private dispatch(cmd: Doc, ctx: CommandContext): Doc {
+    const name = Object.keys(cmd)[0] ?? '';
+    const db = typeof cmd.$db === 'string' ? cmd.$db : 'admin';
+    if (cmd.txnNumber !== undefined || cmd.startTransaction !== undefined || cmd.autocommit !== undefined) {
+      throw new MongoCommandError(
+        20,
+        'Transaction numbers are only allowed on a replica set member or mongos',
+      );
+    }
+    switch (name) {
+      case 'hello':
+      case 'isMaster':
+      case 'ismaster':
+        return helloReply(ctx.connectionId);
+      case 'ping':
+        return { ok: 1 };
+      case 'buildInfo':
+      case 'buildinfo':
+        return {
+          version: '7.0.0',
+          gitVersion: 'embedded',
+          versionArray: [7, 0, 0, 0],
+          bits: 64,
+          debug: false,
+          maxBsonObjectSize: MAX_BSON_OBJECT_SIZE,
+          storageEngines: ['embedded'],
+          ok: 1,
+        };
+      case 'endSessions':
+      case 'killAllSessions':
+        return { ok: 1 };
+      case 'insert':
+        return this.insert(db, cmd);
+      case 'update':
+        return this.update(db, cmd);
+      case 'delete':
+        return this.delete(db, cmd);
+      case 'findAndModify':
+      case 'findandmodify':
+        return this.findAndModify(db, cmd, name);
+      case 'find':
+        return this.find(db, cmd);
+      case 'getMore':
+        return this.getMore(db, cmd);
+      case 'killCursors':
+        return this.killCursors(cmd);
+      case 'aggregate':
+        return this.aggregate(db, cmd);
+      case 'count':
+        return this.count(db, cmd);
+      case 'distinct':
+        return this.distinct(db, cmd);
+      case 'createIndexes':
+        return this.createIndexes(db, cmd);
+      case 'listIndexes':
+        return this.listIndexes(db, cmd);
+      case 'dropIndexes':
+      case 'deleteIndexes':
+        return this.dropIndexes(db, cmd, name);
+      case 'listCollections':
+        return this.listCollections(db, cmd);
+      case 'listDatabases':
+        return this.listDatabases(cmd);
+      case 'create':
+        return this.create(db, cmd);
+      case 'drop':
+        return this.drop(db, cmd);
+      case 'dropDatabase':
+        this.catalog.dropDatabase(db);
+        return { dropped: db, ok: 1 };
+      default:
+        throw new MongoCommandError(59, `no such command: '${name}'`);
+    }
+  }
+
+  // ---------- helpers ----------
+
+  private collName(cmd: Doc, field: string): string {
+    const v = cmd[field];
+    if (typeof v !== 'string' || v.length === 0)
+      throw new MongoCommandError(73, `collection name has invalid type ${typeof v}`);
+    return v;
+  }
+
+  private cursorReply(ns: string, docs: Doc[], batchSize: unknown, singleBatch: boolean, limit = 0): Doc {
+    const requested = typeof batchSize === 'number' && batchSize > 0 ? batchSize : 101;
+    const firstSize = singleBatch ? (limit > 0 ? limit : docs.length) : requested;
+    const { batch, end } = takeBatch(docs, 0, firstSize);
+    let id = Long.ZERO;
+    if (!singleBatch && end < docs.length) {
+      id = this.newCursor(ns, docs, end);
+    }
+    return { cursor: { firstBatch: batch, id, ns }, ok: 1 };
+  }
+
+  private newCursor(ns: string, docs: Doc[], pos: number): Long {
+    this.sweepCursors();
+    this.nextCursorId += 1n;
+    const id = Long.fromBigInt(this.nextCursorId);
+    this.cursors.set(id.toString(), { id, ns, docs, pos, touched: Date.now() });
+    return id;
+  }
+
+  private sweepCursors(): void {
+    const cutoff = Date.now() - CURSOR_IDLE_MS;
+    for (const [k, c] of this.cursors) if (c.touched < cutoff) this.cursors.delete(k);
+  }
+
+  // ---------- reads ----------
+
+  private find(db: string, cmd: Doc): Doc {
+    const name = this.collName(cmd, 'find');
+    const ns = `${db}.${name}`;
+    const coll = this.catalog.get(db, name);
+    const filter = asDoc(cmd.filter, 'filter');
+    const limit = Math.abs(num(cmd.limit));
+    const skip = num(cmd.skip);
+    let singleBatch = cmd.singleBatch === true || num(cmd.limit) < 0;
+    if (!coll) return { cursor: { firstBatch: [], id: Long.ZERO, ns }, ok: 1 };
+    let docs: Doc[];
+    if (cmd.sort && Object.keys(cmd.sort as Doc).length) {
+      docs = sortDocs(findMatching(coll, filter), asDoc(cmd.sort, 'sort'));
+      if (skip || limit) docs = docs.slice(skip, limit ? skip + limit : undefined);
+    } else {
+      docs = findMatching(coll, filter, limit ? skip + limit : 0);
+      if (skip) docs = docs.slice(skip);
+    }
+    docs = project(docs, asDoc(cmd.projection, 'projection'), filter);
+    if (limit && docs.length <= limit && typeof cmd.batchSize !== 'number') singleBatch = true;
+    return this.cursorReply(ns, docs, cmd.batchSize, singleBatch, limit);
+  }
+
+  private getMore(db: string, cmd: Doc): Doc {
+    const id = cmd.getMore;
+    const key = id instanceof Long ? id.toString() : String(id);
+    const cur = this.cursors.get(key);
+    if (!cur) throw new MongoCommandError(43, `cursor id ${key} not found`);
+    cur.touched = Date.now();
+    const size = typeof cmd.batchSize === 'number' && cmd.batchSize > 0 ? cmd.batchSize : Infinity;
+    const { batch, end } = takeBatch(cur.docs, cur.pos, size);
+    cur.pos = end;
+    let outId = cur.id;
+    if (end >= cur.docs.length) {
+      this.cursors.delete(key);
+      outId = Long.ZERO;
+    }
+    return { cursor: { nextBatch: batch, id: outId, ns: cur.ns }, ok: 1 };
+  }
+
+  private killCursors(cmd: Doc): Doc {
+    const ids = Array.isArray(cmd.cursors) ? cmd.cursors : [];
+    const killed: unknown[] = [];
+    const notFound: unknown[] = [];
+    for (const id of ids) {
+      const key = id instanceof Long ? id.toString() : String(id);
+      if (this.cursors.delete(key)) killed.push(id);
+      else notFound.push(id);
+    }
+    return { cursorsKilled: killed, cursorsNotFound: notFound, cursorsAlive: [], cursorsUnknown: [], ok: 1 };
+  }
+
+  private aggregate(db: string, cmd: Doc): Doc {
+    if (typeof cmd.aggregate !== 'string')
+      throw new MongoCommandError(59, 'database-level aggregation is not supported by this server');
+    const name = cmd.aggregate;
+    const ns = `${db}.${name}`;
+    if (!Array.isArray(cmd.pipeline))
+      throw new MongoCommandError(14, "'pipeline' option must be specified as an array");
+    if (!isPlainObject(cmd.cursor) && cmd.explain !== true)
+      throw new MongoCommandError(
+        9,
+        "The 'cursor' option is required, except for aggregate with the explain argument",
+      );
+    let pipeline = cmd.pipeline as Doc[];
+    const coll = this.catalog.get(db, name);
+    let input: Doc[] = [];
+    if (coll) {
+      const first = pipeline[0];
+      if (first && isPlainObject(first.$match)) {
+        input = findMatching(coll, first.$match);
+        pipeline = pipeline.slice(1);
+      } else input = [...coll.docs.values()];
+    }
+    const resolve = (other: string): Doc[] => {
+      const c = this.catalog.get(db, other);
+      return c ? [...c.docs.values()] : [];
+    };
+    const out = pipeline.length ? runPipeline(input, pipeline, resolve) : input;
+    const batchSize = isPlainObject(cmd.cursor) ? cmd.cursor.batchSize : undefined;
+    return this.cursorReply(ns, out, batchSize, false);
+  }
+
+  private count(db: string, cmd: Doc): Doc {
+    const coll = this.catalog.get(db, this.collName(cmd, 'count'));
+    if (!coll) return { n: 0, ok: 1 };
+    const query = asDoc(cmd.query, 'query');
+    let n = !query || Object.keys(query).length === 0 ? coll.docs.size : findMatching(coll, query).length;
+    const skip = num(cmd.skip);
+    const limit = Math.abs(num(cmd.limit));
+    n = Math.max(0, n - skip);
+    if (limit) n = Math.min(n, limit);
+    return { n, ok: 1 };
+  }
+
+  private distinct(db: string, cmd: Doc): Doc {
+    const coll = this.catalog.get(db, this.collName(cmd, 'distinct'));
+    if (typeof cmd.key !== 'string') throw new MongoCommandError(14, "'key' must be a string");
+    if (!coll) return { values: [], ok: 1 };
+    const seen = new Map<string, unknown>();
+    for (const d of findMatching(coll, asDoc(cmd.query, 'query'))) {
+      for (const v of pathValues(d, cmd.key)) {
+        if (v === undefined) continue;
+        const k = keyOf(v);
+        if (!seen.has(k)) seen.set(k, v);
+      }
+    }
+    return { values: [...seen.values()], ok: 1 };
+  }
+
+  // ---------- writes ----------
+
+  private insert(db: string, cmd: Doc): Doc {
+    const name = this.collName(cmd, 'insert');
+    const docs = cmd.documents;
+    if (!Array.isArray(docs)) throw new MongoCommandError(14, "'documents' must be an array");
+    const ordered = cmd.ordered !== false;
+    const { coll } = this.catalog.ensure(db, name);
+    let n = 0;
+    const writeErrors: Doc[] = [];
+    for (let i = 0; i < docs.length; i++) {
+      let doc = docs[i] as Doc;
+      try {
+        if (!isPlainObject(doc)) throw new MongoCommandError(2, 'document to insert must be an object');
+        if (doc._id === undefined) doc = { _id: new ObjectId(), ...doc };
+        else if (!idFirst(doc)) {
+          // MongoDB stores _id as the first field
+          const { _id, ...rest } = doc;
+          doc = { _id, ...rest };
+        }
+        coll.insert(doc);
+        n++;
+      } catch (err) {
+        writeErrors.push(asCommandError(err).toWriteError(i));
+        if (ordered) break;
+      }
+    }
+    return writeErrors.length ? { n, writeErrors, ok: 1 } : { n, ok: 1 };
+  }
+
+  private buildUpsert(filter: Doc | undefined, u: unknown, arrayFilters: Doc[] | undefined): Doc {
+    const seed = upsertSeed(filter);
+    let doc: Doc;
+    if (Array.isArray(u) || isOperatorUpdate(u)) {
+      doc = applyUpdate(seed, u, { arrayFilters, inserting: true }) ?? seed;
+    } else {
+      doc = cloneDoc(asDoc(u, 'u') ?? {});
+      if (doc._id === undefined && seed._id !== undefined) doc._id = seed._id;
+    }
+    const id = doc._id === undefined ? new ObjectId() : doc._id;
+    const { _id: _drop, ...rest } = doc;
+    return { _id: id, ...rest };
+  }
+
+  private update(db: string, cmd: Doc): Doc {
+    const name = this.collName(cmd, 'update');
+    const updates = cmd.updates;
+    if (!Array.isArray(updates)) throw new MongoCommandError(14, "'updates' must be an array");
+    const ordered = cmd.ordered !== false;
+    let n = 0;
+    let nModified = 0;
+    const upserted: Doc[] = [];
+    const writeErrors: Doc[] = [];
+    for (let i = 0; i < updates.length; i++) {
+      const st = updates[i] as Doc;
+      try {
+        const q = asDoc(st.q, 'q') ?? {};
+        const u = st.u;
+        const arrayFilters = Array.isArray(st.arrayFilters) ? (st.arrayFilters as Doc[]) : undefined;
+        const multi = st.multi === true;
+        if (multi && !Array.isArray(u) && !isOperatorUpdate(u))
+          throw new MongoCommandError(9, 'multi update is not supported for replacement-style update');
+        const coll = this.catalog.get(db, name);
+        let matches: Doc[] = [];
+        if (coll) {
+          if (!multi && isPlainObject(st.sort) && Object.keys(st.sort).length)
+            matches = sortDocs(findMatching(coll, q), st.sort).slice(0, 1);
+          else matches = findMatching(coll, q, multi ? 0 : 1);
+        }
+        if (matches.length === 0) {
+          if (st.upsert === true) {
+            const doc = this.buildUpsert(q, u, arrayFilters);
+            this.catalog.ensure(db, name).coll.insert(doc);
+            n++;
+            upserted.push({ index: i, _id: doc._id });
+          }
+          continue;
+        }
+        const target = coll as Collection;
+        for (const doc of matches) {
+          n++;
+          const next = applyUpdate(doc, u, { arrayFilters, filter: q });
+          if (next) {
+            target.replace(doc, next);
+            nModified++;
+          }
+        }
+      } catch (err) {
+        writeErrors.push(asCommandError(err).toWriteError(i));
+        if (ordered) break;
+      }
+    }
+    const reply: Doc = { n, nModified };
+    if (upserted.length) reply.upserted = upserted;
+    if (writeErrors.length) reply.writeErrors = writeErrors;
+    reply.ok = 1;
+    return reply;
+  }
+
+  private delete(db: string, cmd: Doc): Doc {
+    const name = this.collName(cmd, 'delete');
+    const deletes = cmd.deletes;
+    if (!Array.isArray(deletes)) throw new MongoCommandError(14, "'deletes' must be an array");
+    const ordered = cmd.ordered !== false;
+    let n = 0;
+    const writeErrors: Doc[] = [];
+    const coll = this.catalog.get(db, name);
+    for (let i = 0; i < deletes.length; i++) {
+      const st = deletes[i] as Doc;
+      try {
+        if (!coll) continue;
+        const q = asDoc(st.q, 'q') ?? {};
+        const one = num(st.limit) === 1;
+        const matches = findMatching(coll, q, one ? 1 : 0);
+        for (const d of matches) {
+          coll.remove(d);
+          n++;
+        }
+      } catch (err) {
+        writeErrors.push(asCommandError(err).toWriteError(i));
+        if (ordered) break;
+      }
+    }
+    return writeErrors.length ? { n, writeErrors, ok: 1 } : { n, ok: 1 };
+  }
+
+  private findAndModify(db: string, cmd: Doc, cmdName: string): Doc {
+    const name = this.collName(cmd, cmdName);
+    const q = asDoc(cmd.query, 'query') ?? {};
+    const sort = asDoc(cmd.sort, 'sort');
+    const fields = asDoc(cmd.fields, 'fields');
+    const arrayFilters = Array.isArray(cmd.arrayFilters) ? (cmd.arrayFilters as Doc[]) : undefined;
+    const remove = cmd.remove === true;
+    if (!remove && cmd.update === undefined)
+      throw new MongoCommandError(9, 'Either an update or remove=true must be specified');
+    const coll = this.catalog.get(db, name);
+    let doc: Doc | undefined;
+    if (coll) {
+      doc =
+        sort && Object.keys(sort).length
+          ? sortDocs(findMatching(coll, q), sort)[0]
+          : findMatching(coll, q, 1)[0];
+    }
+    const shape = (d: Doc | undefined): Doc | null => (d ? (project([d], fields, q)[0] ?? null) : null);
+    if (remove) {
+      if (!doc || !coll) return { lastErrorObject: { n: 0 }, value: null, ok: 1 };
+      coll.remove(doc);
+      return { lastErrorObject: { n: 1 }, value: shape(doc), ok: 1 };
+    }
+    if (!doc || !coll) {
+      if (cmd.upsert !== true)
+        return { lastErrorObject: { n: 0, updatedExisting: false }, value: null, ok: 1 };
+      const created = this.buildUpsert(q, cmd.update, arrayFilters);
+      this.catalog.ensure(db, name).coll.insert(created);
+      return {
+        lastErrorObject: { n: 1, updatedExisting: false, upserted: created._id },
+        value: cmd.new === true ? shape(created) : null,
+        ok: 1,
+      };
+    }
+    const next = applyUpdate(doc, cmd.update, { arrayFilters, filter: q });
+    if (next) coll.replace(doc, next);
+    return {
+      lastErrorObject: { n: 1, updatedExisting: true },
+      value: shape(cmd.new === true ? (next ?? doc) : doc),
+      ok: 1,
+    };
+  }
+
+  // ---------- catalog ----------
+
+  private createIndexes(db: string, cmd: Doc): Doc {
+    const name = this.collName(cmd, 'createIndexes');
+    const specs = cmd.indexes;
+    if (!Array.isArray(specs) || specs.length === 0)
+      throw new MongoCommandError(2, 'Must specify at least one index to create');
+    const { coll, created } = this.catalog.ensure(db, name);
+    const before = coll.indexes.length;
+    for (const raw of specs) {
+      if (!isPlainObject(raw) || !isPlainObject(raw.key) || Object.keys(raw.key).length === 0)
+        throw new MongoCommandError(67, 'Index keys cannot be empty.');
+      const { key, name: ixName, ...options } = raw;
+      delete options.ns;
+      const spec: IndexSpec = {
+        v: 2,
+        key,
+        name: typeof ixName === 'string' ? ixName : defaultIndexName(key),
+        ...options,
+      };
+      if (spec.partialFilterExpression !== undefined && !isPlainObject(spec.partialFilterExpression))
+        throw new MongoCommandError(2, 'partialFilterExpression must be an object');
+      if (spec.partialFilterExpression) compileFilter(spec.partialFilterExpression);
+      coll.createIndex(spec);
+    }
+    const reply: Doc = {
+      numIndexesBefore: before,
+      numIndexesAfter: coll.indexes.length,
+      createdCollectionAutomatically: created,
+    };
+    if (before === coll.indexes.length) reply.note = 'all indexes already exist';
+    reply.ok = 1;
+    return reply;
+  }
+
+  private listIndexes(db: string, cmd: Doc): Doc {
+    const name = this.collName(cmd, 'listIndexes');
+    const coll = this.catalog.get(db, name);
+    if (!coll) throw new MongoCommandError(26, `ns does not exist: ${db}.${name}`);
+    const specs = coll.indexes.map((ix) => ({ ...ix.spec }));
+    const batchSize = isPlainObject(cmd.cursor) ? cmd.cursor.batchSize : undefined;
+    return this.cursorReply(`${db}.$cmd.listIndexes.${name}`, specs, batchSize, false);
+  }
+
+  private dropIndexes(db: string, cmd: Doc, cmdName: string): Doc {
+    const name = this.collName(cmd, cmdName);
+    const coll = this.catalog.get(db, name);
+    if (!coll) throw new MongoCommandError(26, `ns not found ${db}.${name}`);
+    const was = coll.indexes.length;
+    const which = cmd.index;
+    const names: string[] = [];
+    if (which === '*') {
+      for (const ix of coll.indexes) if (ix.spec.name !== '_id_') names.push(ix.spec.name);
+    } else if (Array.isArray(which)) {
+      for (const w of which) names.push(String(w));
+    } else {
+      const ix = coll.findIndex(which);
+      if (!ix)
+        throw new MongoCommandError(
+          27,
+          typeof which === 'string'
+            ? `index not found with name [${which}]`
+            : `can't find index with key: ${JSON.stringify(which)}`,
+        );
+      names.push(ix.spec.name);
+    }
+    for (const n of names) {
+      if (n === '_id_') throw new MongoCommandError(72, 'cannot drop _id index');
+      if (!coll.findIndex(n)) throw new MongoCommandError(27, `index not found with name [${n}]`);
+    }
+    for (const n of names) coll.dropIndex(n);
+    return { nIndexesWas: was, ok: 1 };
+  }
+
+  private listCollections(db: string, cmd: Doc): Doc {
+    const colls = this.catalog.dbs.get(db);
+    let infos: Doc[] = [...(colls?.values() ?? [])].map((c) => ({
+      name: c.name,
+      type: 'collection',
+      options: c.options,
+      info: { readOnly: false },
+      idIndex: { v: 2, key: { _id: 1 }, name: '_id_' },
+    }));
+    const filter = asDoc(cmd.filter, 'filter');
+    if (filter && Object.keys(filter).length) {
+      const m = compileFilter(filter);
+      infos = infos.filter(m);
+    }
+    if (cmd.nameOnly === true) infos = infos.map((i) => ({ name: i.name, type: i.type }));
+    const batchSize = isPlainObject(cmd.cursor) ? cmd.cursor.batchSize : undefined;
+    return this.cursorReply(`${db}.$cmd.listCollections`, infos, batchSize, false);
+  }
+
+  private listDatabases(cmd: Doc): Doc {
+    const databases = [...this.catalog.dbs.entries()].map(([name, colls]) => ({
+      name,
+      sizeOnDisk: 0,
+      empty: colls.size === 0,
+    }));
+    if (cmd.nameOnly === true) return { databases: databases.map((d) => ({ name: d.name })), ok: 1 };
+    return { databases, totalSize: 0, ok: 1 };
+  }
+
+  private create(db: string, cmd: Doc): Doc {
+    const name = this.collName(cmd, 'create');
+    if (this.catalog.get(db, name))
+      throw new MongoCommandError(48, `Collection ${db}.${name} already exists.`);
+    const options: Doc = {};
+    for (const [k, v] of Object.entries(cmd)) {
+      if (
+        k === 'create' ||
+        k.startsWith('$') ||
+        k === 'lsid' ||
+        k === 'writeConcern' ||
+        k === 'apiVersion' ||
+        k === 'comment'
+      )
+        continue;
+      options[k] = v;
+    }
+    this.catalog.ensure(db, name, options);
+    return { ok: 1 };
+  }
+
+  private drop(db: string, cmd: Doc): Doc {
+    const name = this.collName(cmd, 'drop');
+    const coll = this.catalog.get(db, name);
+    if (!coll) throw new MongoCommandError(26, 'ns not found');
+    const was = coll.indexes.length;
+    this.catalog.drop(db, name);
+    return { nIndexesWas: was, ns: `${db}.${name}`, ok: 1 };
+  }
+
+  /** Deletes documents whose TTL index date has passed. */
+  sweepTtl(now = Date.now()): number {
+    let removed = 0;
+    for (const colls of this.catalog.dbs.values()) {
+      for (const coll of colls.values()) {
+        for (const ix of coll.indexes) {
+          const ttl = ix.spec.expireAfterSeconds;
+          if (typeof ttl !== 'number' || ix.fields.length !== 1) continue;
+          const field = ix.fields[0] as string;
+          const expired: Doc[] = [];
+          for (const d of coll.docs.values()) {
+            let min = Infinity;
+            for (const v of pathValues(d, field)) if (v instanceof Date) min = Math.min(min, v.getTime());
+            if (min + ttl * 1000 <= now) expired.push(d);
+          }
+          for (const d of expired) {
+            coll.remove(d);
+            removed++;
+          }
+        }
+      }
+    }
+    return removed;
+  }
+}
+
+export function helloReply(connectionId: number): Doc {
+  const reply: Doc = {
+    helloOk: true,
+    ismaster: true,
+    isWritablePrimary: true,
+    maxBsonObjectSize: MAX_BSON_OBJECT_SIZE,
+    maxMessageSizeBytes: MAX_MESSAGE_SIZE,
+    maxWriteBatchSize: 100000,
+    localTime: new Date(),
+    logicalSessionTimeoutMinutes: 30,
+    connectionId,
+    minWireVersion: 0,
+    maxWireVersion: 21,
+    readOnly: false,
+    ok: 1,
+  };
+  return reply;
+}
+
+function takeBatch(docs: Doc[], start: number, size: number): { batch: Doc[]; end: number } {
+  const end = Math.min(docs.length, start + size);
+  if (end - start <= 1) return { batch: docs.slice(start, end), end };
+  let bytes = 0;
+  let i = start;
+  for (; i < end; i++) {
+    bytes += calculateObjectSize(docs[i] as Doc);
+    if (bytes > MAX_BATCH_BYTES && i > start) break;
+  }
+  return { batch: docs.slice(start, i), end: i };
+}
+
+function idFirst(doc: Doc): boolean {
+  for (const k in doc) return k === '_id';
+  return false;
+}
+
+function num(v: unknown): number {
+  if (typeof v === 'number') return Math.trunc(v);
+  if (v instanceof Long) return v.toNumber();
+  return 0;
+}
+
+function asDoc(v: unknown, field: string): Doc | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isPlainObject(v)) throw new MongoCommandError(14, `'${field}' must be an object`);
+  return v;
+}

@@ -1,0 +1,143 @@
+/** TCP server: framing per connection, strict in-order handling, journaling before replies. */
+import net from 'node:net';
+import { CommandRouter, MAX_MESSAGE_SIZE } from './commands.js';
+import type { Journal, Logger } from './journal.js';
+import type { Catalog } from './store.js';
+import { isPlainObject, type Doc } from './values.js';
+import { encodeReply, HEADER_SIZE, parseMessage, ProtocolError } from './wire.js';
+
+const TTL_SWEEP_MS = 1000;
+
+class Connection {
+  private buf: Buffer = Buffer.alloc(0);
+  private readonly queue: Buffer[] = [];
+  private waiting = false;
+  readonly id: number;
+  private readonly socket: net.Socket;
+  private readonly server: WireServer;
+
+  constructor(id: number, socket: net.Socket, server: WireServer) {
+    this.id = id;
+    this.socket = socket;
+    this.server = server;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => socket.destroy());
+  }
+
+  private fail(reason: string): void {
+    this.server.logger.warn({ connectionId: this.id, reason }, 'closing connection after a protocol error');
+    this.queue.length = 0;
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    while (this.buf.length >= 4) {
+      const len = this.buf.readInt32LE(0);
+      if (len < HEADER_SIZE || len > MAX_MESSAGE_SIZE) {
+        this.fail(`message length ${len} outside 16..${MAX_MESSAGE_SIZE}`);
+        return;
+      }
+      if (this.buf.length < len) break;
+      this.queue.push(this.buf.subarray(0, len));
+      this.buf = this.buf.subarray(len);
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.waiting || this.socket.destroyed) return;
+    const replies: Buffer[] = [];
+    while (this.queue.length && !this.waiting) {
+      const msg = this.queue.shift() as Buffer;
+      let req;
+      try {
+        req = parseMessage(msg);
+      } catch (err) {
+        this.fail(err instanceof ProtocolError ? err.message : String(err));
+        return;
+      }
+      const cmd = req.command;
+      const reply = this.server.router.run(cmd, { connectionId: this.id });
+      const journal = this.server.journal;
+      const wc = isPlainObject(cmd.writeConcern) ? (cmd.writeConcern as Doc) : undefined;
+      const wrote = journal ? journal.flush() : false;
+      if (journal && wc && (wc.j === true || wc.fsync === true) && reply.ok === 1) {
+        // acknowledge only after the journal reaches stable storage
+        void wrote;
+        this.waiting = true;
+        const r = req;
+        journal.waitForSync().then(
+          () => {
+            this.waiting = false;
+            if (!r.moreToCome && !this.socket.destroyed) this.socket.write(encodeReply(r, reply));
+            this.pump();
+          },
+          () => this.socket.destroy(),
+        );
+        break;
+      }
+      if (!req.moreToCome) replies.push(encodeReply(req, reply));
+    }
+    if (replies.length === 1) this.socket.write(replies[0] as Buffer);
+    else if (replies.length > 1) this.socket.write(Buffer.concat(replies));
+  }
+}
+
+export class WireServer {
+  readonly router: CommandRouter;
+  readonly journal: Journal | undefined;
+  readonly logger: Logger;
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private nextConnectionId = 1;
+  private ttlTimer: NodeJS.Timeout | undefined;
+
+  constructor(catalog: Catalog, journal: Journal | undefined, logger: Logger) {
+    this.router = new CommandRouter(catalog);
+    this.journal = journal;
+    this.logger = logger;
+    this.server = net.createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      try {
+        new Connection(this.nextConnectionId++, socket, this);
+      } catch (err) {
+        logger.error({ err }, 'failed to set up a connection');
+        socket.destroy();
+      }
+    });
+    this.server.on('error', (err) => logger.error({ err }, 'embedded store server error'));
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        const addr = this.server.address();
+        resolve(typeof addr === 'object' && addr ? addr.port : port);
+      });
+      this.ttlTimer = setInterval(() => this.sweepTtl(), TTL_SWEEP_MS);
+      this.ttlTimer.unref();
+    });
+  }
+
+  private sweepTtl(): void {
+    try {
+      const removed = this.router.sweepTtl();
+      if (removed) this.journal?.flush();
+    } catch (err) {
+      this.logger.error({ err }, 'TTL sweep failed');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ttlTimer) clearInterval(this.ttlTimer);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+}
