@@ -35,7 +35,7 @@ export function acquireLock(dbPath: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let holder = NaN;
+    let holder: number;
     try {
       holder = Number.parseInt(fs.readFileSync(file, 'utf8').trim(), 10);
     } catch {
