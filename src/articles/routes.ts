@@ -1,0 +1,218 @@
+import { Router, type Application, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { AppConfig } from '../config.js';
+import { notFound } from '../http/errors.js';
+import { slugPattern } from './article.js';
+import { buildDonationPanel } from './donation-panel.js';
+import { articleUrl, buildFeeds, feedContentTypes } from './feeds.js';
+import { strongEtagOf, type CachedPage, type PageCache } from './page-cache.js';
+import { createDateFormatter, presentListed, shareLinks, type NavSection } from './presenters.js';
+import type { ArticleService } from './service.js';
+
+/** Shared caches (a CDN) may keep a page a minute and serve it stale while they fetch a new one. */
+export const publicCacheControl = 'public, max-age=60, stale-while-revalidate=300';
+/** A page that differs per reader must never be stored by a shared cache. */
+export const privateCacheControl = 'private, no-cache';
+
+const htmlType = 'text/html; charset=utf-8';
+
+/** Only a plain positive page number names a page; anything else is a page that does not exist. */
+const pageQuerySchema = z.object({
+  page: z
+    .string()
+    .regex(/^[1-9]\d{0,5}$/)
+    .transform(Number)
+    .optional(),
+});
+const slugSchema = z.string().regex(slugPattern).max(120);
+
+interface PageSource {
+  view: string;
+  context: Record<string, unknown>;
+  lastModified: Date | null;
+}
+
+function renderView(app: Application, view: string, context: Record<string, unknown>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    app.render(view, context, (err, html) => (err ? reject(err) : resolve(html ?? '')));
+  });
+}
+
+function sendPage(res: Response, page: CachedPage, perReader: boolean): void {
+  res.set('Cache-Control', perReader ? privateCacheControl : publicCacheControl);
+  res.set('ETag', page.etag);
+  if (page.lastModified) res.set('Last-Modified', page.lastModified.toUTCString());
+  // Express answers 304 itself when the request's validators match these headers.
+  res.type(page.contentType).send(page.body);
+}
+
+function pageNumber(req: Request): number {
+  const parsed = pageQuerySchema.safeParse(req.query);
+  if (!parsed.success) throw notFound();
+  return parsed.data.page ?? 1;
+}
+
+function slugParam(value: unknown): string {
+  const parsed = slugSchema.safeParse(value);
+  if (!parsed.success) throw notFound();
+  return parsed.data;
+}
+
+export interface ArticleRoutesDeps {
+  config: AppConfig;
+  service: ArticleService;
+  cache: PageCache;
+  navSections: () => Promise<NavSection[]>;
+  /** The last navigation computed, for pages of other features rendered after ours (404s too). */
+  lastNavSections: () => NavSection[] | null;
+}
+
+export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
+  const { config, service, cache } = deps;
+  const formatDate = createDateFormatter(config);
+  const base = config.site.publicUrl;
+  const router = Router();
+
+  /**
+   * Renders a page once and serves it from the cache after that. When an earlier middleware marks
+   * the request as per-reader (res.locals.perReader, e.g. after a consent choice), the page is
+   * rendered with res.locals and sent as private instead.
+   */
+  async function serve(req: Request, res: Response, key: string, load: () => Promise<PageSource | null>) {
+    const perReader = res.locals.perReader === true;
+    const build = async (): Promise<CachedPage | null> => {
+      const source = await load();
+      if (!source) return null;
+      const navSections = await deps.navSections();
+      const context = { ...source.context, navSections };
+      const body = await renderView(
+        req.app,
+        source.view,
+        perReader ? { ...res.locals, ...context } : context,
+      );
+      return { body, contentType: htmlType, etag: strongEtagOf(body), lastModified: source.lastModified };
+    };
+    let page: CachedPage | null;
+    if (perReader) {
+      await cache.ensureFresh();
+      page = await build();
+    } else {
+      page = await cache.get(key, build);
+    }
+    if (!page) throw notFound();
+    sendPage(res, page, perReader);
+  }
+
+  router.use((_req, res, next) => {
+    const nav = deps.lastNavSections();
+    if (nav && res.locals.navSections === undefined) res.locals.navSections = nav;
+    next();
+  });
+
+  router.get('/', async (req, res) => {
+    const page = pageNumber(req);
+    await serve(req, res, `home:${page}`, async () => {
+      const home = await service.homePage(page);
+      if (!home) return null;
+      return {
+        view: 'home.njk',
+        lastModified: home.lastModified,
+        context: {
+          title: page > 1 ? `Latest stories, page ${page}` : undefined,
+          description: config.site.tagline,
+          canonical: page > 1 ? `${base}/?page=${page}` : `${base}/`,
+          groups: home.groups.map((g) => ({
+            ...g,
+            articles: g.articles.map((a) => presentListed(a, formatDate)),
+          })),
+          pagination: home.pagination,
+          basePath: '/',
+        },
+      };
+    });
+  });
+
+  router.get('/section/:slug', async (req, res) => {
+    const slug = slugParam(req.params.slug);
+    const page = pageNumber(req);
+    await serve(req, res, `section:${slug}:${page}`, async () => {
+      const section = await service.sectionPage(slug, page);
+      if (!section) return null;
+      return {
+        view: 'section.njk',
+        lastModified: section.lastModified,
+        context: {
+          title: page > 1 ? `${section.section.name}, page ${page}` : section.section.name,
+          description: `The latest ${section.section.name} stories from ${config.site.name}.`,
+          canonical: `${base}/section/${slug}${page > 1 ? `?page=${page}` : ''}`,
+          currentSection: slug,
+          section: section.section,
+          articles: section.articles.map((a) => presentListed(a, formatDate)),
+          pagination: section.pagination,
+          basePath: `/section/${slug}`,
+        },
+      };
+    });
+  });
+
+  router.get('/articles/:slug', async (req, res) => {
+    const slug = slugParam(req.params.slug);
+    await serve(req, res, `article:${slug}`, async () => {
+      const found = await service.articlePage(slug);
+      if (!found) return null;
+      const { article } = found;
+      const url = articleUrl(base, article.slug);
+      return {
+        view: 'articles/article.njk',
+        lastModified: found.lastModified,
+        context: {
+          title: article.title,
+          description: article.summary,
+          canonical: url,
+          currentSection: article.sectionSlug,
+          article: {
+            ...presentListed(article, formatDate),
+            body: article.body,
+          },
+          next: found.next ? presentListed(found.next, formatDate) : null,
+          related: found.related.map((r) => presentListed(r, formatDate)),
+          share: shareLinks(url, article.title),
+          donationPanel: buildDonationPanel(config),
+        },
+      };
+    });
+  });
+
+  router.get('/support', async (req, res) => {
+    await serve(req, res, 'support', async () => ({
+      view: 'support.njk',
+      lastModified: null,
+      context: {
+        title: 'Support our journalism',
+        description: `${config.site.name} has no paywall. Readers like you keep it that way.`,
+        canonical: `${base}/support`,
+        donationPanel: buildDonationPanel(config),
+      },
+    }));
+  });
+
+  async function serveFeed(res: Response, kind: 'rss' | 'atom') {
+    const page = await cache.get(`feed:${kind}`, async () => {
+      const articles = await service.feedArticles();
+      const feeds = buildFeeds(config, articles);
+      const body = feeds[kind];
+      const newest = articles.reduce<Date | null>(
+        (max, a) => (!max || a.updatedAt > max ? a.updatedAt : max),
+        null,
+      );
+      return { body, contentType: feedContentTypes[kind], etag: strongEtagOf(body), lastModified: newest };
+    });
+    if (!page) throw notFound();
+    sendPage(res, page, false);
+  }
+
+  router.get('/feed.xml', (_req, res) => serveFeed(res, 'rss'));
+  router.get('/feed.atom', (_req, res) => serveFeed(res, 'atom'));
+
+  return router;
+}
