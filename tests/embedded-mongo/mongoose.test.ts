@@ -1,0 +1,239 @@
+/** Conformance through mongoose: duplicate keys, concurrency, aggregation, TTL, sessions store. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import mongoose, { Schema, type Connection } from 'mongoose';
+import { againstRealServer, openTarget, waitFor, type TestTarget } from './helpers.js';
+
+let target: TestTarget;
+let conn: Connection;
+
+before(async () => {
+  target = await openTarget('mongoose');
+  conn = await mongoose.createConnection(target.dbUri).asPromise();
+});
+after(async () => {
+  await conn.close();
+  await target.close();
+});
+
+interface DupError {
+  name: string;
+  code: number;
+  keyPattern: Record<string, unknown>;
+  keyValue: Record<string, unknown>;
+  message: string;
+}
+
+function isDuplicate(err: unknown): err is DupError {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 11000;
+}
+
+describe('unique indexes', () => {
+  const Supporter = (): mongoose.Model<{ email: string; name?: string }> =>
+    conn.models.Supporter ??
+    conn.model('Supporter', new Schema({ email: { type: String, required: true, unique: true }, name: String }));
+
+  it('maps a unique violation to a mongoose duplicate-key error naming the path and value', async () => {
+    const M = Supporter();
+    await M.init();
+    await M.create({ email: 'a@x.io', name: 'A' });
+    const err = await M.create({ email: 'a@x.io', name: 'B' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(isDuplicate(err), 'expected a duplicate-key error');
+    assert.equal(err.name, 'MongoServerError');
+    assert.deepEqual(err.keyPattern, { email: 1 });
+    assert.deepEqual(err.keyValue, { email: 'a@x.io' });
+    assert.match(err.message, /^E11000 duplicate key error collection: \S+\.supporters index: email_1 dup key: \{ email: "a@x\.io" \}/);
+  });
+
+  it('enforces unique indexes on updates and findOneAndUpdate as well as inserts', async () => {
+    const M = Supporter();
+    await M.create({ email: 'b@x.io' });
+    await assert.rejects(M.updateOne({ email: 'b@x.io' }, { $set: { email: 'a@x.io' } }), isDuplicate);
+    await assert.rejects(
+      M.findOneAndUpdate({ email: 'b@x.io' }, { $set: { email: 'a@x.io' } }, { returnDocument: 'after' }),
+      isDuplicate,
+    );
+    assert.equal(await M.countDocuments({ email: 'b@x.io' }), 1);
+  });
+
+  it('enforces a compound unique index on the combination only', async () => {
+    const Donation = conn.model(
+      'Donation',
+      new Schema({ provider: String, providerPaymentId: String, amount: Number }).index(
+        { provider: 1, providerPaymentId: 1 },
+        { unique: true },
+      ),
+    );
+    await Donation.init();
+    await Donation.create({ provider: 'stripe', providerPaymentId: 'pi_1', amount: 500 });
+    await Donation.create({ provider: 'paypal', providerPaymentId: 'pi_1', amount: 500 });
+    const err = await Donation.create({ provider: 'stripe', providerPaymentId: 'pi_1', amount: 900 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(isDuplicate(err));
+    assert.deepEqual(err.keyPattern, { provider: 1, providerPaymentId: 1 });
+    assert.deepEqual(err.keyValue, { provider: 'stripe', providerPaymentId: 'pi_1' });
+  });
+
+  it('enforces a partial unique index only on documents matching its filter', async () => {
+    const Sub = conn.model(
+      'Sub',
+      new Schema({ email: String, status: String }).index(
+        { email: 1 },
+        { unique: true, partialFilterExpression: { status: 'active' } },
+      ),
+    );
+    await Sub.init();
+    await Sub.create({ email: 'p@x.io', status: 'cancelled' });
+    await Sub.create({ email: 'p@x.io', status: 'cancelled' });
+    await Sub.create({ email: 'p@x.io', status: 'active' });
+    await assert.rejects(Sub.create({ email: 'p@x.io', status: 'active' }), isDuplicate);
+    assert.equal(await Sub.countDocuments({ email: 'p@x.io' }), 3);
+  });
+
+  it('treats a missing field as null in a non-sparse unique index', async () => {
+    const Nick = conn.model('Nick', new Schema({ nick: { type: String, unique: true }, other: String }));
+    await Nick.init();
+    await Nick.create({ other: 'first' });
+    await assert.rejects(Nick.create({ other: 'second' }), isDuplicate);
+  });
+
+  it('reports the unique violations of insertMany as duplicate-key errors', async () => {
+    const M = Supporter();
+    const err = await M.insertMany([{ email: 'm1@x.io' }, { email: 'm1@x.io' }, { email: 'm2@x.io' }], {
+      ordered: false,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(isDuplicate(err));
+    assert.equal(await M.countDocuments({ email: { $in: ['m1@x.io', 'm2@x.io'] } }), 2);
+  });
+});
+
+describe('concurrency', () => {
+  it('keeps 200 concurrent $inc updates exact', async () => {
+    const Counter = conn.model('Counter', new Schema({ _id: String, n: Number }));
+    await Counter.create({ _id: 'c', n: 0 });
+    await Promise.all(Array.from({ length: 200 }, () => Counter.updateOne({ _id: 'c' }, { $inc: { n: 1 } })));
+    assert.equal((await Counter.findById('c').lean())?.n, 200);
+  });
+
+  it('keeps 200 concurrent findOneAndUpdate $inc calls exact and hands out distinct values', async () => {
+    const Seq = conn.model('Seq', new Schema({ _id: String, n: Number }));
+    const values = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        Seq.findOneAndUpdate({ _id: 'invoice' }, { $inc: { n: 1 } }, { upsert: true, returnDocument: 'after' }).lean(),
+      ),
+    );
+    const ns = values.map((v) => v?.n);
+    assert.equal(new Set(ns).size, 200);
+    assert.equal(Math.max(...(ns as number[])), 200);
+  });
+});
+
+describe('aggregation', () => {
+  const Ledger = (): mongoose.Model<{ plan: string; currency: string; amount: number; occurredAt: Date; supporter: string }> =>
+    conn.models.Ledger ??
+    conn.model(
+      'Ledger',
+      new Schema({ plan: String, currency: String, amount: Number, occurredAt: Date, supporter: String }),
+    );
+
+  before(async () => {
+    const L = Ledger();
+    const People = conn.model('Person', new Schema({ _id: String, name: String }));
+    await People.create([
+      { _id: 's1', name: 'Ada' },
+      { _id: 's2', name: 'Grace' },
+    ]);
+    await L.create([
+      { plan: 'monthly', currency: 'EUR', amount: 500, occurredAt: new Date('2025-03-01T10:00:00Z'), supporter: 's1' },
+      { plan: 'monthly', currency: 'EUR', amount: 500, occurredAt: new Date('2025-03-02T10:00:00Z'), supporter: 's2' },
+      { plan: 'once', currency: 'EUR', amount: 2000, occurredAt: new Date('2025-03-02T23:00:00Z'), supporter: 's1' },
+      { plan: 'once', currency: 'USD', amount: 1500, occurredAt: new Date('2025-03-03T08:00:00Z'), supporter: 's2' },
+    ]);
+  });
+
+  it('groups, sums and sorts', async () => {
+    const rows = await Ledger().aggregate<{ _id: string; total: number; n: number }>([
+      { $match: { currency: 'EUR' } },
+      { $group: { _id: '$plan', total: { $sum: '$amount' }, n: { $sum: 1 } } },
+      { $sort: { total: -1 } },
+    ]);
+    assert.deepEqual(rows, [
+      { _id: 'once', total: 2000, n: 1 },
+      { _id: 'monthly', total: 1000, n: 2 },
+    ]);
+  });
+
+  it('groups by day with $dateToString and projects fields', async () => {
+    const rows = await Ledger().aggregate([
+      { $group: { _id: { $dateToString: { format: '%Y-%m-%d', date: '$occurredAt' } }, gross: { $sum: '$amount' } } },
+      { $project: { _id: 0, day: '$_id', gross: 1 } },
+      { $sort: { day: 1 } },
+    ]);
+    assert.deepEqual(rows, [
+      { gross: 500, day: '2025-03-01' },
+      { gross: 2500, day: '2025-03-02' },
+      { gross: 1500, day: '2025-03-03' },
+    ]);
+  });
+
+  it('joins with $lookup and splits with $facet', async () => {
+    const rows = await Ledger().aggregate([
+      { $match: { plan: 'once' } },
+      { $lookup: { from: 'people', localField: 'supporter', foreignField: '_id', as: 'who' } },
+      { $unwind: '$who' },
+      { $sort: { amount: 1 } },
+      { $project: { _id: 0, name: '$who.name', amount: 1 } },
+    ]);
+    assert.deepEqual(rows, [
+      { amount: 1500, name: 'Grace' },
+      { amount: 2000, name: 'Ada' },
+    ]);
+    const [facets] = await Ledger().aggregate([
+      {
+        $facet: {
+          byCurrency: [{ $group: { _id: '$currency', n: { $sum: 1 } } }, { $sort: { _id: 1 } }],
+          total: [{ $group: { _id: null, sum: { $sum: '$amount' } } }],
+        },
+      },
+    ]);
+    assert.deepEqual(facets.byCurrency, [
+      { _id: 'EUR', n: 3 },
+      { _id: 'USD', n: 1 },
+    ]);
+    assert.equal(facets.total[0].sum, 4500);
+  });
+
+  it('yields no document for $count and countDocuments over an empty input', async () => {
+    const rows = await Ledger().aggregate([{ $match: { currency: 'JPY' } }, { $count: 'n' }]);
+    assert.deepEqual(rows, []);
+    assert.equal(await Ledger().countDocuments({ currency: 'JPY' }), 0);
+    assert.equal(await Ledger().countDocuments({ currency: 'EUR' }), 3);
+  });
+});
+
+describe('TTL indexes', () => {
+  // a real server's TTL monitor runs once a minute
+  const timeout = againstRealServer ? 130_000 : 15_000;
+  it('removes documents once their expiry date has passed', { timeout }, async () => {
+    const Session = conn.model(
+      'Session',
+      new Schema({ _id: String, expires: Date }).index({ expires: 1 }, { expireAfterSeconds: 0 }),
+    );
+    await Session.init();
+    await Session.create([
+      { _id: 'old', expires: new Date(Date.now() - 1000) },
+      { _id: 'new', expires: new Date(Date.now() + 3_600_000) },
+    ]);
+    const gone = await waitFor(async () => (await Session.countDocuments({ _id: 'old' })) === 0, timeout - 5000, 250);
+    assert.ok(gone, 'expired document was not removed');
+    assert.equal(await Session.countDocuments({ _id: 'new' }), 1);
+  });
+});
