@@ -45,7 +45,9 @@ async function main(): Promise<void> {
           process.exit(1);
         });
     });
+    // Keep-alive sockets become idle once their last response is sent; close them as they do.
     server.closeIdleConnections();
+    setInterval(() => server.closeIdleConnections(), 200).unref();
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));

@@ -65,7 +65,8 @@ test('finishes a request in flight on SIGTERM, refuses new ones, and exits 0', {
 
     const [code] = (await once(child, 'exit')) as [number | null];
     assert.equal(code, 0, output());
-    assert.ok(Date.now() - signalledAt < 10_000, 'exits within 10 seconds');
+    // Well inside the 10 s limit: nothing should wait for the forced close.
+    assert.ok(Date.now() - signalledAt < 5_000, `exits promptly (took ${Date.now() - signalledAt} ms)`);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }
