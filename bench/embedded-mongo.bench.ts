@@ -62,7 +62,12 @@ async function main(): Promise<void> {
     for (let b = 0; b < N; b += 5000) {
       const docs = [];
       for (let i = b; i < b + 5000; i++)
-        docs.push({ email: `reader${i}@example.org`, name: `Reader ${i}`, plan: `p${i % 20}`, amount: i % 500 });
+        docs.push({
+          email: `reader${i}@example.org`,
+          name: `Reader ${i}`,
+          plan: `p${i % 20}`,
+          amount: i % 500,
+        });
       await people.insertMany(docs, { ordered: false });
     }
     const findRate = await rate(async (i) => {
@@ -89,7 +94,10 @@ async function main(): Promise<void> {
 
     const t0 = performance.now();
     const groups = await people
-      .aggregate([{ $group: { _id: '$plan', total: { $sum: '$amount' }, n: { $sum: 1 } } }, { $sort: { total: -1 } }])
+      .aggregate([
+        { $group: { _id: '$plan', total: { $sum: '$amount' }, n: { $sum: 1 } } },
+        { $sort: { total: -1 } },
+      ])
       .toArray();
     const groupMs = performance.now() - t0;
     if (groups.length !== 20) throw new Error(`expected 20 groups, got ${groups.length}`);
@@ -132,7 +140,8 @@ async function main(): Promise<void> {
   const w = [40, 14, 26, 24];
   const line = (c: string[]): string => c.map((x, i) => x.padEnd(w[i] ?? 10)).join(' ');
   console.log(line(['measurement', 'rate', 'ratio to ping', 'target']) + ' result');
-  for (const r of rows) console.log(line([r.name, r.value, r.ratio, r.target]) + ' ' + (r.pass ? 'PASS' : 'FAIL'));
+  for (const r of rows)
+    console.log(line([r.name, r.value, r.ratio, r.target]) + ' ' + (r.pass ? 'PASS' : 'FAIL'));
 }
 
 main().catch((err: unknown) => {

@@ -1,7 +1,8 @@
 /** Conformance through the plain mongodb driver: CRUD, cursors, upserts, errors, catalog commands. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MongoServerError, ObjectId, type Db } from 'mongodb';
+import type { MongoServerError } from 'mongodb';
+import { ObjectId, type Db } from 'mongodb';
 import { openTarget, type TestTarget } from './helpers.js';
 
 let target: TestTarget;
@@ -28,7 +29,12 @@ describe('documents and queries', () => {
     assert.equal((await c.findOne({ _id: ids[1] }))?.name, 'grace');
     assert.equal((await c.findOne({ name: 'alan' }))?.age, 41);
     assert.deepEqual(
-      (await c.find({ age: { $gte: 40 } }).sort({ age: 1 }).toArray()).map((d) => d.name),
+      (
+        await c
+          .find({ age: { $gte: 40 } })
+          .sort({ age: 1 })
+          .toArray()
+      ).map((d) => d.name),
       ['alan', 'grace'],
     );
     assert.deepEqual(
@@ -110,7 +116,11 @@ describe('documents and queries', () => {
 describe('updates and upserts', () => {
   it('updates one and many documents and reports matched and modified counts', async () => {
     const c = db.collection('upd');
-    await c.insertMany([{ k: 1, v: 0 }, { k: 1, v: 0 }, { k: 2, v: 0 }]);
+    await c.insertMany([
+      { k: 1, v: 0 },
+      { k: 1, v: 0 },
+      { k: 2, v: 0 },
+    ]);
     const one = await c.updateOne({ k: 1 }, { $inc: { v: 5 } });
     assert.equal(one.matchedCount, 1);
     assert.equal(one.modifiedCount, 1);
@@ -141,7 +151,14 @@ describe('updates and upserts', () => {
     const doc = await c.findOne({ slug: 'hello' });
     assert.deepEqual(
       { ...doc, _id: undefined },
-      { _id: undefined, slug: 'hello', meta: { kind: 'post' }, title: 'Hello again', createdBy: 'import', views: 2 },
+      {
+        _id: undefined,
+        slug: 'hello',
+        meta: { kind: 'post' },
+        title: 'Hello again',
+        createdBy: 'import',
+        views: 2,
+      },
     );
     assert.ok(doc?._id.equals(first.upsertedId as ObjectId));
   });
@@ -155,8 +172,19 @@ describe('updates and upserts', () => {
 
   it('applies arrayFilters, positional $ and $push/$pull', async () => {
     const c = db.collection('arrays');
-    await c.insertOne({ _id: 1 as never, items: [{ sku: 'a', qty: 1 }, { sku: 'b', qty: 2 }, { sku: 'c', qty: 5 }] });
-    await c.updateOne({ _id: 1 as never }, { $inc: { 'items.$[big].qty': 10 } }, { arrayFilters: [{ 'big.qty': { $gte: 2 } }] });
+    await c.insertOne({
+      _id: 1 as never,
+      items: [
+        { sku: 'a', qty: 1 },
+        { sku: 'b', qty: 2 },
+        { sku: 'c', qty: 5 },
+      ],
+    });
+    await c.updateOne(
+      { _id: 1 as never },
+      { $inc: { 'items.$[big].qty': 10 } },
+      { arrayFilters: [{ 'big.qty': { $gte: 2 } }] },
+    );
     await c.updateOne({ _id: 1 as never, 'items.sku': 'a' }, { $set: { 'items.$.qty': 7 } });
     await c.updateOne({ _id: 1 as never }, { $push: { log: { $each: ['x', 'y'] } } as never });
     await c.updateOne({ _id: 1 as never }, { $pull: { log: 'x' } as never });
@@ -174,7 +202,11 @@ describe('updates and upserts', () => {
     await c.insertOne({ name: 'counter', n: 1 });
     const before = await c.findOneAndUpdate({ name: 'counter' }, { $inc: { n: 1 } });
     assert.equal(before?.n, 1);
-    const afterDoc = await c.findOneAndUpdate({ name: 'counter' }, { $inc: { n: 1 } }, { returnDocument: 'after' });
+    const afterDoc = await c.findOneAndUpdate(
+      { name: 'counter' },
+      { $inc: { n: 1 } },
+      { returnDocument: 'after' },
+    );
     assert.equal(afterDoc?.n, 3);
     const created = await c.findOneAndUpdate(
       { name: 'fresh' },
@@ -200,13 +232,19 @@ describe('errors', () => {
   it('rejects $inc on a string with TypeMismatch (14)', async () => {
     const c = db.collection('errs');
     await c.insertOne({ _id: 'e1' as never, s: 'text' });
-    await assert.rejects(c.updateOne({ _id: 'e1' as never }, { $inc: { s: 1 } as never }), (err: MongoServerError) => err.code === 14);
+    await assert.rejects(
+      c.updateOne({ _id: 'e1' as never }, { $inc: { s: 1 } as never }),
+      (err: MongoServerError) => err.code === 14,
+    );
   });
 
   it('rejects changing _id with ImmutableField (66) but accepts setting it to its current value', async () => {
     const c = db.collection('errs');
     await c.insertOne({ _id: 'e2' as never, v: 1 });
-    await assert.rejects(c.updateOne({ _id: 'e2' as never }, { $set: { _id: 'other' } as never }), (err: MongoServerError) => err.code === 66);
+    await assert.rejects(
+      c.updateOne({ _id: 'e2' as never }, { $set: { _id: 'other' } as never }),
+      (err: MongoServerError) => err.code === 66,
+    );
     const same = await c.updateOne({ _id: 'e2' as never }, { $set: { _id: 'e2', v: 2 } as never });
     assert.equal(same.modifiedCount, 1);
   });

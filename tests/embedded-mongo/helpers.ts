@@ -58,7 +58,9 @@ export async function openTarget(label: string): Promise<TestTarget> {
 }
 
 /** Runs the store through its CLI in a child process, as `npm run db:embedded` does. */
-export async function spawnStore(dbPath: string): Promise<{ uri: string; child: ChildProcess; stderr: () => string }> {
+export async function spawnStore(
+  dbPath: string,
+): Promise<{ uri: string; child: ChildProcess; stderr: () => string }> {
   const cli = fileURLToPath(new URL('../../src/embedded-mongo/cli.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', cli, '--port', '0', '--dbpath', dbPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -76,7 +78,11 @@ export async function spawnStore(dbPath: string): Promise<{ uri: string; child: 
   throw new Error(`store exited (${child.exitCode}) before printing its URI: ${err}`);
 }
 
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, stepMs = 200): Promise<boolean> {
+export async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  stepMs = 200,
+): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await check()) return true;

@@ -29,9 +29,10 @@ function isDuplicate(err: unknown): err is DupError {
 }
 
 describe('unique indexes', () => {
-  const Supporter = (): mongoose.Model<{ email: string; name?: string }> =>
-    conn.models.Supporter ??
-    conn.model('Supporter', new Schema({ email: { type: String, required: true, unique: true }, name: String }));
+  const supporterSchema = new Schema({ email: { type: String, required: true, unique: true }, name: String });
+  const makeSupporter = () => conn.model('Supporter', supporterSchema);
+  let supporter: ReturnType<typeof makeSupporter> | undefined;
+  const Supporter = (): ReturnType<typeof makeSupporter> => (supporter ??= makeSupporter());
 
   it('maps a unique violation to a mongoose duplicate-key error naming the path and value', async () => {
     const M = Supporter();
@@ -45,7 +46,10 @@ describe('unique indexes', () => {
     assert.equal(err.name, 'MongoServerError');
     assert.deepEqual(err.keyPattern, { email: 1 });
     assert.deepEqual(err.keyValue, { email: 'a@x.io' });
-    assert.match(err.message, /^E11000 duplicate key error collection: \S+\.supporters index: email_1 dup key: \{ email: "a@x\.io" \}/);
+    assert.match(
+      err.message,
+      /^E11000 duplicate key error collection: \S+\.supporters index: email_1 dup key: \{ email: "a@x\.io" \}/,
+    );
   });
 
   it('enforces unique indexes on updates and findOneAndUpdate as well as inserts', async () => {
@@ -127,7 +131,11 @@ describe('concurrency', () => {
     const Seq = conn.model('Seq', new Schema({ _id: String, n: Number }));
     const values = await Promise.all(
       Array.from({ length: 200 }, () =>
-        Seq.findOneAndUpdate({ _id: 'invoice' }, { $inc: { n: 1 } }, { upsert: true, returnDocument: 'after' }).lean(),
+        Seq.findOneAndUpdate(
+          { _id: 'invoice' },
+          { $inc: { n: 1 } },
+          { upsert: true, returnDocument: 'after' },
+        ).lean(),
       ),
     );
     const ns = values.map((v) => v?.n);
@@ -137,12 +145,16 @@ describe('concurrency', () => {
 });
 
 describe('aggregation', () => {
-  const Ledger = (): mongoose.Model<{ plan: string; currency: string; amount: number; occurredAt: Date; supporter: string }> =>
-    conn.models.Ledger ??
-    conn.model(
-      'Ledger',
-      new Schema({ plan: String, currency: String, amount: Number, occurredAt: Date, supporter: String }),
-    );
+  const ledgerSchema = new Schema({
+    plan: String,
+    currency: String,
+    amount: Number,
+    occurredAt: Date,
+    supporter: String,
+  });
+  const makeLedger = () => conn.model('Ledger', ledgerSchema);
+  let ledger: ReturnType<typeof makeLedger> | undefined;
+  const Ledger = (): ReturnType<typeof makeLedger> => (ledger ??= makeLedger());
 
   before(async () => {
     const L = Ledger();
@@ -152,10 +164,34 @@ describe('aggregation', () => {
       { _id: 's2', name: 'Grace' },
     ]);
     await L.create([
-      { plan: 'monthly', currency: 'EUR', amount: 500, occurredAt: new Date('2025-03-01T10:00:00Z'), supporter: 's1' },
-      { plan: 'monthly', currency: 'EUR', amount: 500, occurredAt: new Date('2025-03-02T10:00:00Z'), supporter: 's2' },
-      { plan: 'once', currency: 'EUR', amount: 2000, occurredAt: new Date('2025-03-02T23:00:00Z'), supporter: 's1' },
-      { plan: 'once', currency: 'USD', amount: 1500, occurredAt: new Date('2025-03-03T08:00:00Z'), supporter: 's2' },
+      {
+        plan: 'monthly',
+        currency: 'EUR',
+        amount: 500,
+        occurredAt: new Date('2025-03-01T10:00:00Z'),
+        supporter: 's1',
+      },
+      {
+        plan: 'monthly',
+        currency: 'EUR',
+        amount: 500,
+        occurredAt: new Date('2025-03-02T10:00:00Z'),
+        supporter: 's2',
+      },
+      {
+        plan: 'once',
+        currency: 'EUR',
+        amount: 2000,
+        occurredAt: new Date('2025-03-02T23:00:00Z'),
+        supporter: 's1',
+      },
+      {
+        plan: 'once',
+        currency: 'USD',
+        amount: 1500,
+        occurredAt: new Date('2025-03-03T08:00:00Z'),
+        supporter: 's2',
+      },
     ]);
   });
 
@@ -173,7 +209,12 @@ describe('aggregation', () => {
 
   it('groups by day with $dateToString and projects fields', async () => {
     const rows = await Ledger().aggregate([
-      { $group: { _id: { $dateToString: { format: '%Y-%m-%d', date: '$occurredAt' } }, gross: { $sum: '$amount' } } },
+      {
+        $group: {
+          _id: { $dateToString: { format: '%Y-%m-%d', date: '$occurredAt' } },
+          gross: { $sum: '$amount' },
+        },
+      },
       { $project: { _id: 0, day: '$_id', gross: 1 } },
       { $sort: { day: 1 } },
     ]);
@@ -232,7 +273,11 @@ describe('TTL indexes', () => {
       { _id: 'old', expires: new Date(Date.now() - 1000) },
       { _id: 'new', expires: new Date(Date.now() + 3_600_000) },
     ]);
-    const gone = await waitFor(async () => (await Session.countDocuments({ _id: 'old' })) === 0, timeout - 5000, 250);
+    const gone = await waitFor(
+      async () => (await Session.countDocuments({ _id: 'old' })) === 0,
+      timeout - 5000,
+      250,
+    );
     assert.ok(gone, 'expired document was not removed');
     assert.equal(await Session.countDocuments({ _id: 'new' }), 1);
   });

@@ -1,0 +1,231 @@
+/**
+ * Durability of the embedded store: restart, kill -9, journal recovery, snapshots and the data
+ * directory lock. These properties belong to the embedded store itself, so they are only
+ * registered when the suite runs against it (not when MONGODB_URI points at a real server).
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { after, describe, it } from 'node:test';
+import { MongoClient } from 'mongodb';
+import mongoose, { Schema } from 'mongoose';
+import { startEmbeddedMongo } from '../../src/embedded-mongo/index.js';
+import { Journal } from '../../src/embedded-mongo/journal.js';
+import { Catalog } from '../../src/embedded-mongo/store.js';
+import { againstRealServer, spawnStore } from './helpers.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'embedded-mongo-test-'));
+  dirs.push(d);
+  return d;
+}
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const quiet = { info() {}, warn() {}, error() {} };
+
+if (!againstRealServer) {
+  describe('persistence', () => {
+    it('keeps documents, updates, deletes and indexes across a clean restart', async () => {
+      const dbPath = tempDir();
+      let store = await startEmbeddedMongo({ dbPath });
+      let conn = await mongoose.createConnection(`${store.uri}/persist`).asPromise();
+      const schema = new Schema({ email: { type: String, unique: true }, n: Number });
+      let M = conn.model('Member', schema);
+      await M.init();
+      await M.create([
+        { email: 'a@x.io', n: 1 },
+        { email: 'b@x.io', n: 2 },
+        { email: 'c@x.io', n: 3 },
+      ]);
+      await M.updateOne({ email: 'a@x.io' }, { $inc: { n: 10 } });
+      await M.deleteOne({ email: 'b@x.io' });
+      await conn.close();
+      await store.stop();
+
+      store = await startEmbeddedMongo({ dbPath });
+      conn = await mongoose.createConnection(`${store.uri}/persist`).asPromise();
+      M = conn.model('Member', schema);
+      const docs = await M.find().sort({ email: 1 }).lean();
+      assert.deepEqual(
+        docs.map((d) => [d.email, d.n]),
+        [
+          ['a@x.io', 11],
+          ['c@x.io', 3],
+        ],
+      );
+      await assert.rejects(M.create({ email: 'c@x.io' }), (e: { code?: number }) => e.code === 11000);
+      await conn.close();
+      await store.stop();
+    });
+
+    it(
+      'recovers every acknowledged write after kill -9 of the store process',
+      { timeout: 30_000 },
+      async () => {
+        const dbPath = tempDir();
+        const first = await spawnStore(dbPath);
+        const client = await MongoClient.connect(first.uri, { retryWrites: false });
+        const c = client.db('crash').collection('events');
+        await c.createIndex({ seq: 1 }, { unique: true });
+        for (let i = 0; i < 300; i++) await c.insertOne({ seq: i });
+        await c.updateOne({ seq: 0 }, { $set: { touched: true } });
+        await c.deleteOne({ seq: 1 });
+        // writes still in flight when the process dies: only the acknowledged ones must survive
+        const acked: number[] = [];
+        let stop = false;
+        const writers = Array.from({ length: 8 }, async (_, w) => {
+          for (let i = 0; !stop; i++) {
+            const seq = 1000 + w * 100_000 + i;
+            try {
+              await c.insertOne({ seq });
+              acked.push(seq);
+            } catch {
+              return;
+            }
+          }
+        });
+        await new Promise((r) => setTimeout(r, 400));
+        first.child.kill('SIGKILL');
+        await once(first.child, 'exit');
+        stop = true;
+        await Promise.all(writers);
+        await client.close(true);
+        assert.ok(acked.length > 0);
+
+        const second = await spawnStore(dbPath);
+        const client2 = await MongoClient.connect(second.uri);
+        const c2 = client2.db('crash').collection('events');
+        try {
+          assert.equal(await c2.countDocuments({ seq: { $lt: 300 } }), 299);
+          assert.equal((await c2.findOne({ seq: 0 }))?.touched, true);
+          assert.equal(await c2.countDocuments({ seq: 1 }), 0);
+          const found = await c2.countDocuments({ seq: { $in: acked } });
+          assert.equal(found, acked.length);
+          await assert.rejects(c2.insertOne({ seq: 5 }), (e: { code?: number }) => e.code === 11000);
+        } finally {
+          await client2.close();
+          second.child.kill('SIGTERM');
+          await once(second.child, 'exit');
+        }
+      },
+    );
+
+    it('acknowledges a j:true write only once it is on disk, and keeps it', async () => {
+      const dbPath = tempDir();
+      let store = await startEmbeddedMongo({ dbPath });
+      let client = await MongoClient.connect(store.uri);
+      const started = Date.now();
+      await client
+        .db('j')
+        .collection('w')
+        .insertOne({ k: 'journaled' }, { writeConcern: { w: 1, j: true } });
+      assert.ok(Date.now() - started < 2000);
+      await client.close();
+      await store.stop();
+      store = await startEmbeddedMongo({ dbPath });
+      client = await MongoClient.connect(store.uri);
+      assert.equal(await client.db('j').collection('w').countDocuments({ k: 'journaled' }), 1);
+      await client.close();
+      await store.stop();
+    });
+
+    it('ignores a torn last journal record at start-up', async () => {
+      const dbPath = tempDir();
+      let store = await startEmbeddedMongo({ dbPath });
+      let client = await MongoClient.connect(store.uri);
+      await client
+        .db('t')
+        .collection('c')
+        .insertMany([{ i: 1 }, { i: 2 }]);
+      await client.close();
+      await store.stop();
+      const journal = fs.readdirSync(dbPath).find((f) => f.startsWith('journal.')) as string;
+      // half a record: a length prefix promising more bytes than follow
+      fs.appendFileSync(path.join(dbPath, journal), Buffer.from([0x40, 0, 0, 0, 3, 0x6f]));
+      store = await startEmbeddedMongo({ dbPath });
+      client = await MongoClient.connect(store.uri);
+      const c = client.db('t').collection('c');
+      assert.equal(await c.countDocuments(), 2);
+      await c.insertOne({ i: 3 });
+      await client.close();
+      await store.stop();
+      store = await startEmbeddedMongo({ dbPath });
+      client = await MongoClient.connect(store.uri);
+      assert.equal(await client.db('t').collection('c').countDocuments(), 3);
+      await client.close();
+      await store.stop();
+    });
+
+    it('compacts the journal into a snapshot and restores from it', async () => {
+      const dbPath = tempDir();
+      const catalog = new Catalog();
+      const journal = Journal.open(dbPath, catalog, quiet, 20_000);
+      const { coll } = catalog.ensure('snap', 'items');
+      coll.createIndex({ v: 2, key: { code: 1 }, name: 'code_1', unique: true });
+      for (let i = 0; i < 2000; i++) {
+        coll.insert({ _id: i, code: `c${i}`, n: i });
+        journal.flush();
+      }
+      for (let i = 0; i < 100; i++) coll.remove({ _id: i });
+      journal.flush();
+      await journal.close();
+      const files = fs.readdirSync(dbPath);
+      assert.ok(files.includes('snapshot.bson'), `no snapshot in ${files.join(', ')}`);
+      assert.ok(files.filter((f) => f.startsWith('journal.')).length <= 2);
+
+      const restored = new Catalog();
+      const j2 = Journal.open(dbPath, restored, quiet, 20_000);
+      const items = restored.get('snap', 'items');
+      assert.equal(items?.docs.size, 1900);
+      assert.ok(items?.findIndex('code_1')?.unique);
+      assert.throws(() => items?.insert({ _id: 'dup', code: 'c500' }), /E11000/);
+      await j2.close();
+    });
+  });
+
+  describe('data directory lock', () => {
+    it('refuses a second store on the same path with a message naming it', async () => {
+      const dbPath = tempDir();
+      const store = await startEmbeddedMongo({ dbPath });
+      try {
+        await assert.rejects(startEmbeddedMongo({ dbPath }), (err: Error) => {
+          assert.ok(err.message.includes(dbPath), err.message);
+          assert.match(err.message, /another process/);
+          return true;
+        });
+      } finally {
+        await store.stop();
+      }
+      const again = await startEmbeddedMongo({ dbPath });
+      await again.stop();
+    });
+
+    it('makes a second CLI process on a locked path exit with an error', { timeout: 20_000 }, async () => {
+      const dbPath = tempDir();
+      const store = await startEmbeddedMongo({ dbPath });
+      try {
+        await assert.rejects(spawnStore(dbPath), /locked/);
+      } finally {
+        await store.stop();
+      }
+    });
+  });
+
+  describe('environment', () => {
+    it('refuses to start when NODE_ENV=production', async () => {
+      const previous = process.env.NODE_ENV;
+      process.env.NODE_ENV = 'production';
+      try {
+        await assert.rejects(startEmbeddedMongo(), /production/);
+      } finally {
+        if (previous === undefined) delete process.env.NODE_ENV;
+        else process.env.NODE_ENV = previous;
+      }
+    });
+  });
+}
