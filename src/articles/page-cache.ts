@@ -33,7 +33,7 @@ export class PageCache {
   private readonly pending = new Map<string, Promise<CachedPage | null>>();
   private generation = 0;
   private version: ContentVersion | null = null;
-  private lastCheck = 0;
+  private lastCheck = Number.NEGATIVE_INFINITY;
   private check: Promise<void> | null = null;
   private readonly now: () => number;
 
