@@ -123,7 +123,10 @@ async function approveAsReader(
   });
   assert.equal(submitted.status, 303);
   const location = submitted.headers.get('location');
-  assert.ok(location?.startsWith('http://readerfund.test/donate/return/paypal'), `returned to ${location}`);
+  assert.ok(
+    location?.startsWith('http://readerfund.test/donate/return/paypal'),
+    `returned to ${String(location)}`,
+  );
   return Object.fromEntries(new URL(location).searchParams);
 }
 
