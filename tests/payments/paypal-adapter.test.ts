@@ -123,10 +123,8 @@ async function approveAsReader(
   });
   assert.equal(submitted.status, 303);
   const location = submitted.headers.get('location');
-  assert.ok(
-    location?.startsWith('http://readerfund.test/donate/return/paypal'),
-    `returned to ${String(location)}`,
-  );
+  if (location === null) assert.fail('the approval page redirected nowhere');
+  assert.ok(location.startsWith('http://readerfund.test/donate/return/paypal'), `returned to ${location}`);
   return Object.fromEntries(new URL(location).searchParams);
 }
 
