@@ -65,6 +65,8 @@ export class Journal {
   private timer: NodeJS.Timeout | undefined;
   private compacting: Promise<void> | null = null;
   private closed = false;
+  private commitCallbacks: ((err?: Error) => void)[] = [];
+  private commitScheduled = false;
 
   private constructor(dir: string, catalog: Catalog, logger: Logger, compactBytes: number) {
     this.dir = dir;
@@ -131,6 +133,33 @@ export class Journal {
     const buf = serialize(rec);
     this.pending.push(buf);
     this.pendingBytes += buf.length;
+  }
+
+  get hasPending(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /**
+   * Calls `done` once everything appended so far has been handed to the OS. Writes made while
+   * handling the same round of I/O events share a single write.
+   */
+  whenWritten(done: (err?: Error) => void): void {
+    this.commitCallbacks.push(done);
+    if (this.commitScheduled) return;
+    this.commitScheduled = true;
+    setImmediate(() => {
+      this.commitScheduled = false;
+      const callbacks = this.commitCallbacks;
+      this.commitCallbacks = [];
+      let error: Error | undefined;
+      try {
+        this.flush();
+      } catch (err) {
+        error = err instanceof Error ? err : new Error(String(err));
+        this.logger.error({ err: error }, 'journal write failed');
+      }
+      for (const cb of callbacks) cb(error);
+    });
   }
 
   /** Hands every pending record to the OS in a single write. Returns true if anything was written. */

@@ -90,6 +90,14 @@ export function candidates(coll: Collection, filter: Doc | undefined): Iterable<
   let best: { ix: Index; keys: string[] } | undefined;
   for (const ix of coll.indexes) {
     if (!ix.usableForLookup) continue;
+    if (ix.fields.length === 1) {
+      const vals = equalityValues(filter, ix.fields[0] as string);
+      if (!vals) continue;
+      const keys = vals.map(keyOf);
+      if (!best || keys.length < best.keys.length || (ix.unique && !best.ix.unique)) best = { ix, keys };
+      if (ix.spec.name === '_id_') break;
+      continue;
+    }
     const perField: unknown[][] = [];
     for (const f of ix.fields) {
       const vals = equalityValues(filter, f);
@@ -105,6 +113,14 @@ export function candidates(coll: Collection, filter: Doc | undefined): Iterable<
     if (ix.spec.name === '_id_') break;
   }
   if (!best) return coll.docs.values();
+  if (best.keys.length === 1) {
+    const out: Doc[] = [];
+    for (const idk of best.ix.lookup(best.keys[0] as string)) {
+      const d = coll.docs.get(idk);
+      if (d) out.push(d);
+    }
+    return out;
+  }
   const out: Doc[] = [];
   const seen = new Set<string>();
   for (const key of best.keys) {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { CommandRouter, MAX_MESSAGE_SIZE } from './commands.js';
 import type { Journal, Logger } from './journal.js';
 import type { Catalog } from './store.js';
-import { isPlainObject, type Doc } from './values.js';
+import { isPlainObject } from './values.js';
 import { encodeReply, HEADER_SIZE, parseMessage, ProtocolError } from './wire.js';
 
 const TTL_SWEEP_MS = 1000;
@@ -61,21 +61,25 @@ class Connection {
       const cmd = req.command;
       const reply = this.server.router.run(cmd, { connectionId: this.id });
       const journal = this.server.journal;
-      const wc = isPlainObject(cmd.writeConcern) ? (cmd.writeConcern as Doc) : undefined;
-      const wrote = journal ? journal.flush() : false;
-      if (journal && wc && (wc.j === true || wc.fsync === true) && reply.ok === 1) {
-        // acknowledge only after the journal reaches stable storage
-        void wrote;
+      const wc = isPlainObject(cmd.writeConcern) ? cmd.writeConcern : undefined;
+      const wantSync = journal !== undefined && wc !== undefined && (wc.j === true || wc.fsync === true);
+      if (journal && (journal.hasPending || wantSync)) {
+        // acknowledge only once the journal holds the write (and, for j:true, once it is on disk)
         this.waiting = true;
         const r = req;
-        journal.waitForSync().then(
-          () => {
-            this.waiting = false;
-            if (!r.moreToCome && !this.socket.destroyed) this.socket.write(encodeReply(r, reply));
-            this.pump();
-          },
-          () => this.socket.destroy(),
-        );
+        const send = (): void => {
+          this.waiting = false;
+          if (!r.moreToCome && !this.socket.destroyed) this.socket.write(encodeReply(r, reply));
+          this.pump();
+        };
+        journal.whenWritten((err) => {
+          if (err) {
+            this.socket.destroy();
+            return;
+          }
+          if (wantSync) journal.waitForSync().then(send, () => this.socket.destroy());
+          else send();
+        });
         break;
       }
       if (!req.moreToCome) replies.push(encodeReply(req, reply));

@@ -49,17 +49,16 @@ export class Index {
     this.partial = spec.partialFilterExpression
       ? new Query(spec.partialFilterExpression, queryOptions)
       : undefined;
-  }
-
-  get usableForLookup(): boolean {
-    return (
+    this.usableForLookup =
       !this.partial &&
       this.fields.every((f) => {
-        const dir = this.spec.key[f];
+        const dir = spec.key[f];
         return dir === 1 || dir === -1;
-      })
-    );
+      });
   }
+
+  /** Whether equality lookups may be answered from this index (plain ascending/descending keys). */
+  readonly usableForLookup: boolean;
 
   /** The index entries of a document: canonical key and the field values behind it. */
   entries(doc: Doc): { key: string; values: unknown[] }[] {

@@ -192,6 +192,11 @@ export function getPath(doc: unknown, path: string): unknown {
  * A missing path yields [undefined]; an array value yields its elements (or [undefined] if empty).
  */
 export function pathValues(doc: unknown, path: string): unknown[] {
+  if (!path.includes('.')) {
+    const v = doc !== null && typeof doc === 'object' ? (doc as Doc)[path] : undefined;
+    if (!Array.isArray(v)) return [v];
+    return v.length ? v : [undefined];
+  }
   const parts = path.split('.');
   const out: unknown[] = [];
   const walk = (cur: unknown, i: number): void => {
