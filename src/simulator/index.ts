@@ -1,0 +1,174 @@
+/**
+ * Local simulator of the Stripe and PayPal APIs Readerfund uses, for development and tests. The official
+ * SDKs are pointed at it; only base URLs and keys differ from production.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { dashboardRouter } from './dashboard.js';
+import { paypalRouter } from './paypal/server.js';
+import { PayPalState } from './paypal/state.js';
+import { createPayPalSigningKey } from './signing.js';
+import { stripeRouter } from './stripe/server.js';
+import { StripeState } from './stripe/state.js';
+import type { SimLogger } from './util.js';
+import { SimClock, silentLogger } from './util.js';
+import { COMPRESSED_SCHEDULES, WebhookDispatcher } from './webhooks.js';
+
+/** The Stripe API version whose object shapes the simulator produces; pin the SDK to it. */
+export const STRIPE_API_VERSION: string = '2026-10-28.endive';
+
+export interface SimulatorOptions {
+  host?: string;
+  stripePort?: number;
+  paypalPort?: number;
+  stripeWebhookUrl?: string;
+  paypalWebhookUrl?: string;
+  stripeWebhookSecret: string;
+  paypalWebhookId: string;
+  deliveryDelayMs?: number;
+  retrySchedule?: 'compressed' | number[];
+  chaos?: { duplicate?: boolean; reorder?: boolean };
+  logger?: SimLogger;
+}
+
+export interface PaymentSimulator {
+  stripe: { host: string; port: number; baseUrl: string };
+  paypal: { baseUrl: string; certUrl: string };
+  setWebhookTargets(targets: { stripe?: string; paypal?: string }): void;
+  advanceDays(days: number, opts?: { failRenewals?: boolean }): Promise<void>;
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const CERT_PATH = '/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77';
+
+function listen(app: express.Express, host: string, port: number): Promise<http.Server> {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer(app);
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function close(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export async function startPaymentSimulator(options: SimulatorOptions): Promise<PaymentSimulator> {
+  if (process.env.NODE_ENV === 'production') {
+    throw new Error(
+      'The payment simulator refuses to run with NODE_ENV=production; configure real provider keys.',
+    );
+  }
+  if (!options.stripeWebhookSecret) throw new Error('stripeWebhookSecret is required');
+  if (!options.paypalWebhookId) throw new Error('paypalWebhookId is required');
+  const host = options.host ?? '127.0.0.1';
+  const logger = options.logger ?? silentLogger;
+  const clock = new SimClock();
+  const signingKey = createPayPalSigningKey();
+  let stripeBase = '';
+  let paypalBase = '';
+  const certUrl = () => `${paypalBase}${CERT_PATH}`;
+  const schedule = Array.isArray(options.retrySchedule)
+    ? { stripe: options.retrySchedule, paypal: options.retrySchedule }
+    : COMPRESSED_SCHEDULES;
+
+  const webhooks = new WebhookDispatcher({
+    logger,
+    delayMs: options.deliveryDelayMs ?? 50,
+    schedule,
+    chaos: options.chaos ?? {},
+    stripeSecret: options.stripeWebhookSecret,
+    paypal: { webhookId: options.paypalWebhookId, privateKeyPem: signingKey.privateKeyPem, certUrl },
+    targets: { stripe: options.stripeWebhookUrl, paypal: options.paypalWebhookUrl },
+  });
+
+  const stripeState = new StripeState(
+    clock,
+    () => stripeBase,
+    STRIPE_API_VERSION,
+    (events) => webhooks.emit('stripe', events),
+  );
+  const paypalState = new PayPalState(
+    clock,
+    () => paypalBase,
+    (events) => webhooks.emit('paypal', events),
+  );
+
+  const advance = async (days: number, failRenewals: boolean): Promise<void> => {
+    if (!Number.isFinite(days) || days <= 0) throw new Error('days must be a positive number');
+    clock.advance(days * 86_400_000);
+    stripeState.renew(failRenewals);
+    paypalState.renew(failRenewals);
+    logger.info({ days, failRenewals, now: clock.iso() }, 'simulator clock advanced');
+  };
+
+  const stripeApp = express();
+  stripeApp.disable('x-powered-by');
+  stripeApp.set('etag', false);
+  stripeApp.use(stripeRouter({ state: stripeState, apiVersion: STRIPE_API_VERSION, logger }));
+  stripeApp.use(dashboardRouter({ stripe: stripeState, paypal: paypalState, clock, webhooks, advance }));
+
+  const paypalApp = express();
+  paypalApp.disable('x-powered-by');
+  paypalApp.set('etag', false);
+  paypalApp.use(
+    paypalRouter({
+      state: paypalState,
+      signingKey,
+      certPath: CERT_PATH,
+      webhookId: options.paypalWebhookId,
+      certUrl,
+      payloads: webhooks.paypalPayloads,
+    }),
+  );
+
+  const stripeServer = await listen(stripeApp, host, options.stripePort ?? 0);
+  let paypalServer: http.Server;
+  try {
+    paypalServer = await listen(paypalApp, host, options.paypalPort ?? 0);
+  } catch (err) {
+    await close(stripeServer);
+    throw err;
+  }
+  const stripePort = (stripeServer.address() as AddressInfo).port;
+  const paypalPort = (paypalServer.address() as AddressInfo).port;
+  stripeBase = `http://${urlHost(host)}:${stripePort}`;
+  paypalBase = `http://${urlHost(host)}:${paypalPort}`;
+  logger.info(
+    { stripe: stripeBase, paypal: paypalBase, dashboard: `${stripeBase}/_simulator` },
+    'payment simulator listening',
+  );
+
+  let stopped = false;
+  return {
+    stripe: { host, port: stripePort, baseUrl: stripeBase },
+    paypal: { baseUrl: paypalBase, certUrl: certUrl() },
+    setWebhookTargets(targets) {
+      webhooks.setTargets(targets);
+    },
+    advanceDays(days, opts) {
+      return advance(days, opts?.failRenewals ?? false);
+    },
+    idle() {
+      return webhooks.idle();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      webhooks.stop();
+      await Promise.all([close(stripeServer), close(paypalServer)]);
+    },
+  };
+}

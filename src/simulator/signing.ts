@@ -1,0 +1,89 @@
+import {
+  createHmac,
+  createSign,
+  createVerify,
+  generateKeyPairSync,
+  randomBytes,
+  X509Certificate,
+} from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import forge from 'node-forge';
+
+/** `Stripe-Signature` header value: `t=<unix>,v1=<hex HMAC-SHA256 of "t.payload" keyed with the whsec_ secret>`. */
+export function stripeSignatureHeader(
+  payload: string,
+  secret: string,
+  timestamp = Math.floor(Date.now() / 1000),
+): string {
+  const signature = createHmac('sha256', secret).update(`${timestamp}.${payload}`, 'utf8').digest('hex');
+  return `t=${timestamp},v1=${signature}`;
+}
+
+export interface PayPalSigningKey {
+  privateKeyPem: string;
+  certificatePem: string;
+  certificate: X509Certificate;
+}
+
+/**
+ * A fresh RSA key pair and a self-signed certificate whose subject resembles the one PayPal signs
+ * webhooks with, valid from yesterday for a year.
+ */
+export function createPayPalSigningKey(now = Date.now()): PayPalSigningKey {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKeyPem);
+  cert.serialNumber = '0' + randomBytes(15).toString('hex');
+  cert.validity.notBefore = new Date(now - 86_400_000);
+  cert.validity.notAfter = new Date(now + 365 * 86_400_000);
+  const subject = [
+    { shortName: 'C', value: 'US' },
+    { shortName: 'ST', value: 'California' },
+    { shortName: 'L', value: 'San Jose' },
+    { shortName: 'O', value: 'PayPal, Inc.' },
+    { shortName: 'OU', value: 'Payment Simulator' },
+    { shortName: 'CN', value: 'messageverificationcerts.paypal.com' },
+  ];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
+    { name: 'subjectAltName', altNames: [{ type: 2, value: 'messageverificationcerts.paypal.com' }] },
+  ]);
+  const forgeKey = forge.pki.privateKeyFromPem(privateKeyPem);
+  cert.sign(forgeKey, forge.md.sha256.create());
+  const certificatePem = forge.pki.certificateToPem(cert);
+  return { privateKeyPem, certificatePem, certificate: new X509Certificate(certificatePem) };
+}
+
+/** PayPal's signed message: `transmissionId|transmissionTime|webhookId|crc32(body)` (unsigned decimal). */
+export function paypalSignedMessage(
+  transmissionId: string,
+  transmissionTime: string,
+  webhookId: string,
+  body: string | Buffer,
+): string {
+  return `${transmissionId}|${transmissionTime}|${webhookId}|${crc32(body) >>> 0}`;
+}
+
+export function paypalSign(message: string, privateKeyPem: string): string {
+  return createSign('RSA-SHA256').update(message, 'utf8').sign(privateKeyPem, 'base64');
+}
+
+export function paypalVerify(
+  message: string,
+  signatureBase64: string,
+  certificate: X509Certificate,
+): boolean {
+  try {
+    return createVerify('RSA-SHA256')
+      .update(message, 'utf8')
+      .verify(certificate.publicKey, signatureBase64, 'base64');
+  } catch {
+    return false;
+  }
+}
