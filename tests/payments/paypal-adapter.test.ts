@@ -334,6 +334,27 @@ describe('PayPal adapter against the payment simulator', () => {
     deliveries.length = 0;
   });
 
+  test('when the certificate cannot be downloaded, PayPal’s verification service decides', async () => {
+    const start = await paypal.startCheckout(checkout());
+    await paypal.completeReturn(await approveAsReader(start.redirectUrl));
+    await sim.idle();
+    const delivery = deliveries.at(-1);
+    assert.ok(delivery, 'a webhook was delivered');
+    deliveries.length = 0;
+    const noCertificates = createPayPalAdapter(
+      adapterOptions({ fetch: () => Promise.reject(new TypeError('fetch failed')) }),
+    );
+    const event = await noCertificates.verifyWebhook(delivery.body, delivery.headers);
+    assert.equal(event.type, JSON.parse(delivery.body.toString('utf8')).event_type);
+    await assert.rejects(
+      noCertificates.verifyWebhook(delivery.body, {
+        ...delivery.headers,
+        'paypal-transmission-id': randomUUID(),
+      }),
+      (err: unknown) => err instanceof WebhookVerificationError && /FAILURE/.test(err.message),
+    );
+  });
+
   test('an unreachable PayPal is a retryable provider error', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
@@ -347,5 +368,29 @@ describe('PayPal adapter against the payment simulator', () => {
       (err: unknown) =>
         err instanceof ProviderError && err.retryable && /Could not reach PayPal/.test(err.message),
     );
+  });
+  // Runs last: it moves the simulator's clock two months ahead.
+  test('renewals arrive as recurring payments, and a failed renewal makes the subscription past due', async () => {
+    const request = checkout({
+      plan: { id: 'monthly-9', name: 'Monthly support', interval: 'month' },
+      amount: { amountMinor: 900, currency: 'EUR' },
+    });
+    const start = await paypal.startCheckout(request);
+    await paypal.completeReturn(await approveAsReader(start.redirectUrl));
+    await deliveredFacts();
+
+    await sim.advanceDays(31);
+    const renewed = (await deliveredFacts()).filter((e) => e.type === 'PAYMENT.SALE.COMPLETED');
+    assert.equal(renewed.length, 1);
+    const payment = only(renewed[0]?.facts ?? [], 'payment.succeeded');
+    assert.equal(payment.kind, 'recurring');
+    assert.equal(payment.subscriptionId, start.providerRef);
+    assert.deepEqual(payment.amount, { amountMinor: 900, currency: 'EUR' });
+
+    await sim.advanceDays(31, { failRenewals: true });
+    const failed = (await deliveredFacts()).find((e) => e.type === 'BILLING.SUBSCRIPTION.PAYMENT.FAILED');
+    assert.ok(failed);
+    assert.equal(only(failed.facts, 'payment.failed').subscriptionId, start.providerRef);
+    assert.equal(only(failed.facts, 'subscription.status_changed').status, 'past_due');
   });
 });
