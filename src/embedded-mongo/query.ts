@@ -275,6 +275,7 @@ export function applyUpdate(
     return keyOf(next) === keyOf(doc) ? undefined : next;
   }
   const mod: Doc = {};
+  let newId: unknown;
   for (const [op, fields] of Object.entries(u)) {
     if (!UPDATE_OPERATORS.has(op))
       throw new MongoCommandError(
@@ -289,9 +290,13 @@ export function applyUpdate(
     const target = op === '$setOnInsert' ? (opts.inserting ? '$set' : undefined) : op;
     if (!target) continue;
     for (const [path, value] of Object.entries(fields)) {
-      if (!opts.inserting && (path === '_id' || path.startsWith('_id.'))) {
-        // setting _id to its current value is a no-op, anything else would change it
+      if (path === '_id' || path.startsWith('_id.')) {
+        // setting _id to its current value is a no-op; an upsert may give a new document its _id
         if (target === '$set' && path === '_id' && keyOf(value) === idOf(doc)) continue;
+        if (opts.inserting && target === '$set' && path === '_id' && doc._id === undefined) {
+          newId = value;
+          continue;
+        }
         throw immutableId();
       }
       if (target === '$inc' || target === '$mul') {
@@ -315,6 +320,11 @@ export function applyUpdate(
       const bucket = (mod[target] ??= {}) as Doc;
       bucket[path] = value;
     }
+  }
+  if (newId !== undefined) {
+    const seeded: Doc = { _id: newId, ...cloneDoc(doc) };
+    if (Object.keys(mod).length === 0) return seeded;
+    doc = seeded;
   }
   if (Object.keys(mod).length === 0) return undefined;
   const next = cloneDoc(doc);
