@@ -244,7 +244,11 @@ describe('PayPal adapter against the payment simulator', () => {
     assert.deepEqual(recurring.amount, { amountMinor: 700, currency: 'USD' });
     const activation = events.find((e) => e.type === 'BILLING.SUBSCRIPTION.ACTIVATED');
     assert.ok(activation);
-    assert.equal(only(activation.facts, 'subscription.activated').subscriptionId, start.providerRef);
+    const activatedByWebhook = only(activation.facts, 'subscription.activated');
+    assert.equal(activatedByWebhook.subscriptionId, start.providerRef);
+    assert.equal(activatedByWebhook.checkoutId, request.checkoutId);
+    // Taken from the last payment, or from the plan's price when the event predates the payment.
+    assert.deepEqual(activatedByWebhook.amount, { amountMinor: 700, currency: 'USD' });
 
     // The recurring payment can be re-read and refunded like a capture.
     const fetched = await paypal.fetchPayment(recurring.paymentId);

@@ -182,7 +182,9 @@ export function createPayPalClient(options: {
         });
       } catch (err) {
         const mapped = toPayPalError(err, request.action);
-        log.warn(
+        // 4xx answers are often expected outcomes (already captured, already cancelled) that the
+        // caller turns into results; only outages deserve a warning.
+        log[mapped.retryable ? 'warn' : 'info'](
           {
             method: request.method,
             path: request.path.split('?')[0],
