@@ -32,6 +32,10 @@ const planSchema = z
     path: ['defaultAmountMinor'],
   });
 
+const rateLimitSchema = z
+  .object({ points: z.number().int().positive(), durationSeconds: z.number().int().positive() })
+  .strict();
+
 const trustProxy = z.preprocess(
   (value) => {
     if (typeof value !== 'string') return value;
@@ -102,6 +106,9 @@ export const configSchema = z
     donations: z
       .object({
         minimumAmountMinor: minorAmount,
+        rateLimits: z
+          .object({ perIp: rateLimitSchema, perEmail: rateLimitSchema })
+          .strict(),
         plans: z.array(planSchema).min(1),
       })
       .strict(),
@@ -132,6 +139,21 @@ export const configSchema = z
         });
       }
     });
+    const { stripe, paypal } = c.payments;
+    if (stripe.secretKey && !stripe.webhookSecret) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['payments', 'stripe', 'webhookSecret'],
+        message: 'must be set (STRIPE_WEBHOOK_SECRET) when STRIPE_SECRET_KEY is',
+      });
+    }
+    if (paypal.clientId && (!paypal.clientSecret || !paypal.webhookId)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['payments', 'paypal', paypal.clientSecret ? 'webhookId' : 'clientSecret'],
+        message: 'must be set (PAYPAL_CLIENT_SECRET and PAYPAL_WEBHOOK_ID) when PAYPAL_CLIENT_ID is',
+      });
+    }
     const production = c.env === 'production';
     if (production && c.payments.mode === 'simulator') {
       ctx.addIssue({

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import type { AppConfig, Plan } from '../config.js';
+import { availableProviders } from '../articles/donation-panel.js';
+import { parseDecimalToMinor } from '../payments/money.js';
+import type { Money, ProviderId } from '../payments/types.js';
+import { AppError } from '../http/errors.js';
+import { formatMoney } from './format.js';
+
+/** The donation form as it arrives: strings only, nothing trusted. */
+export const donationFormSchema = z.object({
+  plan: z.string().trim().max(40),
+  provider: z.string().trim().max(20),
+  amount: z.string().trim().max(20).optional(),
+  currency: z.string().trim().max(3).optional(),
+  email: z.string().trim().max(254).optional(),
+  website: z.string().max(500).optional(),
+});
+export type DonationForm = z.infer<typeof donationFormSchema>;
+
+export interface DonationChoice {
+  plan: Plan;
+  provider: ProviderId;
+  amount: Money;
+  email?: string;
+}
+
+/** A refusal a reader can act on, with what they sent so the panel can show it again. */
+export class DonationInputError extends AppError {
+  constructor(
+    message: string,
+    readonly values: Partial<DonationForm>,
+  ) {
+    super('validation', message);
+  }
+}
+
+/**
+ * Turns the form into a price we are willing to charge. The reader chooses the plan, the provider
+ * and — within the plan's configured bounds — the amount; everything else comes from config.
+ */
+export function resolveDonation(config: AppConfig, body: unknown): DonationChoice {
+  const parsed = donationFormSchema.safeParse(body ?? {});
+  if (!parsed.success) throw new DonationInputError('Please choose a plan and a way to pay.', {});
+  const form = parsed.data;
+  const values = { plan: form.plan, provider: form.provider, amount: form.amount, currency: form.currency };
+  const plan = config.donations.plans.find((p) => p.id === form.plan);
+  if (!plan) throw new DonationInputError('Please choose one of the plans shown.', values);
+  const providers = availableProviders(plan, config);
+  if (!providers.includes(form.provider as ProviderId)) {
+    throw new DonationInputError(`${plan.name} can be paid with ${providers.join(' or ')} only.`, values);
+  }
+  const currency = (form.currency || plan.currencies[0]!).toUpperCase();
+  if (!plan.currencies.includes(currency)) {
+    throw new DonationInputError(`${plan.name} is offered in ${plan.currencies.join(', ')} only.`, values);
+  }
+  let amountMinor = plan.defaultAmountMinor;
+  if (form.amount) {
+    try {
+      amountMinor = parseDecimalToMinor(form.amount.replace(/^[$€£]/, '').replace(/,/g, ''), currency);
+    } catch {
+      throw new DonationInputError('Please enter the amount as a number, such as 5 or 12.50.', values);
+    }
+  }
+  const min = Math.max(plan.minAmountMinor, config.donations.minimumAmountMinor);
+  if (amountMinor < min || amountMinor > plan.maxAmountMinor) {
+    const locale = config.site.locale;
+    throw new DonationInputError(
+      `Please choose an amount from ${formatMoney(min, currency, locale)} to ${formatMoney(plan.maxAmountMinor, currency, locale)}.`,
+      values,
+    );
+  }
+  let email: string | undefined;
+  if (form.email) {
+    const check = z.email().safeParse(form.email);
+    if (!check.success) throw new DonationInputError('Please check your email address.', values);
+    email = check.data.toLowerCase();
+  }
+  return { plan, provider: form.provider as ProviderId, amount: { amountMinor, currency }, ...(email ? { email } : {}) };
+}
