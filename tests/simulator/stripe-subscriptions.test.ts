@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import type { Harness } from './helpers.js';
 import { payStripeSession, STRIPE_SECRET, startHarness } from './helpers.js';
 

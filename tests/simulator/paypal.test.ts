@@ -1,0 +1,401 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createVerify, X509Certificate } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import type { Harness, PayPalRequest, ReceivedRequest } from './helpers.js';
+import { approvePayPal, link, PAYPAL_WEBHOOK_ID, startHarness } from './helpers.js';
+
+let h: Harness;
+before(async () => {
+  h = await startHarness();
+});
+after(async () => {
+  await h.stop();
+});
+
+type Json = Record<string, unknown>;
+
+function custom(
+  path: string,
+  verb: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): PayPalRequest {
+  return {
+    path,
+    verb,
+    ...(body !== undefined ? { body } : {}),
+    headers: { 'Content-Type': 'application/json', ...headers },
+  };
+}
+
+function paypalRequests(): ReceivedRequest[] {
+  return h.receiver.requests.filter((r) => r.path === '/webhooks/paypal');
+}
+
+function paypalEvents(): Array<{ id: string; event_type: string; resource: Json }> {
+  return paypalRequests().map((r) => JSON.parse(r.body));
+}
+
+/** PayPal's fallback verification call, made through the SDK's client as the app does. */
+async function verifyThroughApi(req: ReceivedRequest): Promise<string> {
+  const res = await h.paypal.execute<{ verification_status: string }>(
+    custom('/v1/notifications/verify-webhook-signature', 'POST', {
+      auth_algo: req.headers['paypal-auth-algo'],
+      cert_url: req.headers['paypal-cert-url'],
+      transmission_id: req.headers['paypal-transmission-id'],
+      transmission_sig: req.headers['paypal-transmission-sig'],
+      transmission_time: req.headers['paypal-transmission-time'],
+      webhook_id: PAYPAL_WEBHOOK_ID,
+      webhook_event: JSON.parse(req.body),
+    }),
+  );
+  return res.result!.verification_status;
+}
+
+async function createOrder(value = '5.00', extra: Json = {}): Promise<Json> {
+  const request = new h.paypalSdk.orders.OrdersCreateRequest();
+  request.prefer('return=representation');
+  request.requestBody({
+    intent: 'CAPTURE',
+    purchase_units: [
+      { amount: { currency_code: 'EUR', value }, custom_id: 'chk_pp_1', reference_id: 'chk_pp_1' },
+    ],
+    application_context: {
+      return_url: 'http://app.test/paypal/return',
+      cancel_url: 'http://app.test/donate',
+    },
+    ...extra,
+  });
+  const res = await h.paypal.execute<Json>(request);
+  assert.equal(res.statusCode, 201);
+  return res.result!;
+}
+
+async function createPlan(extra: Json = {}): Promise<string> {
+  const product = await h.paypal.execute<Json>(
+    custom('/v1/catalogs/products', 'POST', { name: 'Readerfund monthly', type: 'SERVICE' }),
+  );
+  assert.equal(product.statusCode, 201);
+  assert.match(String(product.result!.id), /^PROD-/);
+  const plan = await h.paypal.execute<Json>(
+    custom('/v1/billing/plans', 'POST', {
+      product_id: product.result!.id,
+      name: 'Monthly 7 EUR',
+      billing_cycles: [
+        {
+          frequency: { interval_unit: 'MONTH', interval_count: 1 },
+          tenure_type: 'REGULAR',
+          sequence: 1,
+          total_cycles: 0,
+          pricing_scheme: { fixed_price: { value: '7.00', currency_code: 'EUR' } },
+        },
+      ],
+      payment_preferences: { auto_bill_outstanding: true, payment_failure_threshold: 2 },
+      ...extra,
+    }),
+  );
+  assert.equal(plan.statusCode, 201);
+  assert.equal(plan.result!.status, 'ACTIVE');
+  return String(plan.result!.id);
+}
+
+async function subscribe(planId: string): Promise<string> {
+  const created = await h.paypal.execute<Json>(
+    custom('/v1/billing/subscriptions', 'POST', {
+      plan_id: planId,
+      custom_id: 'chk_pp_sub',
+      application_context: {
+        return_url: 'http://app.test/paypal/subscribed',
+        cancel_url: 'http://app.test/donate',
+        user_action: 'SUBSCRIBE_NOW',
+      },
+    }),
+  );
+  assert.equal(created.statusCode, 201);
+  assert.equal(created.result!.status, 'APPROVAL_PENDING');
+  const id = String(created.result!.id);
+  assert.match(id, /^I-/);
+  const approved = await approvePayPal(link(created.result!.links, 'approve'));
+  assert.equal(approved.status, 303);
+  const redirect = new URL(approved.location!);
+  assert.equal(`${redirect.origin}${redirect.pathname}`, 'http://app.test/paypal/subscribed');
+  assert.equal(redirect.searchParams.get('subscription_id'), id);
+  return id;
+}
+
+describe('PayPal simulator: orders', () => {
+  it('creates an order with an approve link; a minimal answer unless return=representation is asked for', async () => {
+    const minimal = new h.paypalSdk.orders.OrdersCreateRequest();
+    minimal.requestBody({
+      intent: 'CAPTURE',
+      purchase_units: [{ amount: { currency_code: 'USD', value: '3.00' } }],
+    });
+    const res = await h.paypal.execute<Json>(minimal);
+    assert.equal(res.statusCode, 201);
+    assert.deepEqual(Object.keys(res.result!).sort(), ['id', 'links', 'status']);
+    assert.equal(res.headers['content-type'], 'application/json');
+    assert.equal(res.result!.status, 'CREATED');
+    assert.ok(link(res.result!.links, 'approve').startsWith(h.sim.paypal.baseUrl));
+
+    const full = await createOrder();
+    assert.equal((full.purchase_units as Json[])[0]!.custom_id, 'chk_pp_1');
+  });
+
+  it('approves on the hosted page, redirects to the return URL and captures with PAYMENT.CAPTURE.COMPLETED', async () => {
+    const order = await createOrder();
+    const approved = await approvePayPal(link(order.links, 'approve'));
+    assert.equal(approved.status, 303);
+    const back = new URL(approved.location!);
+    assert.equal(back.searchParams.get('token'), order.id);
+    assert.ok(back.searchParams.get('PayerID'));
+
+    const got = await h.paypal.execute<Json>(new h.paypalSdk.orders.OrdersGetRequest(String(order.id)));
+    assert.equal(got.result!.status, 'APPROVED');
+
+    const capture = new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id));
+    capture.requestBody({});
+    const captured = await h.paypal.execute<Json>(capture);
+    assert.equal(captured.statusCode, 201);
+    assert.equal(captured.result!.status, 'COMPLETED');
+    const unit = (captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!;
+    const cap = unit.payments.captures[0]!;
+    assert.equal(cap.status, 'COMPLETED');
+    assert.deepEqual(cap.amount, { currency_code: 'EUR', value: '5.00' });
+    assert.equal(cap.custom_id, 'chk_pp_1');
+    assert.equal((captured.result!.payer as Json).email_address, 'sb-buyer@personal.example.com');
+
+    const fetched = await h.paypal.execute<Json>(new h.paypalSdk.payments.CapturesGetRequest(String(cap.id)));
+    assert.equal(fetched.result!.id, cap.id);
+
+    await h.sim.idle();
+    const types = paypalEvents()
+      .filter((e) => e.resource.id === order.id || e.resource.id === cap.id)
+      .map((e) => e.event_type);
+    assert.deepEqual(types, ['CHECKOUT.ORDER.APPROVED', 'PAYMENT.CAPTURE.COMPLETED']);
+  });
+
+  it('refuses to capture an order the payer has not approved', async () => {
+    const order = await createOrder();
+    await assert.rejects(
+      h.paypal.execute(new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id))),
+      (err: { statusCode: number; message: string }) =>
+        err.statusCode === 422 && JSON.parse(err.message).details[0].issue === 'ORDER_NOT_APPROVED',
+    );
+  });
+
+  it('replays a capture for a reused PayPal-Request-Id and rejects the id on another request', async () => {
+    const order = await createOrder();
+    await approvePayPal(link(order.links, 'approve'));
+    const first = new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id));
+    first.payPalRequestId('capture-once');
+    first.requestBody({});
+    const a = await h.paypal.execute<Json>(first);
+    const again = new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id));
+    again.payPalRequestId('capture-once');
+    again.requestBody({});
+    const b = await h.paypal.execute<Json>(again);
+    assert.equal(a.statusCode, 201);
+    assert.equal(b.statusCode, 200);
+    assert.deepEqual(b.result, a.result);
+
+    const other = await createOrder('9.00');
+    const reuse = new h.paypalSdk.orders.OrdersCaptureRequest(String(other.id));
+    reuse.payPalRequestId('capture-once');
+    reuse.requestBody({});
+    await assert.rejects(
+      h.paypal.execute(reuse),
+      (err: { statusCode: number; message: string }) =>
+        err.statusCode === 422 &&
+        JSON.parse(err.message).details[0].issue === 'PAYPAL_REQUEST_ID_PREVIOUSLY_USED',
+    );
+    const withoutId = new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id));
+    withoutId.requestBody({});
+    await assert.rejects(
+      h.paypal.execute(withoutId),
+      (err: { statusCode: number }) => err.statusCode === 422,
+    );
+  });
+
+  it('refunds a capture and emits PAYMENT.CAPTURE.REFUNDED', async () => {
+    const order = await createOrder('10.00');
+    await approvePayPal(link(order.links, 'approve'));
+    const captured = await h.paypal.execute<Json>(
+      new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id)),
+    );
+    const captureId = String(
+      (captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!.payments.captures[0]!
+        .id,
+    );
+    const refundRequest = new h.paypalSdk.payments.CapturesRefundRequest(captureId);
+    refundRequest.requestBody({ amount: { currency_code: 'EUR', value: '4.00' } });
+    const refund = await h.paypal.execute<Json>(refundRequest);
+    assert.equal(refund.statusCode, 201);
+    assert.equal(refund.result!.status, 'COMPLETED');
+    const capture = await h.paypal.execute<Json>(new h.paypalSdk.payments.CapturesGetRequest(captureId));
+    assert.equal(capture.result!.status, 'PARTIALLY_REFUNDED');
+    await h.sim.idle();
+    const event = paypalEvents().find(
+      (e) => e.event_type === 'PAYMENT.CAPTURE.REFUNDED' && e.resource.id === refund.result!.id,
+    );
+    assert.ok(event);
+    assert.deepEqual(event.resource.amount, { currency_code: 'EUR', value: '4.00' });
+    assert.equal(event.resource.custom_id, 'chk_pp_1');
+    assert.equal(
+      link(event.resource.links, 'up'),
+      `${h.sim.paypal.baseUrl}/v2/payments/captures/${captureId}`,
+    );
+  });
+
+  it('signs webhooks so that PayPal verification and an offline RSA check both succeed', async () => {
+    await h.sim.idle();
+    const requests = paypalRequests();
+    assert.ok(requests.length > 0);
+    const certRes = await fetch(h.sim.paypal.certUrl);
+    const cert = new X509Certificate(await certRes.text());
+    assert.match(cert.subject, /CN=messageverificationcerts\.paypal\.com/);
+    assert.ok(Date.parse(cert.validFrom) < Date.now() && Date.now() < Date.parse(cert.validTo));
+    for (const req of requests.slice(0, 3)) {
+      assert.equal(req.headers['paypal-auth-algo'], 'SHA256withRSA');
+      assert.equal(req.headers['paypal-cert-url'], h.sim.paypal.certUrl);
+      assert.equal(await verifyThroughApi(req), 'SUCCESS');
+      const message = `${String(req.headers['paypal-transmission-id'])}|${String(req.headers['paypal-transmission-time'])}|${PAYPAL_WEBHOOK_ID}|${crc32(req.body) >>> 0}`;
+      const ok = createVerify('RSA-SHA256')
+        .update(message)
+        .verify(cert.publicKey, String(req.headers['paypal-transmission-sig']), 'base64');
+      assert.equal(ok, true);
+    }
+  });
+
+  it('answers FAILURE when a webhook event was tampered with', async () => {
+    await h.sim.idle();
+    const req = paypalRequests()[0]!;
+    const tampered = JSON.parse(req.body) as Json;
+    tampered.event_type = 'PAYMENT.CAPTURE.REFUNDED';
+    const res = await h.paypal.execute<{ verification_status: string }>(
+      custom('/v1/notifications/verify-webhook-signature', 'POST', {
+        auth_algo: req.headers['paypal-auth-algo'],
+        cert_url: req.headers['paypal-cert-url'],
+        transmission_id: req.headers['paypal-transmission-id'],
+        transmission_sig: req.headers['paypal-transmission-sig'],
+        transmission_time: req.headers['paypal-transmission-time'],
+        webhook_id: PAYPAL_WEBHOOK_ID,
+        webhook_event: tampered,
+      }),
+    );
+    assert.equal(res.result!.verification_status, 'FAILURE');
+  });
+});
+
+describe('PayPal simulator: subscriptions', () => {
+  it('activates on approval and takes the first payment as PAYMENT.SALE.COMPLETED', async () => {
+    const planId = await createPlan();
+    const id = await subscribe(planId);
+    const sub = await h.paypal.execute<Json>(custom(`/v1/billing/subscriptions/${id}`, 'GET'));
+    assert.equal(sub.result!.status, 'ACTIVE');
+    assert.equal(sub.result!.custom_id, 'chk_pp_sub');
+    assert.equal(sub.result!.plan_id, planId);
+    await h.sim.idle();
+    const mine = paypalEvents().filter((e) => e.resource.id === id || e.resource.billing_agreement_id === id);
+    assert.deepEqual(
+      mine.map((e) => e.event_type),
+      ['BILLING.SUBSCRIPTION.ACTIVATED', 'PAYMENT.SALE.COMPLETED'],
+    );
+    const sale = mine[1]!.resource;
+    assert.deepEqual(sale.amount, { total: '7.00', currency: 'EUR', details: { subtotal: '7.00' } });
+    assert.equal(sale.state, 'completed');
+  });
+
+  it('bills renewals on the test clock, reports payment failures and suspends past the threshold', async () => {
+    const planId = await createPlan();
+    const id = await subscribe(planId);
+    await h.sim.advanceDays(31);
+    await h.sim.idle();
+    const sales = () =>
+      paypalEvents().filter(
+        (e) => e.event_type === 'PAYMENT.SALE.COMPLETED' && e.resource.billing_agreement_id === id,
+      );
+    assert.equal(sales().length, 2);
+
+    await h.sim.advanceDays(31, { failRenewals: true });
+    await h.sim.idle();
+    const failures = () =>
+      paypalEvents().filter(
+        (e) => e.event_type === 'BILLING.SUBSCRIPTION.PAYMENT.FAILED' && e.resource.id === id,
+      );
+    assert.equal(failures().length, 1);
+    await h.sim.advanceDays(31, { failRenewals: true });
+    await h.sim.idle();
+    assert.equal(failures().length, 2);
+    const sub = await h.paypal.execute<Json>(custom(`/v1/billing/subscriptions/${id}`, 'GET'));
+    assert.equal(sub.result!.status, 'SUSPENDED');
+    assert.ok(
+      paypalEvents().some((e) => e.event_type === 'BILLING.SUBSCRIPTION.SUSPENDED' && e.resource.id === id),
+    );
+  });
+
+  it('cancels with 204 and emits BILLING.SUBSCRIPTION.CANCELLED', async () => {
+    const id = await subscribe(await createPlan());
+    const res = await h.paypal.execute(
+      custom(`/v1/billing/subscriptions/${id}/cancel`, 'POST', { reason: 'Reader asked' }),
+    );
+    assert.equal(res.statusCode, 204);
+    assert.equal(res.result, undefined);
+    await assert.rejects(
+      h.paypal.execute(custom(`/v1/billing/subscriptions/${id}/cancel`, 'POST', { reason: 'again' })),
+      (err: { statusCode: number }) => err.statusCode === 422,
+    );
+    await h.sim.idle();
+    assert.ok(
+      paypalEvents().some((e) => e.event_type === 'BILLING.SUBSCRIPTION.CANCELLED' && e.resource.id === id),
+    );
+  });
+
+  it('refunds a recurring payment from the dashboard as PAYMENT.SALE.REFUNDED', async () => {
+    const id = await subscribe(await createPlan());
+    await h.sim.idle();
+    const sale = paypalEvents().find(
+      (e) => e.event_type === 'PAYMENT.SALE.COMPLETED' && e.resource.billing_agreement_id === id,
+    )!;
+    const res = await fetch(`${h.sim.stripe.baseUrl}/_simulator/paypal/refund`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ sale: sale.resource.id }),
+    });
+    assert.equal(res.status, 200);
+    await h.sim.idle();
+    const refunded = paypalEvents().find(
+      (e) => e.event_type === 'PAYMENT.SALE.REFUNDED' && e.resource.sale_id === sale.resource.id,
+    );
+    assert.ok(refunded);
+    assert.equal(refunded.resource.billing_agreement_id, id);
+    assert.deepEqual(refunded.resource.amount, { total: '-7.00', currency: 'EUR' });
+  });
+
+  it('lists captures, sales and refunds in the transaction search', async () => {
+    const start = new Date(Date.now() - 3600_000).toISOString();
+    const end = new Date(Date.now() + 400 * 86_400_000).toISOString();
+    await assert.rejects(
+      h.paypal.execute(custom(`/v1/reporting/transactions?start_date=${start}&end_date=${end}`, 'GET')),
+      (err: { statusCode: number }) => err.statusCode === 400,
+    );
+    const res = await h.paypal.execute<{
+      transaction_details: Array<{
+        transaction_info: { transaction_event_code: string; transaction_amount: { value: string } };
+      }>;
+      total_items: number;
+    }>(
+      custom(
+        `/v1/reporting/transactions?start_date=${encodeURIComponent(start)}&end_date=${encodeURIComponent(new Date(Date.now() + 30 * 86_400_000).toISOString())}&fields=all`,
+        'GET',
+      ),
+    );
+    const codes = new Set(
+      res.result!.transaction_details.map((t) => t.transaction_info.transaction_event_code),
+    );
+    assert.ok(codes.has('T0006'), 'order captures');
+    assert.ok(codes.has('T0002'), 'subscription payments');
+    assert.ok(codes.has('T1107'), 'refunds');
+    assert.equal(res.result!.total_items, res.result!.transaction_details.length);
+  });
+});
