@@ -171,6 +171,17 @@ describe('PayPal webhook verification', () => {
     assert.equal(hits.filter((h) => h === 'GET /certs/good').length - before, 1);
   });
 
+  test('verifies a burst of simultaneous deliveries with a single certificate download', async () => {
+    const paypal = adapter();
+    const before = hits.filter((h) => h === 'GET /certs/good').length;
+    const body = JSON.stringify(event);
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => paypal.verifyWebhook(Buffer.from(body), signed(body))),
+    );
+    assert.equal(results.length, 5);
+    assert.equal(hits.filter((h) => h === 'GET /certs/good').length - before, 1);
+  });
+
   test('rejects a body altered after signing', async () => {
     const body = JSON.stringify(event);
     const headers = signed(body);

@@ -99,6 +99,9 @@ function reportDate(at: Date): string {
 }
 
 export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvider {
+  if (!options.clientId || !options.clientSecret || !options.webhookId) {
+    throw new Error('The PayPal adapter needs a client id, a client secret and a webhook id');
+  }
   const log = options.logger.child({ provider: 'paypal' });
   const now = options.now ?? Date.now;
   const client = createPayPalClient({

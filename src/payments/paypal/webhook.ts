@@ -134,6 +134,8 @@ export function createCertificateSource(options: {
   // entries is plenty, and a bound keeps a stream of forged URLs on an allowed origin from
   // growing memory.
   const cache = new Map<string, X509Certificate>();
+  // Deliveries often arrive in bursts; concurrent first requests share one download.
+  const downloads = new Map<string, Promise<X509Certificate>>();
 
   async function download(url: URL): Promise<string> {
     let response: Response;
@@ -188,28 +190,37 @@ export function createCertificateSource(options: {
           cache.delete(key); // expired since we cached it: fetch again, PayPal may have renewed it
         }
       }
-      const pem = await download(url);
-      let cert: X509Certificate;
-      try {
-        // PayPal serves a chain; the first certificate is the signing one.
-        const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem);
-        cert = new X509Certificate(first ? first[0] : pem);
-      } catch (err) {
-        throw new WebhookVerificationError(
-          `PAYPAL-CERT-URL did not return a certificate (${err instanceof Error ? err.message : 'unreadable'})`,
-        );
-      }
-      check(cert);
-      cache.set(key, cert);
-      while (cache.size > MAX_CACHED_CERTS) {
-        const oldest = cache.keys().next().value;
-        if (oldest === undefined) break;
-        cache.delete(oldest);
-      }
-      options.logger.info({ certOrigin: url.origin }, 'Cached a PayPal webhook certificate');
-      return cert;
+      const pending = downloads.get(key);
+      if (pending) return pending;
+      const loading = load(url).finally(() => downloads.delete(key));
+      downloads.set(key, loading);
+      return loading;
     },
   };
+
+  async function load(url: URL): Promise<X509Certificate> {
+    const key = url.href;
+    const pem = await download(url);
+    let cert: X509Certificate;
+    try {
+      // PayPal serves a chain; the first certificate is the signing one.
+      const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem);
+      cert = new X509Certificate(first ? first[0] : pem);
+    } catch (err) {
+      throw new WebhookVerificationError(
+        `PAYPAL-CERT-URL did not return a certificate (${err instanceof Error ? err.message : 'unreadable'})`,
+      );
+    }
+    check(cert);
+    cache.set(key, cert);
+    while (cache.size > MAX_CACHED_CERTS) {
+      const oldest = cache.keys().next().value;
+      if (oldest === undefined) break;
+      cache.delete(oldest);
+    }
+    options.logger.info({ certOrigin: url.origin }, 'Cached a PayPal webhook certificate');
+    return cert;
+  }
 }
 
 export function checkTransmissionTime(transmissionTime: string, now: number): void {
