@@ -3,8 +3,8 @@ import net from 'node:net';
 import { CommandRouter, MAX_MESSAGE_SIZE } from './commands.js';
 import type { Journal, Logger } from './journal.js';
 import type { Catalog } from './store.js';
-import { isPlainObject } from './values.js';
-import { encodeReply, HEADER_SIZE, parseMessage, ProtocolError } from './wire.js';
+import { isPlainObject, type Doc } from './values.js';
+import { encodeReply, HEADER_SIZE, parseMessage, ProtocolError, type Request } from './wire.js';
 
 const TTL_SWEEP_MS = 1000;
 
@@ -32,6 +32,29 @@ class Connection {
   }
 
   private onData(chunk: Buffer): void {
+    try {
+      this.receive(chunk);
+    } catch (err) {
+      // never let one connection take the server down
+      this.server.logger.error({ err, connectionId: this.id }, 'unexpected error handling a request');
+      this.socket.destroy();
+    }
+  }
+
+  private reply(req: Request, reply: Doc): Buffer {
+    try {
+      return encodeReply(req, reply);
+    } catch (err) {
+      return encodeReply(req, {
+        ok: 0,
+        code: 10334,
+        codeName: 'BSONObjectTooLarge',
+        errmsg: `reply could not be encoded: ${err instanceof Error ? err.message : String(err)}`,
+      });
+    }
+  }
+
+  private receive(chunk: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     while (this.buf.length >= 4) {
       const len = this.buf.readInt32LE(0);
@@ -51,7 +74,7 @@ class Connection {
     const replies: Buffer[] = [];
     while (this.queue.length && !this.waiting) {
       const msg = this.queue.shift() as Buffer;
-      let req;
+      let req: Request;
       try {
         req = parseMessage(msg);
       } catch (err) {
@@ -69,8 +92,13 @@ class Connection {
         const r = req;
         const send = (): void => {
           this.waiting = false;
-          if (!r.moreToCome && !this.socket.destroyed) this.socket.write(encodeReply(r, reply));
-          this.pump();
+          if (!r.moreToCome && !this.socket.destroyed) this.socket.write(this.reply(r, reply));
+          try {
+            this.pump();
+          } catch (err) {
+            this.server.logger.error({ err, connectionId: this.id }, 'unexpected error handling a request');
+            this.socket.destroy();
+          }
         };
         journal.whenWritten((err) => {
           if (err) {
@@ -82,7 +110,7 @@ class Connection {
         });
         break;
       }
-      if (!req.moreToCome) replies.push(encodeReply(req, reply));
+      if (!req.moreToCome) replies.push(this.reply(req, reply));
     }
     if (replies.length === 1) this.socket.write(replies[0] as Buffer);
     else if (replies.length > 1) this.socket.write(Buffer.concat(replies));

@@ -306,3 +306,12 @@ describe('catalog', () => {
     assert.equal(hello.setName, undefined);
   });
 });
+
+describe('pipeline updates', () => {
+  it('applies an aggregation-pipeline update', async () => {
+    const c = db.collection('pipe');
+    await c.insertOne({ _id: 'p' as never, a: 2, b: 3 });
+    await c.updateOne({ _id: 'p' as never }, [{ $set: { total: { $add: ['$a', '$b'] } } }]);
+    assert.equal((await c.findOne({ _id: 'p' as never }))?.total, 5);
+  });
+});
