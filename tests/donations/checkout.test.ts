@@ -1,0 +1,189 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Checkout } from '../../src/donations/checkout-model.js';
+import { Donation, Subscription, Supporter } from '../../src/supporters/models.js';
+import { cancelLink, getPage, submitHostedPage } from '../helpers/hosted-pages.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+let server: TestServer;
+
+before(async () => {
+  server = await startTestServer();
+});
+after(() => server.close());
+
+async function donate(fields: Record<string, string>) {
+  const res = await fetch(`${server.baseUrl}/donate`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      origin: server.baseUrl,
+      'sec-fetch-site': 'same-origin',
+    },
+    body: new URLSearchParams(fields).toString(),
+  });
+  return { status: res.status, location: res.headers.get('location'), html: await res.text() };
+}
+
+async function followReturn(location: string | null) {
+  assert.ok(location, 'the provider redirects back to us');
+  assert.ok(location.startsWith(server.baseUrl), `returns to the app, not ${location}`);
+  return getPage(location);
+}
+
+describe('one-off contribution by card (Stripe Checkout)', () => {
+  test('takes the reader to Stripe, thanks them, and records the payment once', async () => {
+    const start = await donate({ plan: 'contributor', provider: 'stripe', currency: 'USD', amount: '' });
+    assert.equal(start.status, 303);
+    assert.match(start.location!, /\/c\/pay\/cs_/);
+
+    const paid = await submitHostedPage(start.location!, {
+      email: 'Ada@Example.com',
+      cardNumber: '4242 4242 4242 4242',
+      name: 'Ada Lovelace',
+    });
+    const thanks = await followReturn(paid.location);
+    assert.equal(thanks.status, 200);
+    assert.match(thanks.html, /Thank you for supporting/);
+    assert.match(thanks.html, /\$5\.00/);
+    assert.match(thanks.html, /Contributor/);
+
+    const reload = await followReturn(paid.location);
+    assert.equal(reload.status, 200);
+    await server.runtime.payments.simulator!.idle();
+
+    const donations = await Donation.find({ provider: 'stripe' }).lean();
+    assert.equal(donations.length, 1);
+    assert.equal(donations[0]!.amountMinor, 500);
+    assert.equal(donations[0]!.currency, 'USD');
+    assert.equal(donations[0]!.planId, 'contributor');
+    assert.match(donations[0]!.providerPaymentId, /^pi_/);
+    const supporter = await Supporter.findOne({ email: 'ada@example.com' }).lean();
+    assert.deepEqual(supporter?.totals, { USD: 500 });
+  });
+
+  test('shows the decline on the card page and records nothing', async () => {
+    const before = await Donation.countDocuments();
+    const start = await donate({ plan: 'contributor', provider: 'stripe', currency: 'USD' });
+    const declined = await submitHostedPage(start.location!, { cardNumber: '4000 0000 0000 0002' });
+    assert.equal(declined.location, null);
+    assert.match(declined.html, /declined/i);
+    assert.equal(await Donation.countDocuments(), before);
+  });
+});
+
+describe('one-off contribution by PayPal (Orders v2)', () => {
+  test('captures the approved order on return and records the custom amount', async () => {
+    const start = await donate({ plan: 'contributor', provider: 'paypal', currency: 'USD', amount: '12.50' });
+    assert.equal(start.status, 303);
+    const approved = await submitHostedPage(start.location!, { email: 'grace@example.com' });
+    const thanks = await followReturn(approved.location);
+    assert.equal(thanks.status, 200);
+    assert.match(thanks.html, /\$12\.50/);
+    assert.match(thanks.html, /PayPal/);
+    await followReturn(approved.location);
+    await server.runtime.payments.simulator!.idle();
+    const donations = await Donation.find({ provider: 'paypal', kind: 'one_off' }).lean();
+    assert.equal(donations.length, 1);
+    assert.equal(donations[0]!.amountMinor, 1250);
+  });
+
+  test('marks the checkout cancelled when the reader cancels the approval', async () => {
+    const start = await donate({ plan: 'contributor', provider: 'paypal', currency: 'USD' });
+    const page = await getPage(start.location!);
+    const back = await getPage(cancelLink(page.html));
+    assert.equal(back.status, 200);
+    assert.match(back.html, /No payment was made/);
+    const checkoutId = new URL(cancelLink(page.html)).searchParams.get('checkout');
+    const checkout = await Checkout.findById(checkoutId).lean();
+    assert.equal(checkout?.state, 'cancelled');
+  });
+});
+
+describe('monthly support', () => {
+  test('activates a PayPal subscription on return, with a plan provisioned once', async () => {
+    for (const email of ['m1@example.com', 'm2@example.com']) {
+      const start = await donate({ plan: 'monthly-supporter', provider: 'paypal', currency: 'USD' });
+      assert.equal(start.status, 303);
+      const approved = await submitHostedPage(start.location!, { email });
+      const thanks = await followReturn(approved.location);
+      assert.match(thanks.html, /monthly support of <strong>\$5\.00<\/strong> is set up/);
+    }
+    await server.runtime.payments.simulator!.idle();
+    const subs = await Subscription.find({ provider: 'paypal' }).lean();
+    assert.equal(subs.length, 2);
+    assert.ok(subs.every((s) => s.status === 'active' && s.amountMinor === 500 && s.planId === 'monthly-supporter'));
+    const { PayPalPlan } = await import('../../src/payments/paypal/plan-store.js');
+    assert.equal(await PayPalPlan.countDocuments(), 1);
+  });
+
+  test('starts a Stripe subscription and records its first invoice', async () => {
+    const start = await donate({ plan: 'monthly-supporter', provider: 'stripe', currency: 'USD', amount: '8' });
+    const paid = await submitHostedPage(start.location!, { email: 'card-monthly@example.com' });
+    const thanks = await followReturn(paid.location);
+    assert.match(thanks.html, /\$8\.00/);
+    await server.runtime.payments.simulator!.idle();
+    const sub = await Subscription.findOne({ provider: 'stripe' }).lean();
+    assert.equal(sub?.status, 'active');
+    const invoices = await Donation.find({ provider: 'stripe', kind: 'recurring' }).lean();
+    assert.equal(invoices.length, 1);
+    assert.equal(invoices[0]!.amountMinor, 800);
+  });
+});
+
+describe('refused donation forms', () => {
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['an amount below the plan minimum', { plan: 'contributor', provider: 'stripe', amount: '0.01' }, /from \$1\.00/],
+    ['an amount above the plan maximum', { plan: 'contributor', provider: 'stripe', amount: '99999' }, /to \$1,000\.00/],
+    ['an amount with too many decimals', { plan: 'contributor', provider: 'stripe', amount: '5.001' }, /as a number/],
+    ['an unknown plan', { plan: 'gold', provider: 'stripe' }, /one of the plans/],
+    ['an unknown provider', { plan: 'contributor', provider: 'bitcoin' }, /can be paid with/],
+    ['a currency the plan does not offer', { plan: 'contributor', provider: 'stripe', currency: 'EUR' }, /USD only/],
+  ];
+  for (const [what, fields, message] of cases) {
+    test(`re-renders the panel with a message for ${what} and writes nothing`, async () => {
+      const checkouts = await Checkout.countDocuments();
+      const res = await donate(fields);
+      assert.equal(res.status, 400);
+      assert.match(res.html, message);
+      assert.match(res.html, /class="donation-panel"/);
+      assert.equal(await Checkout.countDocuments(), checkouts);
+    });
+  }
+
+  test('refuses a filled honeypot without starting a checkout', async () => {
+    const checkouts = await Checkout.countDocuments();
+    const res = await donate({ plan: 'contributor', provider: 'stripe', website: 'http://spam.example' });
+    assert.equal(res.status, 400);
+    assert.equal(await Checkout.countDocuments(), checkouts);
+  });
+
+  test('refuses a cross-site post with 403', async () => {
+    const res = await fetch(`${server.baseUrl}/donate`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'cross-site' },
+      body: 'plan=contributor&provider=stripe',
+    });
+    assert.equal(res.status, 403);
+  });
+});
+
+describe('receipts', () => {
+  test('writes a thank-you email with the receipt and a manage link to the outbox', async () => {
+    await server.runtime.receipts.sweep();
+    const files = await readdir(server.outboxDir);
+    assert.ok(files.length >= 1);
+    const mails = await Promise.all(files.map((f) => readFile(path.join(server.outboxDir, f), 'utf8')));
+    const ada = mails.find((m) => /To: ada@example\.com/i.test(m));
+    assert.ok(ada, 'a receipt went to the first supporter');
+    assert.match(ada, /Amount:\s+\$5\.00/);
+    assert.match(ada, /Reference:\s+pi_/);
+    assert.match(ada, new RegExp(`${server.baseUrl}/manage/[a-f0-9]{24}\\.\\d+\\.`));
+    const donation = await Donation.findOne({ providerPaymentId: /^pi_/ }).lean();
+    assert.equal(donation?.receipt?.status, 'sent');
+  });
+});
