@@ -169,7 +169,7 @@ export class CommandRouter {
     const filter = asDoc(cmd.filter, 'filter');
     const limit = Math.abs(num(cmd.limit));
     const skip = num(cmd.skip);
-    let singleBatch = cmd.singleBatch === true || num(cmd.limit) < 0;
+    const singleBatch = cmd.singleBatch === true || num(cmd.limit) < 0;
     if (!coll) return { cursor: { firstBatch: [], id: Long.ZERO, ns }, ok: 1 };
     let docs: Doc[];
     if (cmd.sort && Object.keys(cmd.sort as Doc).length) {
@@ -180,7 +180,6 @@ export class CommandRouter {
       if (skip) docs = docs.slice(skip);
     }
     docs = project(docs, asDoc(cmd.projection, 'projection'), filter);
-    if (limit && docs.length <= limit && typeof cmd.batchSize !== 'number') singleBatch = true;
     return this.cursorReply(ns, docs, cmd.batchSize, singleBatch, limit);
   }
 
