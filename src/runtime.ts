@@ -11,6 +11,7 @@ import { createManageLinks, type ManageLinks } from './supporters/manage-links.j
 import { createReceiptSender, type ReceiptSender } from './supporters/receipts.js';
 import { createSelfService } from './supporters/self-service.js';
 import { createSupporterRoutes } from './supporters/routes.js';
+import { createWebhooksFeature, type WebhooksFeature } from './webhooks/index.js';
 import { createDonationService } from './donations/service.js';
 import { createDonationRoutes } from './donations/routes.js';
 import { StoredRateLimiter } from './http/rate-limit.js';
@@ -37,6 +38,7 @@ export interface Runtime {
   ledger: Ledger;
   receipts: ReceiptSender;
   manageLinks: ManageLinks;
+  webhooks: WebhooksFeature;
   /** Stops background work and closes the store. The HTTP server is closed by its owner first. */
   stop(): Promise<void>;
 }
@@ -67,6 +69,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
     const receipts = createReceiptSender({ config, logger, mailer, manageLinks });
     cleanups.push(() => receipts.stop());
     const ledger = createLedger({ logger, onDonationRecorded: () => receipts.kick() });
+    const webhooks = createWebhooksFeature({ config, logger, providers: payments.providers, ledger });
+    cleanups.push(() => webhooks.stopJobs());
 
     const articles = createArticlesFeature({ config, logger });
     await articles.seedDemoContentIfEmpty();
@@ -89,6 +93,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       logger,
       store,
       formActionOrigins: payments.formActionOrigins,
+      rawBodyRouters: [webhooks.router],
       routers: [
         articles.router,
         createDonationRoutes({ config, service: donations, limits }),
@@ -96,7 +101,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       ],
     });
     if (options.backgroundJobs !== false) receipts.start();
-    return { config, logger, store, app, payments, ledger, receipts, manageLinks, stop };
+    if (options.backgroundJobs !== false) webhooks.startJobs();
+    return { config, logger, store, app, payments, ledger, receipts, manageLinks, webhooks, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,0 +1,111 @@
+/**
+ * Webhooks feature: raw-body routes, the `webhookevents` inbox, the retry sweep, replay and
+ * reconciliation. See docs/webhooks.md.
+ */
+import type { Router } from 'express';
+import type { AppConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import type { PaymentProvider, ProviderId } from '../payments/types.js';
+import type { Ledger } from '../supporters/ledger.js';
+import { createReconciler, type ReconciliationReport } from './reconcile.js';
+import { createWebhookRepository, type ListFilter, type StoredEvent } from './repository.js';
+import { createWebhookRoutes } from './routes.js';
+import { createWebhookService, type ProcessResult, type RetryPolicy } from './service.js';
+
+export type { ReconciliationReport } from './reconcile.js';
+export type { ListFilter, StoredEvent } from './repository.js';
+export type { ProcessResult } from './service.js';
+
+export interface WebhooksFeatureDeps {
+  config: AppConfig;
+  logger: Logger;
+  providers: Partial<Record<ProviderId, PaymentProvider>>;
+  ledger: Ledger;
+  /** Tests shorten these. */
+  leaseMs?: number;
+  retry?: Partial<RetryPolicy>;
+  receivedGraceMs?: number;
+}
+
+export interface Sweeper {
+  start(intervalMs?: number): void;
+  stop(): Promise<void>;
+  sweepOnce(): Promise<number>;
+}
+
+export interface WebhooksFeature {
+  router: Router;
+  sweeper: Sweeper;
+  replay(id: string): Promise<ProcessResult | null>;
+  list(filter: ListFilter): Promise<StoredEvent[]>;
+  show(id: string): Promise<StoredEvent | null>;
+  reconcile(options: { days: number; until?: Date }): Promise<ReconciliationReport>;
+  /** The sweep and a daily reconciliation (over two days, so consecutive runs overlap). */
+  startJobs(options?: { sweepIntervalMs?: number; reconcileEveryMs?: number }): void;
+  stopJobs(): Promise<void>;
+}
+
+export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeature {
+  const repository = createWebhookRepository();
+  const service = createWebhookService({
+    logger: deps.logger,
+    providers: deps.providers,
+    ledger: deps.ledger,
+    repository,
+    ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
+    ...(deps.retry ? { retry: deps.retry } : {}),
+    ...(deps.receivedGraceMs !== undefined ? { receivedGraceMs: deps.receivedGraceMs } : {}),
+  });
+  const reconcile = createReconciler({ logger: deps.logger, providers: deps.providers, repository });
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+  const sweeper: Sweeper = {
+    sweepOnce: () => service.sweepOnce(),
+    start(intervalMs = 15_000) {
+      if (timer) return;
+      timer = setInterval(() => {
+        // One pass at a time: a tick that finds the previous pass still going is skipped.
+        if (running) return;
+        running = service
+          .sweepOnce()
+          .catch((err: unknown) => deps.logger.warn({ err }, 'webhook sweep failed'))
+          .finally(() => (running = undefined));
+      }, intervalMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+
+  let daily: NodeJS.Timeout | undefined;
+  let reconciling: Promise<unknown> | undefined;
+
+  return {
+    router: createWebhookRoutes(service),
+    startJobs(options = {}) {
+      sweeper.start(options.sweepIntervalMs);
+      if (daily) return;
+      daily = setInterval(() => {
+        if (reconciling) return;
+        reconciling = reconcile({ days: 2 })
+          .catch((err: unknown) => deps.logger.error({ err }, 'daily reconciliation failed'))
+          .finally(() => (reconciling = undefined));
+      }, options.reconcileEveryMs ?? 86_400_000);
+      daily.unref();
+    },
+    async stopJobs() {
+      if (daily) clearInterval(daily);
+      daily = undefined;
+      await Promise.all([sweeper.stop(), reconciling]);
+    },
+    sweeper,
+    replay: service.replay,
+    list: service.list,
+    show: service.show,
+    reconcile,
+  };
+}

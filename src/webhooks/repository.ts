@@ -1,0 +1,244 @@
+/**
+ * The inbox and reconciliation storage. Mongoose stays in here; callers get plain objects.
+ */
+import mongoose from 'mongoose';
+import type { ProviderId } from '../payments/types.js';
+import { Donation } from '../supporters/models.js';
+import { Reconciliation, WebhookEvent, type WebhookStatus } from './models.js';
+
+export interface StoredEvent {
+  id: string;
+  provider: ProviderId;
+  eventId: string;
+  type: string;
+  eventCreatedAt: Date;
+  rawBody: string;
+  status: WebhookStatus;
+  attempts: number;
+  lastError?: string;
+  receivedAt: Date;
+  processedAt?: Date;
+  nextAttemptAt?: Date;
+  leaseUntil?: Date;
+  outcomes?: Array<{ fact: string; ref: string; result: string }>;
+}
+
+export interface NewEvent {
+  provider: ProviderId;
+  eventId: string;
+  type: string;
+  eventCreatedAt: Date;
+  rawBody: string;
+}
+
+export interface ListFilter {
+  status?: WebhookStatus;
+  provider?: ProviderId;
+  type?: string;
+  limit?: number;
+}
+
+export interface ReconciliationRecord {
+  startedAt: Date;
+  finishedAt: Date;
+  since: Date;
+  until: Date;
+  providers: Array<{ provider: ProviderId; checked: number; error?: string }>;
+  missing: Array<{
+    provider: ProviderId;
+    paymentId: string;
+    amountMinor: number;
+    currency: string;
+    occurredAt: Date;
+  }>;
+  mismatched: Array<{
+    provider: ProviderId;
+    paymentId: string;
+    providerAmountMinor: number;
+    providerCurrency: string;
+    ledgerAmountMinor: number;
+    ledgerCurrency: string;
+  }>;
+  clean: boolean;
+}
+
+/** The store is not connected: fail at once (the provider retries) rather than queue writes for later. */
+export class StoreUnavailableError extends Error {
+  constructor() {
+    super('The database is not connected.');
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
+
+type Lean = Record<string, unknown> & { _id: mongoose.Types.ObjectId };
+
+function toStored(doc: Lean): StoredEvent {
+  const d = doc as unknown as Omit<StoredEvent, 'id'> & { _id: mongoose.Types.ObjectId };
+  const { _id, ...rest } = d;
+  const out: StoredEvent = { ...rest, id: String(_id) };
+  for (const key of Object.keys(out) as Array<keyof StoredEvent>) {
+    if (out[key] === null || out[key] === undefined) delete out[key];
+  }
+  return out;
+}
+
+/** Who may take an event: nobody holds it, or the holder's lease ran out (it crashed or hung). */
+const claimable = (now: Date, statuses: WebhookStatus[]): mongoose.QueryFilter<unknown> => ({
+  $or: [{ status: { $in: statuses } }, { status: 'processing', leaseUntil: { $lt: now } }],
+});
+
+export function createWebhookRepository() {
+  function ensureConnected(): void {
+    // readyState 1 = connected. Mongoose would otherwise buffer writes until it reconnects, and a
+    // provider waiting on us is better served by a quick 503 and its own retry.
+    if (mongoose.connection.readyState !== 1) throw new StoreUnavailableError();
+  }
+
+  return {
+    ensureConnected,
+
+    /**
+     * Stores a new event already claimed by `worker`, so the receiving process needs no second
+     * round trip to start on it. Returns the existing document when the event was seen before.
+     */
+    async insertClaimed(
+      event: NewEvent,
+      worker: string,
+      leaseUntil: Date,
+    ): Promise<{ inserted: true; event: StoredEvent } | { inserted: false; existing: StoredEvent | null }> {
+      ensureConnected();
+      const now = new Date();
+      try {
+        const doc = await WebhookEvent.create({
+          ...event,
+          status: 'processing',
+          attempts: 1,
+          receivedAt: now,
+          lockedBy: worker,
+          leaseUntil,
+        });
+        return { inserted: true, event: toStored(doc.toObject() as unknown as Lean) };
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        const existing = await WebhookEvent.findOne({
+          provider: event.provider,
+          eventId: event.eventId,
+        }).lean();
+        return { inserted: false, existing: existing ? toStored(existing as Lean) : null };
+      }
+    },
+
+    /** Atomically takes an event for processing; null when someone else holds it (or it is done). */
+    async claim(
+      id: string,
+      worker: string,
+      leaseUntil: Date,
+      options: { includeFinished?: boolean } = {},
+    ): Promise<StoredEvent | null> {
+      ensureConnected();
+      const statuses: WebhookStatus[] = options.includeFinished
+        ? ['received', 'failed', 'processed', 'ignored']
+        : ['received', 'failed'];
+      const doc = await WebhookEvent.findOneAndUpdate(
+        { $and: [{ _id: id }, claimable(new Date(), statuses)] },
+        { $set: { status: 'processing', lockedBy: worker, leaseUntil }, $inc: { attempts: 1 } },
+        { new: true },
+      ).lean();
+      return doc ? toStored(doc as Lean) : null;
+    },
+
+    async finish(
+      id: string,
+      worker: string,
+      status: 'processed' | 'ignored',
+      outcomes: StoredEvent['outcomes'],
+    ): Promise<void> {
+      ensureConnected();
+      await WebhookEvent.updateOne(
+        { _id: id, lockedBy: worker },
+        {
+          $set: { status, processedAt: new Date(), ...(outcomes?.length ? { outcomes } : {}) },
+          $unset: { lockedBy: 1, leaseUntil: 1, nextAttemptAt: 1, lastError: 1 },
+        },
+      );
+    },
+
+    async fail(id: string, worker: string, error: string, nextAttemptAt: Date | null): Promise<void> {
+      ensureConnected();
+      await WebhookEvent.updateOne(
+        { _id: id, lockedBy: worker },
+        {
+          $set: {
+            status: 'failed',
+            lastError: error.slice(0, 2000),
+            ...(nextAttemptAt ? { nextAttemptAt } : {}),
+          },
+          $unset: { lockedBy: 1, leaseUntil: 1, ...(nextAttemptAt ? {} : { nextAttemptAt: 1 }) },
+        },
+      );
+    },
+
+    /** Events the sweep should pick up: failed and due, stuck in `received`, or with an expired lease. */
+    async findDue(now: Date, receivedBefore: Date, limit: number): Promise<string[]> {
+      ensureConnected();
+      const docs = await WebhookEvent.find({
+        $or: [
+          { status: 'failed', nextAttemptAt: { $lte: now } },
+          { status: 'received', receivedAt: { $lt: receivedBefore } },
+          { status: 'processing', leaseUntil: { $lt: now } },
+        ],
+      })
+        .sort({ receivedAt: 1 })
+        .limit(limit)
+        .select('_id')
+        .lean();
+      return docs.map((d) => String(d._id));
+    },
+
+    /** By our document id or by the provider's event id. */
+    async find(idOrEventId: string): Promise<StoredEvent | null> {
+      ensureConnected();
+      const doc = mongoose.isValidObjectId(idOrEventId)
+        ? await WebhookEvent.findById(idOrEventId).lean()
+        : await WebhookEvent.findOne({ eventId: idOrEventId }).lean();
+      return doc ? toStored(doc as Lean) : null;
+    },
+
+    async list(filter: ListFilter): Promise<StoredEvent[]> {
+      ensureConnected();
+      const query: Record<string, unknown> = {};
+      if (filter.status) query.status = filter.status;
+      if (filter.provider) query.provider = filter.provider;
+      if (filter.type) query.type = filter.type;
+      const docs = await WebhookEvent.find(query)
+        .sort({ receivedAt: -1 })
+        .limit(Math.min(Math.max(filter.limit ?? 50, 1), 1000))
+        .lean();
+      return docs.map((d) => toStored(d as Lean));
+    },
+
+    /** The ledger's view of some provider payments, for reconciliation (read only). */
+    async ledgerAmounts(
+      provider: ProviderId,
+      paymentIds: string[],
+    ): Promise<Map<string, { amountMinor: number; currency: string }>> {
+      ensureConnected();
+      const docs = await Donation.find({ provider, providerPaymentId: { $in: paymentIds } })
+        .select('providerPaymentId amountMinor currency')
+        .lean();
+      return new Map(
+        docs.map((d) => [d.providerPaymentId, { amountMinor: d.amountMinor, currency: d.currency }]),
+      );
+    },
+
+    async saveReconciliation(record: ReconciliationRecord): Promise<string> {
+      ensureConnected();
+      const doc = await Reconciliation.create(record);
+      return String(doc._id);
+    },
+  };
+}
+
+export type WebhookRepository = ReturnType<typeof createWebhookRepository>;
