@@ -21,7 +21,14 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/db/**', 'src/embedded-mongo/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/embedded-mongo/**'], message: 'Only src/db/ may use the embedded store.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/embedded-mongo/**'], message: 'Only src/db/ may use the embedded store.' },
+          ],
+        },
+      ],
     },
   },
 );

@@ -77,7 +77,10 @@ export const configSchema = z
       .object({
         uri: z
           .string()
-          .refine((v) => v === '' || /^mongodb(\+srv)?:\/\//.test(v), 'must start with mongodb:// or mongodb+srv://'),
+          .refine(
+            (v) => v === '' || /^mongodb(\+srv)?:\/\//.test(v),
+            'must start with mongodb:// or mongodb+srv://',
+          ),
         embeddedPath: z.string().min(1),
       })
       .strict(),
@@ -88,7 +91,9 @@ export const configSchema = z
           .object({
             secretKey: z.string(),
             webhookSecret: z.string(),
-            apiVersion: z.string().regex(/^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$/, 'must look like "2025-03-31.basil"'),
+            apiVersion: z
+              .string()
+              .regex(/^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$/, 'must look like "2025-03-31.basil"'),
             subscriptionsEnabled: booleanish,
           })
           .strict(),
@@ -106,9 +111,7 @@ export const configSchema = z
     donations: z
       .object({
         minimumAmountMinor: minorAmount,
-        rateLimits: z
-          .object({ perIp: rateLimitSchema, perEmail: rateLimitSchema })
-          .strict(),
+        rateLimits: z.object({ perIp: rateLimitSchema, perEmail: rateLimitSchema }).strict(),
         plans: z.array(planSchema).min(1),
       })
       .strict(),
@@ -116,7 +119,9 @@ export const configSchema = z
       .object({
         policyVersion: z.string().min(1),
         categories: z
-          .array(z.object({ id: z.string().min(1), label: z.string().min(1), required: z.boolean() }).strict())
+          .array(
+            z.object({ id: z.string().min(1), label: z.string().min(1), required: z.boolean() }).strict(),
+          )
           .min(1),
       })
       .strict(),
@@ -128,7 +133,11 @@ export const configSchema = z
     const ids = new Set<string>();
     c.donations.plans.forEach((plan, i) => {
       if (ids.has(plan.id)) {
-        ctx.addIssue({ code: 'custom', path: ['donations', 'plans', i, 'id'], message: 'is used by two plans' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['donations', 'plans', i, 'id'],
+          message: 'is used by two plans',
+        });
       }
       ids.add(plan.id);
       if (plan.minAmountMinor < c.donations.minimumAmountMinor) {
@@ -214,7 +223,10 @@ export function parseConfig(raw: unknown): AppConfig {
   const hasKeys = stripe.secretKey !== '' || paypal.clientId !== '';
   const resolvedMode = c.payments.mode === 'auto' ? (hasKeys ? 'live' : 'simulator') : c.payments.mode;
   if (c.env === 'production' && resolvedMode === 'simulator') {
-    throw new ConfigError('payments.mode', 'resolves to the simulator, which is refused when NODE_ENV=production');
+    throw new ConfigError(
+      'payments.mode',
+      'resolves to the simulator, which is refused when NODE_ENV=production',
+    );
   }
   return deepFreeze({ ...c, payments: { ...c.payments, resolvedMode } });
 }

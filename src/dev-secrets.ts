@@ -24,7 +24,10 @@ export async function resolveDevSecrets(config: AppConfig, dataPath: string | nu
   try {
     const stored = JSON.parse(await readFile(file, 'utf8')) as Partial<Secrets>;
     if (stored.session && stored.links) {
-      return { session: config.secrets.session || stored.session, links: config.secrets.links || stored.links };
+      return {
+        session: config.secrets.session || stored.session,
+        links: config.secrets.links || stored.links,
+      };
     }
   } catch {
     // First start: nothing stored yet.

@@ -55,6 +55,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   console.error(`Readerfund could not start: ${err instanceof Error ? err.message : String(err)}`);
-  if (err instanceof Error && err.cause) console.error(`  cause: ${String((err.cause as Error).message ?? err.cause)}`);
+  if (err instanceof Error && err.cause)
+    console.error(`  cause: ${String((err.cause as Error).message ?? err.cause)}`);
   process.exit(1);
 });

@@ -1,5 +1,6 @@
 import mongoose from 'mongoose';
 import type { Logger } from '../log.js';
+import type * as EmbeddedMongoModule from '../embedded-mongo/index.js';
 
 export interface StoreOptions {
   /** A real MongoDB (production, or anyone who has one); empty → the embedded store. */
@@ -23,7 +24,7 @@ export interface Store {
 }
 
 async function startEmbedded(options: StoreOptions): Promise<{ uri: string; stop(): Promise<void> }> {
-  let embedded: typeof import('../embedded-mongo/index.js');
+  let embedded: typeof EmbeddedMongoModule;
   try {
     embedded = await import('../embedded-mongo/index.js');
   } catch (err) {
@@ -37,7 +38,10 @@ async function startEmbedded(options: StoreOptions): Promise<{ uri: string; stop
     port: options.embeddedPort ?? 0,
     logger: options.logger.child({ component: 'embedded-mongo' }),
   });
-  options.logger.info({ uri: server.uri, dbPath: options.embeddedPath ?? '(memory)' }, 'embedded store started');
+  options.logger.info(
+    { uri: server.uri, dbPath: options.embeddedPath ?? '(memory)' },
+    'embedded store started',
+  );
   return server;
 }
 

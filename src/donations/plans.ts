@@ -75,5 +75,10 @@ export function resolveDonation(config: AppConfig, body: unknown): DonationChoic
     if (!check.success) throw new DonationInputError('Please check your email address.', values);
     email = check.data.toLowerCase();
   }
-  return { plan, provider: form.provider as ProviderId, amount: { amountMinor, currency }, ...(email ? { email } : {}) };
+  return {
+    plan,
+    provider: form.provider as ProviderId,
+    amount: { amountMinor, currency },
+    ...(email ? { email } : {}),
+  };
 }

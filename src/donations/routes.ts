@@ -47,7 +47,9 @@ export function createDonationRoutes(deps: {
     res.render('donations/thanks', {
       title: outcome.status === 'paid' ? 'Thank you' : 'Your contribution',
       outcome,
-      amount: outcome.amount ? formatMoney(outcome.amount.amountMinor, outcome.amount.currency, config.site.locale) : null,
+      amount: outcome.amount
+        ? formatMoney(outcome.amount.amountMinor, outcome.amount.currency, config.site.locale)
+        : null,
       providerName: outcome.provider === 'stripe' ? 'card' : 'PayPal',
       monthly: outcome.plan?.interval === 'month',
       donationPanel: buildDonationPanel(config),
@@ -84,7 +86,10 @@ export function createDonationRoutes(deps: {
   router.get('/donate/cancelled', async (req, res) => {
     await service.markCancelled(single(req.query.checkout));
     res.set('Cache-Control', 'private, no-store');
-    res.render('donations/cancelled', { title: 'No payment was made', donationPanel: buildDonationPanel(config) });
+    res.render('donations/cancelled', {
+      title: 'No payment was made',
+      donationPanel: buildDonationPanel(config),
+    });
   });
 
   return router;

@@ -100,9 +100,14 @@ export function createDonationService(deps: {
           ? await Checkout.findById(outcome.checkoutId).lean()
           : null;
       if (outcome.status === 'failed' && checkout && checkout.state !== 'completed') {
-        await Checkout.updateOne({ _id: checkout._id, state: { $ne: 'completed' } }, { $set: { state: 'failed' } });
+        await Checkout.updateOne(
+          { _id: checkout._id, state: { $ne: 'completed' } },
+          { $set: { state: 'failed' } },
+        );
       }
-      const succeeded = outcome.facts.find((f) => f.type === 'payment.succeeded' || f.type === 'subscription.activated');
+      const succeeded = outcome.facts.find(
+        (f) => f.type === 'payment.succeeded' || f.type === 'subscription.activated',
+      );
       const amount =
         succeeded && 'amount' in succeeded && succeeded.amount
           ? succeeded.amount
@@ -110,7 +115,12 @@ export function createDonationService(deps: {
             ? { amountMinor: checkout.amountMinor, currency: checkout.currency }
             : undefined;
       const plan = config.donations.plans.find((p) => p.id === checkout?.planId);
-      return { status: outcome.status, provider: providerId, ...(plan ? { plan } : {}), ...(amount ? { amount } : {}) };
+      return {
+        status: outcome.status,
+        provider: providerId,
+        ...(plan ? { plan } : {}),
+        ...(amount ? { amount } : {}),
+      };
     },
 
     async markCancelled(checkoutId) {

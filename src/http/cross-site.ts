@@ -20,7 +20,9 @@ export function rejectCrossSiteWrites(publicOrigin: string): RequestHandler {
     if (origin && origin !== 'null') {
       const ownOrigin = `${req.protocol}://${req.get('host') ?? ''}`;
       if (origin !== publicOrigin && origin !== ownOrigin) {
-        return next(forbidden('This form can only be sent from our own pages. Please go back and try again.'));
+        return next(
+          forbidden('This form can only be sent from our own pages. Please go back and try again.'),
+        );
       }
     } else if (origin === 'null') {
       return next(forbidden('This form can only be sent from our own pages. Please go back and try again.'));

@@ -26,17 +26,24 @@ function toAppError(err: unknown): { error: AppError; unexpected: boolean } {
   const e = err as { type?: string; status?: number; statusCode?: number; expose?: boolean };
   // body-parser and http-errors carry a status and say whether their message is safe to show.
   if (e?.type === 'entity.too.large') {
-    return { error: new AppError('payload_too_large', 'The request body is larger than we accept.'), unexpected: false };
+    return {
+      error: new AppError('payload_too_large', 'The request body is larger than we accept.'),
+      unexpected: false,
+    };
   }
   if (e?.type === 'entity.parse.failed') {
     return { error: new AppError('validation', 'The request body could not be read.'), unexpected: false };
   }
   const status = e?.status ?? e?.statusCode;
   if (status && status >= 400 && status < 500) {
-    const kind = (Object.entries(statusByKind).find(([, s]) => s === status)?.[0] ?? 'validation') as ErrorKind;
+    const kind = (Object.entries(statusByKind).find(([, s]) => s === status)?.[0] ??
+      'validation') as ErrorKind;
     return { error: new AppError(kind, titles[kind]), unexpected: false };
   }
-  return { error: new AppError('internal', 'Something went wrong. Please try again in a moment.'), unexpected: true };
+  return {
+    error: new AppError('internal', 'Something went wrong. Please try again in a moment.'),
+    unexpected: true,
+  };
 }
 
 export const notFoundHandler: RequestHandler = (_req, _res, next) => {
@@ -60,12 +67,16 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     res.json({ error: { kind: error.kind, message: error.message, ...(error.details ?? {}), requestId } });
     return;
   }
-  res.render('error', { title: titles[error.kind], message: error.message, status, requestId }, (renderErr, html) => {
-    if (renderErr) {
-      req.log.error({ err: renderErr }, 'error page failed to render');
-      res.type('text/plain').send(`${titles[error.kind]}\n\n${error.message}\n\nReference: ${requestId}\n`);
-      return;
-    }
-    res.type('html').send(html);
-  });
+  res.render(
+    'error',
+    { title: titles[error.kind], message: error.message, status, requestId },
+    (renderErr, html) => {
+      if (renderErr) {
+        req.log.error({ err: renderErr }, 'error page failed to render');
+        res.type('text/plain').send(`${titles[error.kind]}\n\n${error.message}\n\nReference: ${requestId}\n`);
+        return;
+      }
+      res.type('html').send(html);
+    },
+  );
 };

@@ -48,7 +48,11 @@ export async function setUpPayments(config: AppConfig, logger: Logger): Promise<
     });
     const paypalOrigin = new URL(simulator.paypal.baseUrl).origin;
     log.info(
-      { stripe: simulator.stripe.baseUrl, paypal: simulator.paypal.baseUrl, dashboard: `${simulator.stripe.baseUrl}/_simulator` },
+      {
+        stripe: simulator.stripe.baseUrl,
+        paypal: simulator.paypal.baseUrl,
+        dashboard: `${simulator.stripe.baseUrl}/_simulator`,
+      },
       'payment simulator started',
     );
     return {

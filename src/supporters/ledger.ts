@@ -51,7 +51,9 @@ const subscriptionRank = { pending: 0, active: 1, past_due: 1, suspended: 1, can
 type SubscriptionStatus = keyof typeof subscriptionRank;
 
 function checkoutObjectId(checkoutId: string | undefined): mongoose.Types.ObjectId | undefined {
-  return checkoutId && mongoose.isValidObjectId(checkoutId) ? new mongoose.Types.ObjectId(checkoutId) : undefined;
+  return checkoutId && mongoose.isValidObjectId(checkoutId)
+    ? new mongoose.Types.ObjectId(checkoutId)
+    : undefined;
 }
 
 export function createLedger(deps: LedgerDeps): Ledger {
@@ -164,7 +166,11 @@ export function createLedger(deps: LedgerDeps): Ledger {
     }
     if (fact.subscriptionId && supporter) {
       await Subscription.updateOne(
-        { provider: fact.provider, providerSubscriptionId: fact.subscriptionId, supporterId: { $exists: false } },
+        {
+          provider: fact.provider,
+          providerSubscriptionId: fact.subscriptionId,
+          supporterId: { $exists: false },
+        },
         { $set: { supporterId: supporter.id } },
       );
     }
@@ -209,7 +215,11 @@ export function createLedger(deps: LedgerDeps): Ledger {
       if (delta <= 0 && push.length === 0) return { result: 'duplicate', donationId: String(donation._id) };
       const openDispute = (donation.disputes ?? []).some((d) => d.status === 'open');
       const updated = await Donation.updateOne(
-        { _id: donation._id, refundedMinor: donation.refundedMinor ?? 0, 'refunds.id': { $nin: push.map((r) => r.id) } },
+        {
+          _id: donation._id,
+          refundedMinor: donation.refundedMinor ?? 0,
+          'refunds.id': { $nin: push.map((r) => r.id) },
+        },
         {
           $set: { refundedMinor: refunded, status: statusFor(donation.amountMinor, refunded, openDispute) },
           ...(push.length ? { $push: { refunds: { $each: push } } } : {}),
@@ -242,11 +252,13 @@ export function createLedger(deps: LedgerDeps): Ledger {
   async function paymentDisputed(fact: PaymentDisputed): Promise<ApplyOutcome> {
     const donation = await findDonation(fact.provider, fact.paymentId);
     if (!donation) return { result: 'waiting' };
-    const disputes: Array<{ id: string; status: string; at?: Date | null }> = (donation.disputes ?? []).map((d) => ({
-      id: d.id,
-      status: d.status,
-      at: d.at ?? null,
-    }));
+    const disputes: Array<{ id: string; status: string; at?: Date | null }> = (donation.disputes ?? []).map(
+      (d) => ({
+        id: d.id,
+        status: d.status,
+        at: d.at ?? null,
+      }),
+    );
     const current = disputes.find((d) => d.id === fact.disputeId);
     // A closed dispute never reopens.
     if (current && (current.status === fact.status || current.status !== 'open')) {
@@ -309,7 +321,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
     const checkoutId = checkoutObjectId(fact.checkoutId);
     const checkout = checkoutId ? await Checkout.findById(checkoutId).lean() : null;
     const supporter = await upsertSupporter(fact.payer, fact.provider, fact.occurredAt);
-    const amount = fact.amount ?? (checkout ? { amountMinor: checkout.amountMinor, currency: checkout.currency } : undefined);
+    const amount =
+      fact.amount ??
+      (checkout ? { amountMinor: checkout.amountMinor, currency: checkout.currency } : undefined);
     const details: Record<string, unknown> = {
       ...(amount ? { amountMinor: amount.amountMinor, currency: amount.currency } : {}),
       ...(supporter ? { supporterId: supporter.id } : {}),
@@ -317,7 +331,14 @@ export function createLedger(deps: LedgerDeps): Ledger {
       ...(fact.currentPeriodEnd ? { currentPeriodEnd: fact.currentPeriodEnd } : {}),
       planId: checkout?.planId ?? fact.planId ?? 'unknown',
     };
-    const outcome = await moveSubscription(fact.provider, fact.subscriptionId, 'active', fact.occurredAt, details, {});
+    const outcome = await moveSubscription(
+      fact.provider,
+      fact.subscriptionId,
+      'active',
+      fact.occurredAt,
+      details,
+      {},
+    );
     if (checkoutId) {
       await Checkout.updateOne(
         { _id: checkoutId, state: { $in: ['started', 'redirected', 'cancelled'] } },

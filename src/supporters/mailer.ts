@@ -35,7 +35,9 @@ export function createMailer(options: { smtpUrl: string; from: string; outboxDir
     async send(mail) {
       const info = await transport.sendMail({ from: options.from, ...mail });
       await mkdir(options.outboxDir, { recursive: true });
-      const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${String(info.messageId).replace(/[^A-Za-z0-9]/g, '').slice(0, 24)}.eml`;
+      const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${String(info.messageId)
+        .replace(/[^A-Za-z0-9]/g, '')
+        .slice(0, 24)}.eml`;
       await writeFile(path.join(options.outboxDir, name), info.message as Buffer);
     },
     describe: () => `outbox ${path.resolve(options.outboxDir)}`,

@@ -18,12 +18,28 @@ export interface ReceiptView {
 
 const providerNames = { stripe: 'Card (Stripe)', paypal: 'PayPal' } as const;
 
-export function receiptView(config: AppConfig, donation: Pick<DonationDoc, '_id' | 'amountMinor' | 'currency' | 'occurredAt' | 'planId' | 'provider' | 'providerPaymentId' | 'kind' | 'status'>): ReceiptView {
+export function receiptView(
+  config: AppConfig,
+  donation: Pick<
+    DonationDoc,
+    | '_id'
+    | 'amountMinor'
+    | 'currency'
+    | 'occurredAt'
+    | 'planId'
+    | 'provider'
+    | 'providerPaymentId'
+    | 'kind'
+    | 'status'
+  >,
+): ReceiptView {
   const plan = config.donations.plans.find((p) => p.id === donation.planId);
   return {
     number: String(donation._id).toUpperCase(),
     amount: formatMoney(donation.amountMinor, donation.currency, config.site.locale),
-    date: new Intl.DateTimeFormat(config.site.locale, { dateStyle: 'long', timeZone: 'UTC' }).format(donation.occurredAt),
+    date: new Intl.DateTimeFormat(config.site.locale, { dateStyle: 'long', timeZone: 'UTC' }).format(
+      donation.occurredAt,
+    ),
     plan: plan?.name ?? 'Contribution',
     provider: providerNames[donation.provider],
     reference: donation.providerPaymentId,
@@ -77,7 +93,10 @@ export function createReceiptSender(deps: {
     // Lease the receipt so two processes never send it twice at once.
     const donation = await Donation.findOneAndUpdate(
       { _id: donationId, 'receipt.status': 'pending', 'receipt.nextAttemptAt': { $lte: now } },
-      { $set: { 'receipt.nextAttemptAt': new Date(now.getTime() + 5 * 60_000) }, $inc: { 'receipt.attempts': 1 } },
+      {
+        $set: { 'receipt.nextAttemptAt': new Date(now.getTime() + 5 * 60_000) },
+        $inc: { 'receipt.attempts': 1 },
+      },
       { new: true },
     ).lean();
     if (!donation) return false;
@@ -101,12 +120,19 @@ export function createReceiptSender(deps: {
           '',
         ].join('\n'),
         attachments: [
-          { filename: `receipt-${receipt.number}.txt`, content: receiptText(config, receipt), contentType: 'text/plain' },
+          {
+            filename: `receipt-${receipt.number}.txt`,
+            content: receiptText(config, receipt),
+            contentType: 'text/plain',
+          },
         ],
       });
       await Donation.updateOne(
         { _id: donation._id },
-        { $set: { 'receipt.status': 'sent', 'receipt.sentAt': new Date() }, $unset: { 'receipt.lastError': '' } },
+        {
+          $set: { 'receipt.status': 'sent', 'receipt.sentAt': new Date() },
+          $unset: { 'receipt.lastError': '' },
+        },
       );
       return true;
     } catch (err) {
@@ -127,7 +153,10 @@ export function createReceiptSender(deps: {
   }
 
   async function sweepOnce(): Promise<number> {
-    const due = await Donation.find({ 'receipt.status': 'pending', 'receipt.nextAttemptAt': { $lte: new Date() } })
+    const due = await Donation.find({
+      'receipt.status': 'pending',
+      'receipt.nextAttemptAt': { $lte: new Date() },
+    })
       .select('_id')
       .limit(50)
       .lean();

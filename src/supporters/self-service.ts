@@ -17,15 +17,21 @@ export function createSelfService(deps: {
 
   async function supporterOrFail(supporterId: string) {
     const supporter = await Supporter.findById(supporterId).lean();
-    if (!supporter || supporter.erasedAt) throw new AppError('not_found', 'We have no contributions for this link.');
+    if (!supporter || supporter.erasedAt)
+      throw new AppError('not_found', 'We have no contributions for this link.');
     return supporter;
   }
 
   return {
     async overview(supporterId: string) {
       const supporter = await supporterOrFail(supporterId);
-      const donations = await Donation.find({ supporterId: supporter._id }).sort({ occurredAt: -1 }).limit(500).lean();
-      const subscriptions = await Subscription.find({ supporterId: supporter._id }).sort({ createdAt: -1 }).lean();
+      const donations = await Donation.find({ supporterId: supporter._id })
+        .sort({ occurredAt: -1 })
+        .limit(500)
+        .lean();
+      const subscriptions = await Subscription.find({ supporterId: supporter._id })
+        .sort({ createdAt: -1 })
+        .lean();
       return {
         email: supporter.email,
         name: supporter.name,
@@ -33,7 +39,8 @@ export function createSelfService(deps: {
         subscriptions: subscriptions.map((s) => ({
           id: String(s._id),
           plan: config.donations.plans.find((p) => p.id === s.planId)?.name ?? 'Monthly support',
-          amount: s.amountMinor && s.currency ? formatMoney(s.amountMinor, s.currency, config.site.locale) : '',
+          amount:
+            s.amountMinor && s.currency ? formatMoney(s.amountMinor, s.currency, config.site.locale) : '',
           provider: s.provider === 'stripe' ? 'Card' : 'PayPal',
           status: s.status.replace('_', ' '),
           cancellable: s.status !== 'cancelled',
@@ -51,7 +58,8 @@ export function createSelfService(deps: {
 
     /** Cancels at the provider first, then records it: the ledger never claims a cancel that did not happen. */
     async cancelSubscription(supporterId: string, subscriptionId: string) {
-      if (!mongoose.isValidObjectId(subscriptionId)) throw new AppError('not_found', 'No such monthly support.');
+      if (!mongoose.isValidObjectId(subscriptionId))
+        throw new AppError('not_found', 'No such monthly support.');
       const subscription = await Subscription.findOne({ _id: subscriptionId, supporterId }).lean();
       if (!subscription) throw new AppError('not_found', 'No such monthly support.');
       if (subscription.status === 'cancelled') return;
@@ -61,7 +69,10 @@ export function createSelfService(deps: {
         await provider.cancelSubscription(subscription.providerSubscriptionId, 'Cancelled by the supporter');
       } catch (err) {
         if (err instanceof ProviderError) {
-          throw new AppError('upstream', 'The payment provider did not confirm the cancellation. Please try again in a moment.');
+          throw new AppError(
+            'upstream',
+            'The payment provider did not confirm the cancellation. Please try again in a moment.',
+          );
         }
         throw err;
       }

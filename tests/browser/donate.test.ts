@@ -27,31 +27,35 @@ after(async () => {
   await server?.close();
 });
 
-test('a reader gives $5 by card from the panel under an article and is thanked', { timeout: 60_000 }, async () => {
-  const page = await browser.newPage();
-  const cspErrors: string[] = [];
-  page.on('console', (msg) => {
-    if (/Content Security Policy/i.test(msg.text())) cspErrors.push(msg.text());
-  });
-  await page.goto(`${server.baseUrl}/`);
-  await page.locator('main a[href^="/articles/"]').first().click();
-  await page.waitForURL(/\/articles\//);
-  const panel = page.locator('.donation-panel');
-  await assert.doesNotReject(panel.waitFor());
-  assert.match(await panel.innerText(), /Contributor/);
+test(
+  'a reader gives $5 by card from the panel under an article and is thanked',
+  { timeout: 60_000 },
+  async () => {
+    const page = await browser.newPage();
+    const cspErrors: string[] = [];
+    page.on('console', (msg) => {
+      if (/Content Security Policy/i.test(msg.text())) cspErrors.push(msg.text());
+    });
+    await page.goto(`${server.baseUrl}/`);
+    await page.locator('main a[href^="/articles/"]').first().click();
+    await page.waitForURL(/\/articles\//);
+    const panel = page.locator('.donation-panel');
+    await assert.doesNotReject(panel.waitFor());
+    assert.match(await panel.innerText(), /Contributor/);
 
-  const contributor = page.locator('form.plan', { hasText: 'Contributor' });
-  await contributor.getByRole('button', { name: 'Card' }).click();
-  await page.waitForURL(/\/c\/pay\/cs_/);
-  await page.fill('input[name="email"]', 'browser-reader@example.com');
-  await page.fill('input[name="cardNumber"]', '4242 4242 4242 4242');
-  await page.click('button[type="submit"]');
-  await page.waitForURL(/\/donate\/thanks/);
-  assert.match(await page.locator('h1').innerText(), /Thank you for supporting/);
-  assert.match(await page.locator('main').innerText(), /\$5\.00/);
-  assert.deepEqual(cspErrors, []);
-  assert.equal(await Donation.countDocuments({ provider: 'stripe' }), 1);
-});
+    const contributor = page.locator('form.plan', { hasText: 'Contributor' });
+    await contributor.getByRole('button', { name: 'Card' }).click();
+    await page.waitForURL(/\/c\/pay\/cs_/);
+    await page.fill('input[name="email"]', 'browser-reader@example.com');
+    await page.fill('input[name="cardNumber"]', '4242 4242 4242 4242');
+    await page.click('button[type="submit"]');
+    await page.waitForURL(/\/donate\/thanks/);
+    assert.match(await page.locator('h1').innerText(), /Thank you for supporting/);
+    assert.match(await page.locator('main').innerText(), /\$5\.00/);
+    assert.deepEqual(cspErrors, []);
+    assert.equal(await Donation.countDocuments({ provider: 'stripe' }), 1);
+  },
+);
 
 test('a reader starts monthly support with PayPal and a custom amount', { timeout: 60_000 }, async () => {
   const page = await browser.newPage();
@@ -68,11 +72,15 @@ test('a reader starts monthly support with PayPal and a custom amount', { timeou
 test('the article page passes a basic accessibility check: landmarks, one h1, labelled inputs', async () => {
   const page = await browser.newPage();
   await page.goto(`${server.baseUrl}/support`);
-  assert.equal(await page.locator('header[role="banner"], header').count() > 0, true);
+  assert.equal((await page.locator('header[role="banner"], header').count()) > 0, true);
   assert.equal(await page.locator('main').count(), 1);
   assert.equal(await page.locator('h1').count(), 1);
-  const unlabelled = await page.$$eval('input:not([type="hidden"])', (inputs) =>
-    inputs.filter((i) => !i.closest('.hp-field') && !(i.id && document.querySelector(`label[for="${i.id}"]`))).length,
+  const unlabelled = await page.$$eval(
+    'input:not([type="hidden"])',
+    (inputs) =>
+      inputs.filter(
+        (i) => !i.closest('.hp-field') && !(i.id && document.querySelector(`label[for="${i.id}"]`)),
+      ).length,
   );
   assert.equal(unlabelled, 0);
 });

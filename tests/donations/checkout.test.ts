@@ -115,13 +115,20 @@ describe('monthly support', () => {
     await server.runtime.payments.simulator!.idle();
     const subs = await Subscription.find({ provider: 'paypal' }).lean();
     assert.equal(subs.length, 2);
-    assert.ok(subs.every((s) => s.status === 'active' && s.amountMinor === 500 && s.planId === 'monthly-supporter'));
+    assert.ok(
+      subs.every((s) => s.status === 'active' && s.amountMinor === 500 && s.planId === 'monthly-supporter'),
+    );
     const { PayPalPlan } = await import('../../src/payments/paypal/plan-store.js');
     assert.equal(await PayPalPlan.countDocuments(), 1);
   });
 
   test('starts a Stripe subscription and records its first invoice', async () => {
-    const start = await donate({ plan: 'monthly-supporter', provider: 'stripe', currency: 'USD', amount: '8' });
+    const start = await donate({
+      plan: 'monthly-supporter',
+      provider: 'stripe',
+      currency: 'USD',
+      amount: '8',
+    });
     const paid = await submitHostedPage(start.location!, { email: 'card-monthly@example.com' });
     const thanks = await followReturn(paid.location);
     assert.match(thanks.html, /\$8\.00/);
@@ -136,12 +143,28 @@ describe('monthly support', () => {
 
 describe('refused donation forms', () => {
   const cases: Array<[string, Record<string, string>, RegExp]> = [
-    ['an amount below the plan minimum', { plan: 'contributor', provider: 'stripe', amount: '0.01' }, /from \$1\.00/],
-    ['an amount above the plan maximum', { plan: 'contributor', provider: 'stripe', amount: '99999' }, /to \$1,000\.00/],
-    ['an amount with too many decimals', { plan: 'contributor', provider: 'stripe', amount: '5.001' }, /as a number/],
+    [
+      'an amount below the plan minimum',
+      { plan: 'contributor', provider: 'stripe', amount: '0.01' },
+      /from \$1\.00/,
+    ],
+    [
+      'an amount above the plan maximum',
+      { plan: 'contributor', provider: 'stripe', amount: '99999' },
+      /to \$1,000\.00/,
+    ],
+    [
+      'an amount with too many decimals',
+      { plan: 'contributor', provider: 'stripe', amount: '5.001' },
+      /as a number/,
+    ],
     ['an unknown plan', { plan: 'gold', provider: 'stripe' }, /one of the plans/],
     ['an unknown provider', { plan: 'contributor', provider: 'bitcoin' }, /can be paid with/],
-    ['a currency the plan does not offer', { plan: 'contributor', provider: 'stripe', currency: 'EUR' }, /USD only/],
+    [
+      'a currency the plan does not offer',
+      { plan: 'contributor', provider: 'stripe', currency: 'EUR' },
+      /USD only/,
+    ],
   ];
   for (const [what, fields, message] of cases) {
     test(`re-renders the panel with a message for ${what} and writes nothing`, async () => {

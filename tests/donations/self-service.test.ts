@@ -17,7 +17,12 @@ const post = (url: string, fields: Record<string, string>, headers: Record<strin
 
 before(async () => {
   server = await startTestServer({
-    donations: { rateLimits: { perIp: { points: 3, durationSeconds: 600 }, perEmail: { points: 2, durationSeconds: 600 } } },
+    donations: {
+      rateLimits: {
+        perIp: { points: 3, durationSeconds: 600 },
+        perEmail: { points: 2, durationSeconds: 600 },
+      },
+    },
   });
   const start = await post(`${server.baseUrl}/donate`, { plan: 'monthly-supporter', provider: 'paypal' });
   const approved = await submitHostedPage(start.headers.get('location')!, { email: 'monthly@example.com' });
@@ -44,7 +49,10 @@ describe('manage link', () => {
     const altered = manageUrl.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
     assert.equal((await fetch(altered)).status, 403);
     const supporter = await Supporter.findOne({ email: 'monthly@example.com' }).lean();
-    const old = server.runtime.manageLinks.tokenFor(String(supporter!._id), new Date(Date.now() - 40 * 86_400_000));
+    const old = server.runtime.manageLinks.tokenFor(
+      String(supporter!._id),
+      new Date(Date.now() - 40 * 86_400_000),
+    );
     const res = await fetch(`${server.baseUrl}/manage/${old}`, { headers: { accept: 'text/html' } });
     assert.equal(res.status, 403);
     assert.match(await res.text(), /no longer valid/);

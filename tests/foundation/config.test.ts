@@ -56,7 +56,9 @@ describe('configuration', () => {
   });
 
   test('switches to live payments when provider keys are set', () => {
-    const config = testConfig({ payments: { stripe: { secretKey: 'sk_test_123', webhookSecret: 'whsec_123' } } });
+    const config = testConfig({
+      payments: { stripe: { secretKey: 'sk_test_123', webhookSecret: 'whsec_123' } },
+    });
     assert.equal(config.payments.resolvedMode, 'live');
   });
 

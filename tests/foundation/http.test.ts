@@ -132,7 +132,12 @@ describe('cross-site form posts', () => {
   });
 
   test('refuses a post from a foreign Origin', async () => {
-    await request(app).post('/form').set('Origin', 'https://evil.example').type('form').send('a=1').expect(403);
+    await request(app)
+      .post('/form')
+      .set('Origin', 'https://evil.example')
+      .type('form')
+      .send('a=1')
+      .expect(403);
   });
 
   test('accepts a same-origin post', async () => {

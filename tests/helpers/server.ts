@@ -31,7 +31,10 @@ async function freePort(): Promise<number> {
  * The whole product on a real port: app, in-memory embedded store and the payment simulator, with
  * PUBLIC_URL pointing at the app so providers redirect back and deliver webhooks to it.
  */
-export async function startTestServer(overrides: Overrides = {}, options: RuntimeOptions = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Overrides = {},
+  options: RuntimeOptions = {},
+): Promise<TestServer> {
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const outboxDir = await mkdtemp(path.join(os.tmpdir(), 'readerfund-outbox-'));

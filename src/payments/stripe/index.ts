@@ -38,12 +38,15 @@ const idOf = (value: string | { id: string } | null | undefined): string | undef
 const money = (amountMinor: number | null | undefined, currency: string | null | undefined): Money | null =>
   typeof amountMinor === 'number' && currency ? { amountMinor, currency: currency.toUpperCase() } : null;
 
-const fromUnix = (seconds: number | null | undefined): Date => new Date((seconds ?? Date.now() / 1000) * 1000);
+const fromUnix = (seconds: number | null | undefined): Date =>
+  new Date((seconds ?? Date.now() / 1000) * 1000);
 
 function toProviderError(err: unknown, action: string): ProviderError {
   const e = err as { type?: string; statusCode?: number; message?: string };
-  const retryable = e?.type === 'StripeConnectionError' || e?.type === 'StripeAPIError' || (e?.statusCode ?? 0) >= 500;
-  const reason = e?.type === 'StripeCardError' ? (e.message ?? 'the card was declined') : 'Stripe did not accept it';
+  const retryable =
+    e?.type === 'StripeConnectionError' || e?.type === 'StripeAPIError' || (e?.statusCode ?? 0) >= 500;
+  const reason =
+    e?.type === 'StripeCardError' ? (e.message ?? 'the card was declined') : 'Stripe did not accept it';
   return new ProviderError('stripe', `Could not ${action}: ${reason}.`, retryable, { cause: err });
 }
 
@@ -89,7 +92,14 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
       const subscriptionId = idOf(session.subscription);
       if (!subscriptionId) return [];
       const facts: PaymentFact[] = [
-        { ...base, type: 'subscription.activated', subscriptionId, amount, payer, ...(planId ? { planId } : {}) },
+        {
+          ...base,
+          type: 'subscription.activated',
+          subscriptionId,
+          amount,
+          payer,
+          ...(planId ? { planId } : {}),
+        },
       ];
       const invoiceId = idOf(session.invoice);
       if (invoiceId) {
@@ -141,7 +151,14 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
           ...(subscriptionId ? { subscriptionId } : {}),
         },
         ...(subscriptionId
-          ? [{ ...base, type: 'subscription.status_changed' as const, subscriptionId, status: 'past_due' as const }]
+          ? [
+              {
+                ...base,
+                type: 'subscription.status_changed' as const,
+                subscriptionId,
+                status: 'past_due' as const,
+              },
+            ]
           : []),
       ];
     }
@@ -294,7 +311,8 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
         case 'customer.subscription.updated':
         case 'customer.subscription.deleted': {
           const sub = e.data.object;
-          const status = e.type === 'customer.subscription.deleted' ? 'cancelled' : subscriptionStatus[sub.status];
+          const status =
+            e.type === 'customer.subscription.deleted' ? 'cancelled' : subscriptionStatus[sub.status];
           if (!status) return [];
           const periodEnd = sub.items?.data?.[0]?.current_period_end;
           return [
@@ -313,14 +331,17 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
           const paymentId = idOf(charge.payment_intent);
           const refundedTotal = money(charge.amount_refunded, charge.currency);
           if (!paymentId || !refundedTotal) return [];
-          return [{ ...base, type: 'payment.refunded', occurredAt: event.createdAt, paymentId, refundedTotal }];
+          return [
+            { ...base, type: 'payment.refunded', occurredAt: event.createdAt, paymentId, refundedTotal },
+          ];
         }
         case 'charge.dispute.created':
         case 'charge.dispute.closed': {
           const dispute = e.data.object;
           const paymentId = idOf(dispute.payment_intent);
           if (!paymentId) return [];
-          const status = e.type === 'charge.dispute.created' ? 'open' : dispute.status === 'won' ? 'won' : 'lost';
+          const status =
+            e.type === 'charge.dispute.created' ? 'open' : dispute.status === 'won' ? 'won' : 'lost';
           const amount = money(dispute.amount, dispute.currency);
           return [
             {
