@@ -90,6 +90,8 @@ export class Journal {
     let baseSeq = 0;
     let records = 0;
     const snapFile = path.join(this.dir, SNAPSHOT);
+    // a snapshot that was being written when the process stopped is incomplete by definition
+    fs.rmSync(`${snapFile}.tmp`, { force: true });
     if (fs.existsSync(snapFile)) {
       const snap = readRecords(snapFile);
       const head = snap.records[0];

@@ -110,8 +110,11 @@ if (!againstRealServer) {
         } finally {
           await client2.close();
           second.child.kill('SIGTERM');
-          await once(second.child, 'exit');
+          if (second.child.exitCode === null) await once(second.child, 'exit');
         }
+        // SIGTERM stops the CLI cleanly: exit code 0 and the lock released
+        assert.equal(second.child.exitCode, 0);
+        assert.equal(fs.existsSync(path.join(dbPath, 'mongod.lock')), false);
       },
     );
 
