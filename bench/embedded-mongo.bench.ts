@@ -18,7 +18,7 @@ import { MongoClient } from 'mongodb';
 const WINDOW_MS = 1000;
 const ROUNDS = 3;
 const DOCS = 100_000;
-const CLIENT_THREADS = 4;
+const CLIENT_THREADS = 2;
 const INSERTERS = 32;
 
 /** Runs the store through its CLI, as several app processes sharing one store would. */
