@@ -144,7 +144,7 @@ export function createWebhookRepository() {
       const doc = await WebhookEvent.findOneAndUpdate(
         { $and: [{ _id: id }, claimable(new Date(), statuses)] },
         { $set: { status: 'processing', lockedBy: worker, leaseUntil }, $inc: { attempts: 1 } },
-        { new: true },
+        { returnDocument: 'after' },
       ).lean();
       return doc ? toStored(doc as Lean) : null;
     },

@@ -1,0 +1,76 @@
+/**
+ * What the operator CLIs share: configuration, the store connection (with a clear word when the
+ * embedded store is already held by a running app), providers and the ledger.
+ */
+import { ConfigError, getConfig, type AppConfig } from '../config.js';
+import { connectStore, type Store } from '../db/index.js';
+import { createLogger, type Logger } from '../log.js';
+import { setUpPayments, type PaymentSetup } from '../payments/index.js';
+import { createLedger } from '../supporters/ledger.js';
+import { createWebhooksFeature, type WebhooksFeature } from './index.js';
+
+export interface CliContext {
+  config: AppConfig;
+  logger: Logger;
+  webhooks: WebhooksFeature;
+  close(): Promise<void>;
+}
+
+export class CliError extends Error {}
+
+export async function openCliContext(): Promise<CliContext> {
+  let config: AppConfig;
+  try {
+    config = getConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message);
+    throw err;
+  }
+  const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', name: 'readerfund-cli' });
+  let store: Store;
+  try {
+    store = await connectStore({ uri: config.db.uri, embeddedPath: config.db.embeddedPath, logger });
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    if (/locked/i.test(text)) {
+      throw new CliError(
+        `${text}\n\nThe app is running on the embedded store, which one process at a time may open. ` +
+          'Run the store on its own (`npm run db:embedded`) and start both the app and this command with ' +
+          'MONGODB_URI set to the address it prints, or stop the app first.',
+      );
+    }
+    throw err;
+  }
+  let payments: PaymentSetup | undefined;
+  try {
+    payments = await setUpPayments(config, logger);
+    const ledger = createLedger({ logger });
+    const webhooks = createWebhooksFeature({ config, logger, providers: payments.providers, ledger });
+    const setup = payments;
+    return {
+      config,
+      logger,
+      webhooks,
+      async close() {
+        await setup.stop();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await payments?.stop();
+    await store.close();
+    throw err;
+  }
+}
+
+/** Runs a CLI's main and turns expected failures into a message and exit code 1. */
+export function runCli(main: () => Promise<number>): void {
+  main()
+    .then((code) => process.exit(code))
+    .catch((err: unknown) => {
+      console.error(
+        err instanceof CliError ? err.message : err instanceof Error ? (err.stack ?? err.message) : err,
+      );
+      process.exit(1);
+    });
+}
