@@ -282,3 +282,97 @@ describe('TTL indexes', () => {
     assert.equal(await Session.countDocuments({ _id: 'new' }), 1);
   });
 });
+
+describe('everyday mongoose features', () => {
+  it('populates references, keeps timestamps and answers exists/distinct/lean queries', async () => {
+    const Author = conn.model('Author', new Schema({ name: String }, { timestamps: true }));
+    const Article = conn.model(
+      'Article',
+      new Schema(
+        {
+          slug: { type: String, unique: true },
+          section: String,
+          author: { type: Schema.Types.ObjectId, ref: 'Author' },
+        },
+        { timestamps: true },
+      ),
+    );
+    await Article.init();
+    const [ada, grace] = await Author.create([{ name: 'Ada' }, { name: 'Grace' }]);
+    await Article.create([
+      { slug: 'one', section: 'news', author: ada?._id },
+      { slug: 'two', section: 'culture', author: grace?._id },
+      { slug: 'three', section: 'news', author: ada?._id },
+    ]);
+    const withAuthors = await Article.find({ section: 'news' })
+      .sort({ slug: 1 })
+      .populate<{ author: { name: string } }>('author')
+      .lean();
+    assert.deepEqual(
+      withAuthors.map((a) => [a.slug, a.author.name]),
+      [
+        ['one', 'Ada'],
+        ['three', 'Ada'],
+      ],
+    );
+    const one = await Article.findOne({ slug: 'one' }).lean();
+    assert.ok(one?.createdAt instanceof Date);
+    await new Promise((r) => setTimeout(r, 5));
+    await Article.updateOne({ slug: 'one' }, { $set: { section: 'opinion' } });
+    const updated = await Article.findOne({ slug: 'one' }).lean();
+    assert.ok((updated?.updatedAt as Date).getTime() > (one?.updatedAt as Date).getTime());
+    assert.ok(await Article.exists({ slug: 'two' }));
+    assert.equal(await Article.exists({ slug: 'nope' }), null);
+    assert.deepEqual((await Article.distinct('section')).sort(), ['culture', 'news', 'opinion']);
+  });
+
+  it('applies bulkWrite with inserts, updates, upserts and deletes', async () => {
+    const Stock = conn.model('Stock', new Schema({ sku: { type: String, unique: true }, qty: Number }));
+    await Stock.init();
+    await Stock.create([
+      { sku: 'a', qty: 1 },
+      { sku: 'b', qty: 2 },
+    ]);
+    const res = await Stock.bulkWrite([
+      { insertOne: { document: { sku: 'c', qty: 3 } } },
+      { updateOne: { filter: { sku: 'a' }, update: { $inc: { qty: 10 } } } },
+      { updateOne: { filter: { sku: 'd' }, update: { $set: { qty: 4 } }, upsert: true } },
+      { deleteOne: { filter: { sku: 'b' } } },
+    ]);
+    assert.equal(res.insertedCount, 1);
+    assert.equal(res.modifiedCount, 1);
+    assert.equal(res.upsertedCount, 1);
+    assert.equal(res.deletedCount, 1);
+    const all = await Stock.find().sort({ sku: 1 }).lean();
+    assert.deepEqual(
+      all.map((s) => [s.sku, s.qty]),
+      [
+        ['a', 11],
+        ['c', 3],
+        ['d', 4],
+      ],
+    );
+  });
+
+  it('syncs indexes: creates new ones and drops those no longer declared', async () => {
+    const v1 = new Schema({ code: String, region: String }).index({ region: 1 });
+    const V1 = conn.model('Place', v1);
+    await V1.init();
+    await V1.create({ code: 'x', region: 'north' });
+    conn.deleteModel('Place');
+    const v2 = new Schema({ code: { type: String, unique: true }, region: String });
+    const V2 = conn.model('Place', v2);
+    const dropped = await V2.syncIndexes();
+    assert.deepEqual(dropped, ['region_1']);
+    const names = (await V2.listIndexes()).map((i) => i.name).sort();
+    assert.deepEqual(names, ['_id_', 'code_1']);
+  });
+
+  it('streams a query cursor', async () => {
+    const Tick = conn.model('Tick', new Schema({ i: Number }));
+    await Tick.insertMany(Array.from({ length: 500 }, (_, i) => ({ i })));
+    let sum = 0;
+    for await (const t of Tick.find().sort({ i: 1 }).batchSize(37).cursor()) sum += t.i as number;
+    assert.equal(sum, (499 * 500) / 2);
+  });
+});
