@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MongoServerError } from 'mongodb';
-import { ObjectId, type Db } from 'mongodb';
-import { openTarget, type TestTarget } from './helpers.js';
+import { MongoClient, ObjectId, type Db } from 'mongodb';
+import { openTarget, waitFor, type TestTarget } from './helpers.js';
 
 let target: TestTarget;
 let db: Db;
@@ -313,5 +313,31 @@ describe('pipeline updates', () => {
     await c.insertOne({ _id: 'p' as never, a: 2, b: 3 });
     await c.updateOne({ _id: 'p' as never }, [{ $set: { total: { $add: ['$a', '$b'] } } }]);
     assert.equal((await c.findOne({ _id: 'p' as never }))?.total, 5);
+  });
+});
+
+describe('connection modes', () => {
+  it('serves a client that declares a stable server API version', async () => {
+    const client = new MongoClient(target.uri, { serverApi: { version: '1' } });
+    try {
+      await client.connect();
+      const c = client.db(target.dbName).collection('api');
+      await c.insertOne({ v: 1 });
+      assert.equal(await c.countDocuments({ v: 1 }), 1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('applies unacknowledged (w:0) writes without answering them', async () => {
+    const c = db.collection('w0');
+    await c.insertOne({ k: 'fire-and-forget' }, { writeConcern: { w: 0 } });
+    const seen = await waitFor(
+      async () => (await c.countDocuments({ k: 'fire-and-forget' })) === 1,
+      5000,
+      20,
+    );
+    assert.ok(seen);
+    assert.equal((await target.client.db('admin').command({ ping: 1 })).ok, 1);
   });
 });
