@@ -10,6 +10,7 @@ import autocannon from 'autocannon';
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const ROUNDS = 2;
 const TARGET_RATIO = 0.6;
 const ARTICLE_SLUG = 'coastal-marsh-returns-after-sea-wall-is-opened';
 
@@ -42,8 +43,8 @@ async function serve(): Promise<void> {
   process.send?.(ports);
 }
 
-function measure(url: string): Promise<autocannon.Result> {
-  return autocannon({ url, connections: CONNECTIONS, duration: DURATION_SECONDS, pipelining: 1 });
+function measure(url: string, seconds: number): Promise<autocannon.Result> {
+  return autocannon({ url, connections: CONNECTIONS, duration: seconds, pipelining: 1 });
 }
 
 async function main(): Promise<void> {
@@ -63,26 +64,42 @@ async function main(): Promise<void> {
     await autocannon({ url: `${app}/`, connections: 10, amount: 2000 });
     await autocannon({ url: `http://127.0.0.1:${ports.hello}/`, connections: 10, amount: 2000 });
 
-    const hello = await measure(`http://127.0.0.1:${ports.hello}/`);
-    const article = await measure(`${app}/articles/${ARTICLE_SLUG}`);
-    const home = await measure(`${app}/`);
-    const rate = (r: autocannon.Result) => r.requests.average;
-    const failures = (r: autocannon.Result) => r.non2xx + r.errors + r.timeouts;
-    const rows = [
-      ['express hello', hello],
-      ['article page', article],
-      ['home page', home],
-    ] as const;
-    console.log(`${DURATION_SECONDS}s each, ${CONNECTIONS} connections`);
-    for (const [name, r] of rows) {
-      const ratio = rate(r) / rate(hello);
+    // The machine's load drifts during a run, so the three targets take turns in short rounds and
+    // each one's rate is its total over all rounds.
+    const targets = {
+      hello: `http://127.0.0.1:${ports.hello}/`,
+      article: `${app}/articles/${ARTICLE_SLUG}`,
+      home: `${app}/`,
+    };
+    const totals = {
+      hello: { requests: 0, failures: 0 },
+      article: { requests: 0, failures: 0 },
+      home: { requests: 0, failures: 0 },
+    };
+    const p99 = { hello: 0, article: 0, home: 0 };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const name of ['hello', 'article', 'home'] as const) {
+        const r = await measure(targets[name], DURATION_SECONDS / ROUNDS);
+        totals[name].requests += r.requests.total;
+        totals[name].failures += r.non2xx + r.errors + r.timeouts;
+        p99[name] = Math.max(p99[name], r.latency.p99);
+      }
+    }
+    const rate = (name: keyof typeof totals) => totals[name].requests / DURATION_SECONDS;
+    const helloRate = rate('hello');
+    console.log(`${DURATION_SECONDS}s each in ${ROUNDS} rounds, ${CONNECTIONS} connections`);
+    for (const [label, name] of [
+      ['express hello', 'hello'],
+      ['article page', 'article'],
+      ['home page', 'home'],
+    ] as const) {
       console.log(
-        `${name.padEnd(14)} ${rate(r).toFixed(0).padStart(8)} req/s  ${ratio.toFixed(2)} × hello  ` +
-          `p99 ${r.latency.p99} ms  failures ${failures(r)}`,
+        `${label.padEnd(14)} ${rate(name).toFixed(0).padStart(8)} req/s  ${(rate(name) / helloRate).toFixed(2)} × hello  ` +
+          `p99 ≤ ${p99[name]} ms  failures ${totals[name].failures}`,
       );
     }
-    const articleRatio = rate(article) / rate(hello);
-    const ok = articleRatio >= TARGET_RATIO && failures(article) === 0;
+    const articleRatio = rate('article') / helloRate;
+    const ok = articleRatio >= TARGET_RATIO && totals.article.failures === 0;
     console.log(
       `${ok ? 'PASS' : 'FAIL'}: article page at ${articleRatio.toFixed(2)} × Express hello (target ≥ ${TARGET_RATIO})`,
     );

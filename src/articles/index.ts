@@ -75,11 +75,15 @@ export function createArticlesFeature(deps: {
   return {
     router,
     async seedDemoContentIfEmpty() {
-      if ((await service.countArticles()) > 0) return 0;
-      const inputs = demoArticles().map((a) => articleInputSchema.parse(a));
-      const { summary } = await service.saveArticles(inputs);
-      log.info({ inserted: summary.inserted }, 'seeded demo articles into an empty store');
-      return summary.inserted;
+      let inserted = 0;
+      if ((await service.countArticles()) === 0) {
+        const inputs = demoArticles().map((a) => articleInputSchema.parse(a));
+        ({ inserted } = (await service.saveArticles(inputs)).summary);
+        log.info({ inserted }, 'seeded demo articles into an empty store');
+      }
+      // Warm the navigation so that even the first page served (a 404, say) shows the sections.
+      await navSections().catch((err: unknown) => log.warn({ err }, 'could not list sections'));
+      return inserted;
     },
   };
 }

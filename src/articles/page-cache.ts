@@ -3,11 +3,25 @@ import type { ContentVersion } from './repository.js';
 
 /** A response rendered once and sent many times. */
 export interface CachedPage {
-  body: string;
+  /** Encoded once, so a hit costs no UTF-8 conversion. */
+  body: Buffer;
   contentType: string;
   etag: string;
   /** Newest change among the articles shown; null when the page shows none. */
   lastModified: Date | null;
+  /** lastModified as an HTTP date, formatted once. */
+  lastModifiedHeader: string | null;
+}
+
+export function cachedPage(body: string, contentType: string, lastModified: Date | null): CachedPage {
+  const bytes = Buffer.from(body, 'utf8');
+  return {
+    body: bytes,
+    contentType,
+    etag: strongEtagOf(bytes),
+    lastModified,
+    lastModifiedHeader: lastModified ? lastModified.toUTCString() : null,
+  };
 }
 
 export interface PageCacheOptions {
@@ -19,7 +33,7 @@ export interface PageCacheOptions {
   now?: () => number;
 }
 
-export function strongEtagOf(body: string): string {
+export function strongEtagOf(body: Buffer): string {
   return `"${createHash('sha1').update(body).digest('base64url')}"`;
 }
 
@@ -54,6 +68,12 @@ export class PageCache {
     this.generation += 1;
     this.entries.clear();
     this.pending.clear();
+  }
+
+  /** The cached page for key when no content version check is due: the fast path of a hit. */
+  peek(key: string): CachedPage | undefined {
+    if (this.check || this.now() - this.lastCheck >= this.options.versionCheckIntervalMs) return undefined;
+    return this.entries.get(key);
   }
 
   /** Resolves once the content version is known to be recent enough. */

@@ -5,7 +5,7 @@ import { notFound } from '../http/errors.js';
 import { slugPattern } from './article.js';
 import { buildDonationPanel } from './donation-panel.js';
 import { articleUrl, buildFeeds, feedContentTypes } from './feeds.js';
-import { strongEtagOf, type CachedPage, type PageCache } from './page-cache.js';
+import { cachedPage, type CachedPage, type PageCache } from './page-cache.js';
 import { createDateFormatter, presentListed, shareLinks, type NavSection } from './presenters.js';
 import type { ArticleService } from './service.js';
 
@@ -41,7 +41,7 @@ function renderView(app: Application, view: string, context: Record<string, unkn
 function sendPage(res: Response, page: CachedPage, perReader: boolean): void {
   res.set('Cache-Control', perReader ? privateCacheControl : publicCacheControl);
   res.set('ETag', page.etag);
-  if (page.lastModified) res.set('Last-Modified', page.lastModified.toUTCString());
+  if (page.lastModifiedHeader) res.set('Last-Modified', page.lastModifiedHeader);
   // Express answers 304 itself when the request's validators match these headers.
   res.type(page.contentType).send(page.body);
 }
@@ -80,17 +80,19 @@ export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
    */
   async function serve(req: Request, res: Response, key: string, load: () => Promise<PageSource | null>) {
     const perReader = res.locals.perReader === true;
+    const hit = perReader ? undefined : cache.peek(key);
+    if (hit) return sendPage(res, hit, false);
     const build = async (): Promise<CachedPage | null> => {
       const source = await load();
       if (!source) return null;
       const navSections = await deps.navSections();
       const context = { ...source.context, navSections };
-      const body = await renderView(
+      const html = await renderView(
         req.app,
         source.view,
         perReader ? { ...res.locals, ...context } : context,
       );
-      return { body, contentType: htmlType, etag: strongEtagOf(body), lastModified: source.lastModified };
+      return cachedPage(html, htmlType, source.lastModified);
     };
     let page: CachedPage | null;
     if (perReader) {
@@ -200,12 +202,11 @@ export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
     const page = await cache.get(`feed:${kind}`, async () => {
       const articles = await service.feedArticles();
       const feeds = buildFeeds(config, articles);
-      const body = feeds[kind];
       const newest = articles.reduce<Date | null>(
         (max, a) => (!max || a.updatedAt > max ? a.updatedAt : max),
         null,
       );
-      return { body, contentType: feedContentTypes[kind], etag: strongEtagOf(body), lastModified: newest };
+      return cachedPage(feeds[kind], feedContentTypes[kind], newest);
     });
     if (!page) throw notFound();
     sendPage(res, page, false);

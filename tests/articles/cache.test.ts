@@ -96,7 +96,13 @@ describe('render cache', () => {
 });
 
 describe('PageCache', () => {
-  const page = (body: string) => ({ body, contentType: 'text/plain', etag: `"${body}"`, lastModified: null });
+  const page = (body: string) => ({
+    body: Buffer.from(body),
+    contentType: 'text/plain',
+    etag: `"${body}"`,
+    lastModified: null,
+    lastModifiedHeader: null,
+  });
 
   it('builds a page once for concurrent misses of the same key', async () => {
     const cache = new PageCache({
