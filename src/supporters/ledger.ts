@@ -100,6 +100,50 @@ export function createLedger(deps: LedgerDeps): Ledger {
     }
   }
 
+  /** Renewals carry no email: they belong to whoever holds the subscription. */
+  async function creditSubscriber(
+    fact: PaymentSucceeded,
+  ): Promise<{ id: mongoose.Types.ObjectId; isNew: boolean } | undefined> {
+    if (!fact.subscriptionId) return undefined;
+    const sub = await Subscription.findOne({
+      provider: fact.provider,
+      providerSubscriptionId: fact.subscriptionId,
+    }).lean();
+    if (!sub?.supporterId) return undefined;
+    await Supporter.updateOne(
+      { _id: sub.supporterId },
+      {
+        $inc: { [`totals.${fact.amount.currency}`]: fact.amount.amountMinor, donationCount: 1 },
+        $max: { lastSupportedAt: fact.occurredAt },
+      },
+    );
+    return { id: sub.supporterId, isNew: false };
+  }
+
+  /** Payments that arrived before their subscription's supporter was known are credited now. */
+  async function creditEarlierPayments(
+    provider: ProviderId,
+    subscriptionId: string,
+    supporterId: mongoose.Types.ObjectId,
+  ): Promise<void> {
+    for (;;) {
+      const donation = await Donation.findOneAndUpdate(
+        { provider, subscriptionId, supporterId: { $exists: false } },
+        { $set: { supporterId } },
+        { new: true },
+      ).lean();
+      if (!donation) return;
+      await Supporter.updateOne(
+        { _id: supporterId },
+        {
+          $inc: { [`totals.${donation.currency}`]: donation.amountMinor, donationCount: 1 },
+          $max: { lastSupportedAt: donation.occurredAt },
+        },
+      );
+      if (donation.receipt?.status === 'pending') deps.onDonationRecorded?.(String(donation._id));
+    }
+  }
+
   async function paymentSucceeded(fact: PaymentSucceeded): Promise<ApplyOutcome> {
     const existing = await Donation.findOne({ provider: fact.provider, providerPaymentId: fact.paymentId })
       .select('_id')
@@ -143,7 +187,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
         status: 'succeeded',
         amountMismatch,
         occurredAt: fact.occurredAt,
-        receipt: { status: fact.payer.email ? 'pending' : 'skipped', nextAttemptAt: new Date() },
+        receipt: { status: 'pending', nextAttemptAt: new Date() },
       });
     } catch (err) {
       if (isDuplicateKey(err)) return { result: 'duplicate' };
@@ -151,7 +195,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
     }
 
     // The insert above is the exactly-once point; what follows derives from it.
-    const supporter = await upsertSupporter(fact.payer, fact.provider, fact.occurredAt, fact.amount);
+    const supporter =
+      (await upsertSupporter(fact.payer, fact.provider, fact.occurredAt, fact.amount)) ??
+      (await creditSubscriber(fact));
     if (supporter) await Donation.updateOne({ _id: donation._id }, { $set: { supporterId: supporter.id } });
     await Rollup.updateOne(
       { day: dayOf(fact.occurredAt), currency: fact.amount.currency, provider: fact.provider, planId },
@@ -339,6 +385,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       details,
       {},
     );
+    if (supporter) await creditEarlierPayments(fact.provider, fact.subscriptionId, supporter.id);
     if (checkoutId) {
       await Checkout.updateOne(
         { _id: checkoutId, state: { $in: ['started', 'redirected', 'cancelled'] } },

@@ -101,6 +101,14 @@ export function createReceiptSender(deps: {
     ).lean();
     if (!donation) return false;
     const supporter = donation.supporterId ? await Supporter.findById(donation.supporterId).lean() : null;
+    if (!supporter && (donation.receipt?.attempts ?? 0) < 5) {
+      // A renewal can land before its subscription's supporter is known; look again shortly.
+      await Donation.updateOne(
+        { _id: donation._id },
+        { $set: { 'receipt.nextAttemptAt': new Date(Date.now() + 60_000) } },
+      );
+      return false;
+    }
     if (!supporter || supporter.erasedAt) {
       await Donation.updateOne({ _id: donation._id }, { $set: { 'receipt.status': 'skipped' } });
       return false;

@@ -75,12 +75,12 @@ test('the article page passes a basic accessibility check: landmarks, one h1, la
   assert.equal((await page.locator('header[role="banner"], header').count()) > 0, true);
   assert.equal(await page.locator('main').count(), 1);
   assert.equal(await page.locator('h1').count(), 1);
-  const unlabelled = await page.$$eval(
-    'input:not([type="hidden"])',
-    (inputs) =>
-      inputs.filter(
-        (i) => !i.closest('.hp-field') && !(i.id && document.querySelector(`label[for="${i.id}"]`)),
-      ).length,
-  );
+  const inputs = page.locator('main input:not([type="hidden"]):not(.hp-field input), main select');
+  const ids = await inputs.evaluateAll((elements) => elements.map((e) => e.id));
+  assert.ok(ids.length > 0);
+  let unlabelled = 0;
+  for (const id of ids) {
+    if (!id || (await page.locator(`label[for="${id}"]`).count()) === 0) unlabelled += 1;
+  }
   assert.equal(unlabelled, 0);
 });
