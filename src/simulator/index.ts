@@ -8,7 +8,7 @@ import express from 'express';
 import { dashboardRouter } from './dashboard.js';
 import { paypalRouter } from './paypal/server.js';
 import { PayPalState } from './paypal/state.js';
-import { createPayPalSigningKey } from './signing.js';
+import { processSigningKey } from './signing.js';
 import { stripeRouter } from './stripe/server.js';
 import { StripeState } from './stripe/state.js';
 import type { SimLogger } from './util.js';
@@ -76,7 +76,7 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
   const host = options.host ?? '127.0.0.1';
   const logger = options.logger ?? silentLogger;
   const clock = new SimClock();
-  const signingKey = createPayPalSigningKey();
+  const signingKey = await processSigningKey();
   let stripeBase = '';
   let paypalBase = '';
   const certUrl = () => `${paypalBase}${CERT_PATH}`;

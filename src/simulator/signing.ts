@@ -2,10 +2,11 @@ import {
   createHmac,
   createSign,
   createVerify,
-  generateKeyPairSync,
+  generateKeyPair,
   randomBytes,
   X509Certificate,
 } from 'node:crypto';
+import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import forge from 'node-forge';
 
@@ -29,8 +30,8 @@ export interface PayPalSigningKey {
  * A fresh RSA key pair and a self-signed certificate whose subject resembles the one PayPal signs
  * webhooks with, valid from yesterday for a year.
  */
-export function createPayPalSigningKey(now = Date.now()): PayPalSigningKey {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+export async function createPayPalSigningKey(now = Date.now()): Promise<PayPalSigningKey> {
+  const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 });
   const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
@@ -86,4 +87,18 @@ export function paypalVerify(
   } catch {
     return false;
   }
+}
+
+let processKey: Promise<PayPalSigningKey> | undefined;
+
+/**
+ * The signing key for simulators in this process. RSA key generation takes the better part of a second,
+ * so simulators started by one process (a test file, say) share one key pair and certificate.
+ */
+export function processSigningKey(): Promise<PayPalSigningKey> {
+  processKey ??= createPayPalSigningKey().catch((err: unknown) => {
+    processKey = undefined;
+    throw err;
+  });
+  return processKey;
 }

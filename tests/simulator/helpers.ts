@@ -104,14 +104,20 @@ export const paypalSdk = require('@paypal/checkout-server-sdk') as PayPalSdk;
 
 export async function startHarness(options: Partial<SimulatorOptions> = {}): Promise<Harness> {
   const receiver = await new Receiver().start();
-  const sim = await startPaymentSimulator({
-    stripeWebhookSecret: STRIPE_SECRET,
-    paypalWebhookId: PAYPAL_WEBHOOK_ID,
-    stripeWebhookUrl: `${receiver.url}/webhooks/stripe`,
-    paypalWebhookUrl: `${receiver.url}/webhooks/paypal`,
-    deliveryDelayMs: 5,
-    ...options,
-  });
+  let sim: PaymentSimulator;
+  try {
+    sim = await startPaymentSimulator({
+      stripeWebhookSecret: STRIPE_SECRET,
+      paypalWebhookId: PAYPAL_WEBHOOK_ID,
+      stripeWebhookUrl: `${receiver.url}/webhooks/stripe`,
+      paypalWebhookUrl: `${receiver.url}/webhooks/paypal`,
+      deliveryDelayMs: 5,
+      ...options,
+    });
+  } catch (err) {
+    await receiver.stop();
+    throw err;
+  }
   const stripe = new Stripe('sk_test_simulator', {
     apiVersion: STRIPE_API_VERSION as Stripe.LatestApiVersion,
     host: sim.stripe.host,
