@@ -9,7 +9,9 @@ import { encodeReply, HEADER_SIZE, parseMessage, ProtocolError, type Request } f
 const TTL_SWEEP_MS = 1000;
 
 class Connection {
-  private buf: Buffer = Buffer.alloc(0);
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private expected = 0;
   private readonly queue: Buffer[] = [];
   private waiting = false;
   readonly id: number;
@@ -55,16 +57,30 @@ class Connection {
   }
 
   private receive(chunk: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    while (this.buf.length >= 4) {
-      const len = this.buf.readInt32LE(0);
+    // chunks of an incomplete message are only joined once the whole message is there
+    if (this.pendingBytes > 0) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes < this.expected) return;
+      chunk = Buffer.concat(this.pending, this.pendingBytes);
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
+    let buf = chunk;
+    while (buf.length >= 4) {
+      const len = buf.readInt32LE(0);
       if (len < HEADER_SIZE || len > MAX_MESSAGE_SIZE) {
         this.fail(`message length ${len} outside 16..${MAX_MESSAGE_SIZE}`);
         return;
       }
-      if (this.buf.length < len) break;
-      this.queue.push(this.buf.subarray(0, len));
-      this.buf = this.buf.subarray(len);
+      if (buf.length < len) break;
+      this.queue.push(buf.subarray(0, len));
+      buf = buf.subarray(len);
+    }
+    if (buf.length > 0) {
+      this.pending = [buf];
+      this.pendingBytes = buf.length;
+      this.expected = buf.length >= 4 ? buf.readInt32LE(0) : 4;
     }
     this.pump();
   }

@@ -327,6 +327,22 @@ describe('pipeline updates', () => {
   });
 });
 
+describe('large messages', () => {
+  it('accepts a 20 MB insertMany batch and returns it through a cursor', async () => {
+    const c = db.collection('large');
+    const pad = 'x'.repeat(10_000);
+    await c.insertMany(Array.from({ length: 2000 }, (_, i) => ({ i, pad })));
+    let n = 0;
+    let bytes = 0;
+    for await (const d of c.find()) {
+      n++;
+      bytes += (d.pad as string).length;
+    }
+    assert.equal(n, 2000);
+    assert.equal(bytes, 20_000_000);
+  });
+});
+
 describe('connection modes', () => {
   it('serves a client that declares a stable server API version', async () => {
     const client = new MongoClient(target.uri, { serverApi: { version: '1' } });
