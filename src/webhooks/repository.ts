@@ -85,8 +85,16 @@ function toStored(doc: Lean): StoredEvent {
 }
 
 /** Who may take an event: nobody holds it, or the holder's lease ran out (it crashed or hung). */
-const claimable = (now: Date, statuses: WebhookStatus[]): mongoose.QueryFilter<unknown> => ({
-  $or: [{ status: { $in: statuses } }, { status: 'processing', leaseUntil: { $lt: now } }],
+const claimable = (
+  now: Date,
+  statuses: WebhookStatus[],
+  ownedBy?: string,
+): mongoose.QueryFilter<unknown> => ({
+  $or: [
+    { status: { $in: statuses } },
+    { status: 'processing', leaseUntil: { $lt: now } },
+    ...(ownedBy ? [{ status: 'processing', lockedBy: ownedBy }] : []),
+  ],
 });
 
 export function createWebhookRepository() {
@@ -135,14 +143,15 @@ export function createWebhookRepository() {
       id: string,
       worker: string,
       leaseUntil: Date,
-      options: { includeFinished?: boolean } = {},
+      /** reclaimOwn: this worker held it but its attempt has ended (e.g. the store dropped mid-event). */
+      options: { includeFinished?: boolean; reclaimOwn?: boolean } = {},
     ): Promise<StoredEvent | null> {
       ensureConnected();
       const statuses: WebhookStatus[] = options.includeFinished
         ? ['received', 'failed', 'processed', 'ignored']
         : ['received', 'failed'];
       const doc = await WebhookEvent.findOneAndUpdate(
-        { $and: [{ _id: id }, claimable(new Date(), statuses)] },
+        { $and: [{ _id: id }, claimable(new Date(), statuses, options.reclaimOwn ? worker : undefined)] },
         { $set: { status: 'processing', lockedBy: worker, leaseUntil }, $inc: { attempts: 1 } },
         { returnDocument: 'after' },
       ).lean();
@@ -181,7 +190,11 @@ export function createWebhookRepository() {
     },
 
     /** Events the sweep should pick up: failed and due, stuck in `received`, or with an expired lease. */
-    async findDue(now: Date, receivedBefore: Date, limit: number): Promise<string[]> {
+    async findDue(
+      now: Date,
+      receivedBefore: Date,
+      limit: number,
+    ): Promise<Array<{ id: string; provider: ProviderId; eventId: string }>> {
       ensureConnected();
       const docs = await WebhookEvent.find({
         $or: [
@@ -192,9 +205,9 @@ export function createWebhookRepository() {
       })
         .sort({ receivedAt: 1 })
         .limit(limit)
-        .select('_id')
+        .select('_id provider eventId')
         .lean();
-      return docs.map((d) => String(d._id));
+      return docs.map((d) => ({ id: String(d._id), provider: d.provider as ProviderId, eventId: d.eventId }));
     },
 
     /** By our document id or by the provider's event id. */

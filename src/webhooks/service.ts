@@ -79,6 +79,13 @@ export function createWebhookService(deps: WebhookServiceDeps) {
   const receivedGraceMs = deps.receivedGraceMs ?? 60_000;
   const worker = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const lease = () => new Date(Date.now() + leaseMs);
+  /** Events this process is working on now; a lease of ours not in here belongs to an attempt that died. */
+  const inFlight = new Set<string>();
+  const keyOf = (e: { provider: ProviderId; eventId: string }) => `${e.provider}:${e.eventId}`;
+  const claim = (
+    event: { id: string; provider: ProviderId; eventId: string },
+    options: { includeFinished?: boolean; reclaimOwn?: boolean } = {},
+  ) => repo.claim(event.id, worker, lease(), { reclaimOwn: !inFlight.has(keyOf(event)), ...options });
 
   function nextAttemptAfter(attempts: number): Date | null {
     if (attempts >= retry.maxAttempts) return null;
@@ -105,6 +112,17 @@ export function createWebhookService(deps: WebhookServiceDeps) {
 
   /** Applies a claimed event. Never throws: a failure is written to the event for the sweep. */
   async function run(event: StoredEvent, verified?: VerifiedEvent): Promise<ProcessResult> {
+    const key = keyOf(event);
+    const ours = !inFlight.has(key);
+    inFlight.add(key);
+    try {
+      return await attempt(event, verified);
+    } finally {
+      if (ours) inFlight.delete(key);
+    }
+  }
+
+  async function attempt(event: StoredEvent, verified?: VerifiedEvent): Promise<ProcessResult> {
     const base = { id: event.id, eventId: event.eventId };
     try {
       const provider = deps.providers[event.provider];
@@ -163,6 +181,11 @@ export function createWebhookService(deps: WebhookServiceDeps) {
       return { outcome: 'failed', storeDown: false };
     }
     const { eventId } = verified;
+    const key = keyOf(verified);
+    // Marked before the insert so a second delivery racing this one in the same process cannot
+    // mistake our fresh lease for one left by a failed attempt.
+    const ours = !inFlight.has(key);
+    inFlight.add(key);
     try {
       const stored = await repo.insertClaimed(
         {
@@ -184,7 +207,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
           return { outcome: 'accepted', eventId, status: 'duplicate' };
         }
         // A redelivery of an event that failed (or was left behind) is its retry.
-        claimed = existing ? await repo.claim(existing.id, worker, lease()) : null;
+        claimed = existing ? await claim(existing, { reclaimOwn: ours }) : null;
         // Someone else is on it right now. It is stored and leased: if that attempt fails, the
         // event is marked failed (or its lease lapses) and the sweep finishes it.
         if (!claimed) return { outcome: 'accepted', eventId, status: 'in_progress' };
@@ -196,6 +219,8 @@ export function createWebhookService(deps: WebhookServiceDeps) {
       const storeDown = err instanceof StoreUnavailableError;
       logger.error({ err, provider: providerId, eventId }, 'webhook event could not be stored');
       return { outcome: 'failed', eventId, storeDown };
+    } finally {
+      if (ours) inFlight.delete(key);
     }
   }
 
@@ -204,8 +229,8 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     const now = new Date();
     const due = await repo.findDue(now, new Date(now.getTime() - receivedGraceMs), limit);
     let handled = 0;
-    for (const id of due) {
-      const claimed = await repo.claim(id, worker, lease());
+    for (const event of due) {
+      const claimed = await claim(event);
       if (!claimed) continue;
       handled += 1;
       await run(claimed);
@@ -218,7 +243,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
   async function replay(idOrEventId: string): Promise<ProcessResult | null> {
     const event = await repo.find(idOrEventId);
     if (!event) return null;
-    const claimed = await repo.claim(event.id, worker, lease(), { includeFinished: true });
+    const claimed = await claim(event, { includeFinished: true });
     if (!claimed) return { id: event.id, eventId: event.eventId, status: 'in_progress' };
     logger.info(
       { provider: event.provider, eventId: event.eventId, was: event.status },
