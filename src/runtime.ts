@@ -16,6 +16,7 @@ import { createDonationService } from './donations/service.js';
 import { createDonationRoutes } from './donations/routes.js';
 import { StoredRateLimiter } from './http/rate-limit.js';
 import { resolveDevSecrets } from './dev-secrets.js';
+import { createPrivacyRoutes } from './consent/routes.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -98,6 +99,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
         articles.router,
         createDonationRoutes({ config, service: donations, limits }),
         createSupporterRoutes({ links: manageLinks, selfService }),
+        createPrivacyRoutes(config),
       ],
     });
     if (options.backgroundJobs !== false) receipts.start();
