@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
+import type Stripe from 'stripe';
 import { dashboardRouter } from './dashboard.js';
 import { paypalRouter } from './paypal/server.js';
 import { PayPalState } from './paypal/state.js';
@@ -16,7 +17,9 @@ import { SimClock, silentLogger } from './util.js';
 import { COMPRESSED_SCHEDULES, WebhookDispatcher } from './webhooks.js';
 
 /** The Stripe API version whose object shapes the simulator produces; pin the SDK to it. */
-export const STRIPE_API_VERSION: string = '2026-10-28.endive';
+// Typed as the literal so it can be passed straight to `new Stripe(key, { apiVersion })`; `satisfies`
+// fails the type check when an SDK upgrade pins another version.
+export const STRIPE_API_VERSION = '2026-10-28.endive' satisfies Stripe.LatestApiVersion;
 
 export interface SimulatorOptions {
   host?: string;

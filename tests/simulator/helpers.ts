@@ -119,7 +119,7 @@ export async function startHarness(options: Partial<SimulatorOptions> = {}): Pro
     throw err;
   }
   const stripe = new Stripe('sk_test_simulator', {
-    apiVersion: STRIPE_API_VERSION as Stripe.LatestApiVersion,
+    apiVersion: STRIPE_API_VERSION,
     host: sim.stripe.host,
     port: sim.stripe.port,
     protocol: 'http',

@@ -372,6 +372,47 @@ describe('PayPal simulator: subscriptions', () => {
     assert.deepEqual(refunded.resource.amount, { total: '-7.00', currency: 'EUR' });
   });
 
+  it('reverses a capture and a recurring payment from the dashboard as PAYMENT.CAPTURE.REVERSED and PAYMENT.SALE.REVERSED', async () => {
+    const order = await createOrder('6.00');
+    await approvePayPal(link(order.links, 'approve'));
+    const captured = await h.paypal.execute<Json>(
+      new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id)),
+    );
+    const captureId = String(
+      (captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!.payments.captures[0]!
+        .id,
+    );
+    const id = await subscribe(await createPlan());
+    await h.sim.idle();
+    const sale = paypalEvents().find(
+      (e) => e.event_type === 'PAYMENT.SALE.COMPLETED' && e.resource.billing_agreement_id === id,
+    )!;
+    for (const body of [{ capture: captureId }, { sale: String(sale.resource.id) }]) {
+      const res = await fetch(`${h.sim.stripe.baseUrl}/_simulator/paypal/reverse`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 200);
+    }
+    await h.sim.idle();
+    const capture = await h.paypal.execute<Json>(new h.paypalSdk.payments.CapturesGetRequest(captureId));
+    assert.equal(capture.result!.status, 'REVERSED');
+    const reversed = paypalEvents().find(
+      (e) =>
+        e.event_type === 'PAYMENT.CAPTURE.REVERSED' &&
+        e.resource.custom_id === 'chk_pp_1' &&
+        link(e.resource.links, 'up').endsWith(captureId),
+    );
+    assert.ok(reversed);
+    assert.deepEqual(reversed.resource.amount, { currency_code: 'EUR', value: '6.00' });
+    const saleReversed = paypalEvents().find(
+      (e) => e.event_type === 'PAYMENT.SALE.REVERSED' && e.resource.sale_id === sale.resource.id,
+    );
+    assert.ok(saleReversed);
+    assert.equal(saleReversed.resource.billing_agreement_id, id);
+  });
+
   it('lists captures, sales and refunds in the transaction search', async () => {
     const start = new Date(Date.now() - 3600_000).toISOString();
     const end = new Date(Date.now() + 400 * 86_400_000).toISOString();
