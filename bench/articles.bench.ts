@@ -32,6 +32,8 @@ async function serve(): Promise<void> {
   });
   const runtime = await startRuntime(getConfig(), {
     embeddedPath: null,
+    // Receipt and webhook retry timers are not part of serving pages.
+    backgroundJobs: false,
     logger: createLogger({ level: 'silent' }),
     dbName: 'readerfund_bench',
   });
@@ -70,15 +72,18 @@ async function main(): Promise<void> {
       hello: `http://127.0.0.1:${ports.hello}/`,
       article: `${app}/articles/${ARTICLE_SLUG}`,
       home: `${app}/`,
+      // The app's own floor: the shared middleware (request logging, security headers) and nothing else.
+      healthz: `${app}/healthz`,
     };
     const totals = {
       hello: { requests: 0, failures: 0 },
       article: { requests: 0, failures: 0 },
       home: { requests: 0, failures: 0 },
+      healthz: { requests: 0, failures: 0 },
     };
-    const p99 = { hello: 0, article: 0, home: 0 };
+    const p99 = { hello: 0, article: 0, home: 0, healthz: 0 };
     for (let round = 0; round < ROUNDS; round++) {
-      for (const name of ['hello', 'article', 'home'] as const) {
+      for (const name of ['hello', 'article', 'home', 'healthz'] as const) {
         const r = await measure(targets[name], DURATION_SECONDS / ROUNDS);
         totals[name].requests += r.requests.total;
         totals[name].failures += r.non2xx + r.errors + r.timeouts;
@@ -92,6 +97,7 @@ async function main(): Promise<void> {
       ['express hello', 'hello'],
       ['article page', 'article'],
       ['home page', 'home'],
+      ['app /healthz', 'healthz'],
     ] as const) {
       console.log(
         `${label.padEnd(14)} ${rate(name).toFixed(0).padStart(8)} req/s  ${(rate(name) / helloRate).toFixed(2)} × hello  ` +
