@@ -223,6 +223,9 @@ describe('Stripe simulator: one-off checkout', () => {
     const all = [...page1.data, ...page2.data];
     assert.equal(new Set(all.map((p) => p.id)).size, all.length);
     assert.ok(all.length >= 3);
+    const expanded = await h.stripe.paymentIntents.list({ limit: 1, expand: ['data.latest_charge'] });
+    assert.equal((expanded.data[0]!.latest_charge as Stripe.Charge).object, 'charge');
+    assert.ok(!('id' in expanded));
     const future = await h.stripe.paymentIntents.list({ created: { gte: since + 86400 } });
     assert.equal(future.data.length, 0);
     const iterated: string[] = [];

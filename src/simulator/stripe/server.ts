@@ -139,7 +139,7 @@ export function stripeRouter(opts: StripeRoutesOptions): express.Router {
       try {
         const result = fn(params, req);
         const expand = expandList(params);
-        const body = expand.length && 'id' in result ? state.expand(result as StripeObject, expand) : result;
+        const body = expand.length ? state.expand(result, expand) : result;
         res.status(status).json(body);
       } catch (err) {
         sendError(res, err);

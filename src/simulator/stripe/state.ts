@@ -174,7 +174,7 @@ export class StripeState {
   }
 
   /** Applies `expand[]` paths such as `payment_intent`, `subscription.latest_invoice` or `data.customer`. */
-  expand(object: StripeObject, paths: string[]): StripeObject {
+  expand<T extends object>(object: T, paths: string[]): T {
     const out = clone(object);
     for (const path of paths) this.expandPath(out, path.split('.'));
     return out;
@@ -211,7 +211,6 @@ export class StripeState {
       data: data.map((d) => clone(d)),
       has_more: hasMore,
       url,
-      id: '',
     } as unknown as StripeObject & {
       data: StripeObject[];
     };
