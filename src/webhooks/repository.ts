@@ -103,31 +103,38 @@ export function createWebhookRepository() {
     // provider waiting on us is better served by a quick 503 and its own retry.
     if (mongoose.connection.readyState !== 1) throw new StoreUnavailableError();
   }
+  // The hot path writes through the driver (the documents are built here, fully typed), which
+  // costs far less than mongoose documents; the unique index must exist before the first insert.
+  let indexes: Promise<unknown> | undefined;
+  const ready = () =>
+    (indexes ??= WebhookEvent.init().catch((err: unknown) => ((indexes = undefined), Promise.reject(err))));
 
   return {
     ensureConnected,
 
     /**
-     * Stores a new event already claimed by `worker`, so the receiving process needs no second
-     * round trip to start on it. Returns the existing document when the event was seen before.
+     * Stores a new event, either already claimed by `worker` (so the receiving process needs no
+     * second round trip to start on it) or, when there is nothing to do, as `ignored`. Returns the
+     * existing document when the event was seen before.
      */
-    async insertClaimed(
+    async insert(
       event: NewEvent,
-      worker: string,
-      leaseUntil: Date,
+      as: { status: 'ignored' } | { status: 'processing'; worker: string; leaseUntil: Date },
     ): Promise<{ inserted: true; event: StoredEvent } | { inserted: false; existing: StoredEvent | null }> {
       ensureConnected();
+      await ready();
       const now = new Date();
+      const doc = {
+        _id: new mongoose.Types.ObjectId(),
+        ...event,
+        receivedAt: now,
+        ...(as.status === 'ignored'
+          ? { status: 'ignored', attempts: 1, processedAt: now }
+          : { status: 'processing', attempts: 1, lockedBy: as.worker, leaseUntil: as.leaseUntil }),
+      };
       try {
-        const doc = await WebhookEvent.create({
-          ...event,
-          status: 'processing',
-          attempts: 1,
-          receivedAt: now,
-          lockedBy: worker,
-          leaseUntil,
-        });
-        return { inserted: true, event: toStored(doc.toObject() as unknown as Lean) };
+        await WebhookEvent.collection.insertOne(doc);
+        return { inserted: true, event: toStored(doc as unknown as Lean) };
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         const existing = await WebhookEvent.findOne({
@@ -165,8 +172,8 @@ export function createWebhookRepository() {
       outcomes: StoredEvent['outcomes'],
     ): Promise<void> {
       ensureConnected();
-      await WebhookEvent.updateOne(
-        { _id: id, lockedBy: worker },
+      await WebhookEvent.collection.updateOne(
+        { _id: new mongoose.Types.ObjectId(id), lockedBy: worker },
         {
           $set: { status, processedAt: new Date(), ...(outcomes?.length ? { outcomes } : {}) },
           $unset: { lockedBy: 1, leaseUntil: 1, nextAttemptAt: 1, lastError: 1 },

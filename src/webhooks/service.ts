@@ -111,30 +111,40 @@ export function createWebhookService(deps: WebhookServiceDeps) {
   }
 
   /** Applies a claimed event. Never throws: a failure is written to the event for the sweep. */
-  async function run(event: StoredEvent, verified?: VerifiedEvent): Promise<ProcessResult> {
+  async function run(
+    event: StoredEvent,
+    verified?: VerifiedEvent,
+    facts?: PaymentFact[],
+  ): Promise<ProcessResult> {
     const key = keyOf(event);
     const ours = !inFlight.has(key);
     inFlight.add(key);
     try {
-      return await attempt(event, verified);
+      return await attempt(event, verified, facts);
     } finally {
       if (ours) inFlight.delete(key);
     }
   }
 
-  async function attempt(event: StoredEvent, verified?: VerifiedEvent): Promise<ProcessResult> {
+  async function attempt(
+    event: StoredEvent,
+    verified?: VerifiedEvent,
+    known?: PaymentFact[],
+  ): Promise<ProcessResult> {
     const base = { id: event.id, eventId: event.eventId };
     try {
       const provider = deps.providers[event.provider];
       if (!provider) throw new Error(`provider ${event.provider} is not configured`);
       const payload = verified?.payload ?? (JSON.parse(event.rawBody) as Record<string, unknown>);
-      const facts = await provider.factsFromEvent({
-        provider: event.provider,
-        eventId: event.eventId,
-        type: event.type,
-        createdAt: event.eventCreatedAt,
-        payload,
-      });
+      const facts =
+        known ??
+        (await provider.factsFromEvent({
+          provider: event.provider,
+          eventId: event.eventId,
+          type: event.type,
+          createdAt: event.eventCreatedAt,
+          payload,
+        }));
       if (facts.length === 0) {
         await repo.finish(event.id, worker, 'ignored', undefined);
         return { ...base, status: 'ignored' };
@@ -186,8 +196,11 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     // mistake our fresh lease for one left by a failed attempt.
     const ours = !inFlight.has(key);
     inFlight.add(key);
+    // Facts first: an event with none (a type we do not use) is then stored in one write as
+    // `ignored`. If reading them fails, the event is still stored, and fails in `run` below.
+    const facts = await provider.factsFromEvent(verified).catch(() => undefined);
     try {
-      const stored = await repo.insertClaimed(
+      const stored = await repo.insert(
         {
           provider: providerId,
           eventId,
@@ -195,9 +208,10 @@ export function createWebhookService(deps: WebhookServiceDeps) {
           eventCreatedAt: verified.createdAt,
           rawBody: rawBody.toString('utf8'),
         },
-        worker,
-        lease(),
+        facts?.length === 0 ? { status: 'ignored' } : { status: 'processing', worker, leaseUntil: lease() },
       );
+      if (stored.inserted && stored.event.status === 'ignored')
+        return { outcome: 'accepted', eventId, status: 'ignored' };
       let claimed: StoredEvent | null;
       if (stored.inserted) {
         claimed = stored.event;
@@ -212,7 +226,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
         // event is marked failed (or its lease lapses) and the sweep finishes it.
         if (!claimed) return { outcome: 'accepted', eventId, status: 'in_progress' };
       }
-      const result = await run(claimed, verified);
+      const result = await run(claimed, verified, facts);
       if (result.status === 'failed') return { outcome: 'failed', eventId, storeDown: false };
       return { outcome: 'accepted', eventId, status: result.status === 'ignored' ? 'ignored' : 'processed' };
     } catch (err) {

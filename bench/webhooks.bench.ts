@@ -1,0 +1,193 @@
+/**
+ * Webhook deliveries per second with signature verification and storage, and p99 latency.
+ *
+ * The app runs in a child process (embedded store in memory, logging off, background jobs off) so
+ * the load generator does not share its event loop. Every request is a distinct, correctly signed
+ * Stripe event: most are a type the app does not use (`customer.updated`: verified, stored raw,
+ * marked ignored), the rest are paid `checkout.session.completed` events that go through to the
+ * ledger (donation, supporter, rollup). Concurrency is what a provider uses when it delivers a
+ * backlog, not a browser crowd. Target: ≥ 1,000 deliveries/s and p99 < 50 ms.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import autocannon from 'autocannon';
+import Stripe from 'stripe';
+
+const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const PAYMENT_SHARE = Number(process.env.BENCH_PAYMENT_SHARE ?? 0.2);
+const TARGET_RATE = 1000;
+const TARGET_P99_MS = 50;
+
+interface Ready {
+  port: number;
+  secret: string;
+}
+interface Counts {
+  events: number;
+  ignored: number;
+  processed: number;
+  failed: number;
+  donations: number;
+}
+
+async function serve(): Promise<void> {
+  const [{ getConfig }, { createLogger }, { startRuntime }, { simulatorCredentials }, mongoose] =
+    await Promise.all([
+      import('../src/config.js'),
+      import('../src/log.js'),
+      import('../src/runtime.js'),
+      import('../src/payments/index.js'),
+      import('mongoose'),
+    ]);
+  const config = getConfig();
+  const runtime = await startRuntime(config, {
+    embeddedPath: null,
+    logger: createLogger({ level: 'silent' }),
+    dbName: 'readerfund_bench_webhooks',
+    backgroundJobs: false,
+  });
+  runtime.payments.simulator?.setWebhookTargets({ stripe: '', paypal: '' });
+  const server = runtime.app.listen(0, '127.0.0.1', () => {
+    const { port } = server.address() as { port: number };
+    process.send?.({
+      port,
+      secret: config.payments.stripe.webhookSecret || simulatorCredentials.stripeWebhookSecret,
+    });
+  });
+  process.on('message', (message) => {
+    if (message !== 'counts') return;
+    const db = mongoose.default.connection.db!;
+    const events = db.collection('webhookevents');
+    void Promise.all([
+      events.countDocuments({}),
+      events.countDocuments({ status: 'ignored' }),
+      events.countDocuments({ status: 'processed' }),
+      events.countDocuments({ status: 'failed' }),
+      db.collection('donations').countDocuments({}),
+    ]).then(([all, ignored, processed, failed, donations]) =>
+      process.send?.({ events: all, ignored, processed, failed, donations } satisfies Counts),
+    );
+  });
+}
+
+/** Distinct signed deliveries, generated before the clock starts (signing is the sender's cost). */
+function deliveries(count: number, secret: string): Array<{ body: string; signature: string }> {
+  const now = Math.floor(Date.now() / 1000);
+  const out = [];
+  for (let i = 0; i < count; i += 1) {
+    const id = randomUUID().replace(/-/g, '');
+    const payment = i % Math.round(1 / PAYMENT_SHARE) === 0;
+    const object = payment
+      ? {
+          id: `cs_bench_${id}`,
+          object: 'checkout.session',
+          mode: 'payment',
+          status: 'complete',
+          payment_status: 'paid',
+          amount_total: 500 + (i % 50) * 100,
+          currency: 'usd',
+          payment_intent: `pi_bench_${id}`,
+          customer: null,
+          customer_details: { email: `reader${i % 500}@example.com`, name: 'Bench Reader' },
+          metadata: { planId: 'one-off' },
+          created: now,
+        }
+      : { id: `cus_bench_${id}`, object: 'customer', email: `reader${i}@example.com`, metadata: {} };
+    const body = JSON.stringify(
+      {
+        id: `evt_bench_${id}`,
+        object: 'event',
+        created: now,
+        type: payment ? 'checkout.session.completed' : 'customer.updated',
+        data: { object },
+        livemode: false,
+        pending_webhooks: 1,
+      },
+      null,
+      2,
+    );
+    out.push({
+      body,
+      signature: Stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp: now }),
+    });
+  }
+  return out;
+}
+
+function fire(
+  url: string,
+  list: Array<{ body: string; signature: string }>,
+  options: { duration?: number; amount?: number },
+) {
+  let next = 0;
+  return autocannon({
+    url,
+    connections: CONNECTIONS,
+    pipelining: 1,
+    ...options,
+    requests: [
+      {
+        method: 'POST',
+        path: '/webhooks/stripe',
+        setupRequest: (req) => {
+          const d = list[next++ % list.length]!;
+          return {
+            ...req,
+            body: d.body,
+            headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': d.signature },
+          };
+        },
+      },
+    ],
+  });
+}
+
+async function main(): Promise<void> {
+  const child: ChildProcess = fork(import.meta.filename, ['--serve'], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, NODE_ENV: process.env.NODE_ENV ?? 'test' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  try {
+    const ready = await new Promise<Ready>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as Ready));
+      child.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
+    });
+    const url = `http://127.0.0.1:${ready.port}`;
+    // Enough distinct events that none repeats within the run at up to ~8,000 deliveries/s.
+    const list = deliveries(2000 + DURATION_SECONDS * 8000, ready.secret);
+    await fire(url, list.slice(0, 2000), { amount: 2000 }); // warm-up: JIT, indexes, connection pool
+    const result = await fire(url, list.slice(2000), { duration: DURATION_SECONDS });
+    const counts = await new Promise<Counts>((resolve) => {
+      child.once('message', (m) => resolve(m as Counts));
+      child.send('counts');
+    });
+
+    const total = result.requests.total;
+    const rate = total / DURATION_SECONDS;
+    const failures = result.non2xx + result.errors + result.timeouts;
+    const unique = Math.min(total, list.length - 2000);
+    console.log(
+      `${DURATION_SECONDS}s, ${CONNECTIONS} connections, ${Math.round(PAYMENT_SHARE * 100)}% payments (ledger writes), rest ignored types`,
+    );
+    console.log(
+      `deliveries ${rate.toFixed(0).padStart(6)} /s   latency p50 ${result.latency.p50} ms  p99 ${result.latency.p99} ms  max ${result.latency.max} ms   failures ${failures}`,
+    );
+    console.log(
+      `store after the run: ${counts.events} events (${counts.processed} processed, ${counts.ignored} ignored, ${counts.failed} failed), ${counts.donations} donations; ${2000 + unique} distinct deliveries sent`,
+    );
+    const ok = rate >= TARGET_RATE && result.latency.p99 < TARGET_P99_MS && failures === 0;
+    console.log(
+      `${ok ? 'PASS' : 'FAIL'}: ${rate.toFixed(0)} deliveries/s (target ≥ ${TARGET_RATE}), p99 ${result.latency.p99} ms (target < ${TARGET_P99_MS} ms)`,
+    );
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+if (process.argv.includes('--serve')) {
+  await serve();
+} else {
+  await main();
+}
