@@ -4,7 +4,7 @@ import { availableProviders } from '../articles/donation-panel.js';
 import { parseDecimalToMinor } from '../payments/money.js';
 import type { Money, ProviderId } from '../payments/types.js';
 import { AppError } from '../http/errors.js';
-import { formatMoney } from './format.js';
+import { formatMoney } from '../payments/money.js';
 
 /** The donation form as it arrives: strings only, nothing trusted. */
 export const donationFormSchema = z.object({

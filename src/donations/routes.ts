@@ -5,7 +5,7 @@ import type { StoredRateLimiter } from '../http/rate-limit.js';
 import { AppError } from '../http/errors.js';
 import { DonationInputError, resolveDonation } from './plans.js';
 import type { DonationService, ThankYou } from './service.js';
-import { formatMoney } from './format.js';
+import { formatMoney } from '../payments/money.js';
 
 const messages = {
   honeypot: 'We could not take that contribution. Please try again from the form.',

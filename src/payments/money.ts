@@ -69,3 +69,24 @@ export function parseDecimalToMinor(value: string, currency: string): number {
   }
   return sign && amount !== 0 ? -amount : amount;
 }
+
+/**
+ * Money for people: 500 USD → "$5.00" (or "$5" with `dropZeroDecimals`), 500 JPY → "¥500".
+ * The exact decimal string goes to Intl, so no float ever stands in for the amount.
+ */
+export function formatMoney(
+  amountMinor: number,
+  currency: string,
+  locale: string,
+  options: { dropZeroDecimals?: boolean } = {},
+): string {
+  const digits = minorUnitDigits(currency);
+  const whole = amountMinor % 10 ** digits === 0;
+  const shown = options.dropZeroDecimals && whole ? 0 : digits;
+  return new Intl.NumberFormat(locale, {
+    style: 'currency',
+    currency: normaliseCurrency(currency),
+    minimumFractionDigits: shown,
+    maximumFractionDigits: digits,
+  }).format(toDecimalString({ amountMinor, currency }) as Intl.StringNumericLiteral);
+}

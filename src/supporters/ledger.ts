@@ -86,7 +86,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       try {
         const result = await Supporter.findOneAndUpdate({ email }, update, {
           upsert: true,
-          new: true,
+          returnDocument: 'after',
           includeResultMetadata: true,
         });
         const doc = result.value;
@@ -130,7 +130,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       const donation = await Donation.findOneAndUpdate(
         { provider, subscriptionId, supporterId: { $exists: false } },
         { $set: { supporterId } },
-        { new: true },
+        { returnDocument: 'after' },
       ).lean();
       if (!donation) return;
       await Supporter.updateOne(

@@ -1,6 +1,6 @@
 import type { AppConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import { formatMoney } from '../donations/format.js';
+import { formatMoney } from '../payments/money.js';
 import type { Mailer } from './mailer.js';
 import type { ManageLinks } from './manage-links.js';
 import { Donation, Supporter, type DonationDoc } from './models.js';
@@ -97,7 +97,7 @@ export function createReceiptSender(deps: {
         $set: { 'receipt.nextAttemptAt': new Date(now.getTime() + 5 * 60_000) },
         $inc: { 'receipt.attempts': 1 },
       },
-      { new: true },
+      { returnDocument: 'after' },
     ).lean();
     if (!donation) return false;
     const supporter = donation.supporterId ? await Supporter.findById(donation.supporterId).lean() : null;

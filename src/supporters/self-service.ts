@@ -2,7 +2,7 @@ import mongoose from 'mongoose';
 import type { AppConfig } from '../config.js';
 import { AppError } from '../http/errors.js';
 import { ProviderError, type PaymentProvider, type ProviderId } from '../payments/types.js';
-import { formatMoney } from '../donations/format.js';
+import { formatMoney } from '../payments/money.js';
 import type { Ledger } from './ledger.js';
 import { Donation, Subscription, Supporter } from './models.js';
 import { receiptText, receiptView } from './receipts.js';

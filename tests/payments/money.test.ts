@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { minorUnitDigits, parseDecimalToMinor, toDecimalString } from '../../src/payments/money.js';
+import { formatMoney, minorUnitDigits, parseDecimalToMinor, toDecimalString } from '../../src/payments/money.js';
 
 describe('money helpers', () => {
   test('knows the minor-unit digits of two-, zero- and three-decimal currencies', () => {
@@ -69,5 +69,13 @@ describe('money helpers', () => {
 
   test('refuses amounts beyond the safe-integer range', () => {
     assert.throws(() => parseDecimalToMinor('900719925474099.99', 'USD'), /too large/);
+  });
+
+  test('formats money for people from exact decimals, even beyond float precision', () => {
+    assert.equal(formatMoney(500, 'USD', 'en-US'), '$5.00');
+    assert.equal(formatMoney(500, 'USD', 'en-US', { dropZeroDecimals: true }), '$5');
+    assert.equal(formatMoney(550, 'USD', 'en-US', { dropZeroDecimals: true }), '$5.50');
+    assert.equal(formatMoney(500, 'JPY', 'en-US'), '¥500');
+    assert.equal(formatMoney(9007199254740991, 'USD', 'en-US'), '$90,071,992,547,409.91');
   });
 });
