@@ -182,6 +182,22 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
     ];
   }
 
+  /**
+   * Refunds and disputes name a PaymentIntent. A subscription payment is recorded under its invoice
+   * (that is what `invoice.paid` names), so find the invoice a PaymentIntent paid, if any.
+   */
+  async function ledgerPaymentId(paymentIntentId: string): Promise<string> {
+    try {
+      const payments = await stripe.invoicePayments.list({
+        payment: { type: 'payment_intent', payment_intent: paymentIntentId },
+        limit: 1,
+      });
+      return idOf(payments.data[0]?.invoice) ?? paymentIntentId;
+    } catch (err) {
+      throw toProviderError(err, 'look up the invoice of a payment');
+    }
+  }
+
   return {
     id: 'stripe',
 
@@ -328,9 +344,10 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
         }
         case 'charge.refunded': {
           const charge = e.data.object;
-          const paymentId = idOf(charge.payment_intent);
+          const paymentIntentId = idOf(charge.payment_intent);
           const refundedTotal = money(charge.amount_refunded, charge.currency);
-          if (!paymentId || !refundedTotal) return [];
+          if (!paymentIntentId || !refundedTotal) return [];
+          const paymentId = await ledgerPaymentId(paymentIntentId);
           return [
             { ...base, type: 'payment.refunded', occurredAt: event.createdAt, paymentId, refundedTotal },
           ];
@@ -338,8 +355,9 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
         case 'charge.dispute.created':
         case 'charge.dispute.closed': {
           const dispute = e.data.object;
-          const paymentId = idOf(dispute.payment_intent);
-          if (!paymentId) return [];
+          const paymentIntentId = idOf(dispute.payment_intent);
+          if (!paymentIntentId) return [];
+          const paymentId = await ledgerPaymentId(paymentIntentId);
           const status =
             e.type === 'charge.dispute.created' ? 'open' : dispute.status === 'won' ? 'won' : 'lost';
           const amount = money(dispute.amount, dispute.currency);
