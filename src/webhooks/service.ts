@@ -191,6 +191,16 @@ export function createWebhookService(deps: WebhookServiceDeps) {
       return { outcome: 'failed', storeDown: false };
     }
     const { eventId } = verified;
+    // Signed but without an id or type: nothing could deduplicate it, so it is refused like a forgery.
+    if (
+      typeof eventId !== 'string' ||
+      eventId === '' ||
+      typeof verified.type !== 'string' ||
+      verified.type === ''
+    ) {
+      logger.warn({ provider: providerId }, 'webhook rejected: no event id or type');
+      return { outcome: 'rejected', reason: 'no event id or type' };
+    }
     const key = keyOf(verified);
     // Marked before the insert so a second delivery racing this one in the same process cannot
     // mistake our fresh lease for one left by a failed attempt.

@@ -255,3 +255,16 @@ describe('Stripe webhooks: ordering', () => {
     assert.equal(done?.lastError, undefined);
   });
 });
+
+describe('Stripe webhooks: malformed events', () => {
+  it('refuses a correctly signed event without an id with 400', async () => {
+    const payload = JSON.stringify({
+      object: 'event',
+      type: 'customer.updated',
+      created: 1,
+      data: { object: {} },
+    });
+    const res = await deliverStripe(runtime.app, payload, secret);
+    assert.equal(res.status, 400);
+  });
+});
