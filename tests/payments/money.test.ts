@@ -1,6 +1,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatMoney, minorUnitDigits, parseDecimalToMinor, toDecimalString } from '../../src/payments/money.js';
+import {
+  formatMoney,
+  minorUnitDigits,
+  parseDecimalToMinor,
+  toDecimalString,
+} from '../../src/payments/money.js';
 
 describe('money helpers', () => {
   test('knows the minor-unit digits of two-, zero- and three-decimal currencies', () => {
