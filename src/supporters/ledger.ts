@@ -46,6 +46,8 @@ const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11
 export const normaliseEmail = (email: string) => email.trim().toLowerCase();
 const dayOf = (date: Date) => date.toISOString().slice(0, 10);
 
+type Effects = { supporter?: boolean | null; rollup?: boolean | null; links?: boolean | null };
+
 /** Subscription states by how far along they are: a fact never moves one backwards. */
 const subscriptionRank = { pending: 0, active: 1, past_due: 1, suspended: 1, cancelled: 2 } as const;
 type SubscriptionStatus = keyof typeof subscriptionRank;
@@ -63,35 +65,28 @@ export function createLedger(deps: LedgerDeps): Ledger {
     payer: { email?: string; name?: string; customerId?: string },
     provider: ProviderId,
     at: Date,
-    amount?: { amountMinor: number; currency: string },
   ): Promise<{ id: mongoose.Types.ObjectId; isNew: boolean } | undefined> {
     if (!payer.email) return undefined;
     const email = normaliseEmail(payer.email);
-    const update: Record<string, unknown> = {
-      $setOnInsert: { email, firstSupportedAt: at },
-      $max: { lastSupportedAt: at },
-      $min: {},
-      ...(payer.name || payer.customerId
-        ? {
-            $set: {
-              ...(payer.name ? { name: payer.name } : {}),
-              ...(payer.customerId ? { [`providerCustomerIds.${provider}`]: payer.customerId } : {}),
-            },
-          }
-        : {}),
-      ...(amount ? { $inc: { [`totals.${amount.currency}`]: amount.amountMinor, donationCount: 1 } } : {}),
+    const set = {
+      ...(payer.name ? { name: payer.name } : {}),
+      ...(payer.customerId ? { [`providerCustomerIds.${provider}`]: payer.customerId } : {}),
     };
-    delete update.$min;
+    const update = {
+      $setOnInsert: { email, firstSupportedAt: at, lastSupportedAt: at },
+      ...(Object.keys(set).length ? { $set: set } : {}),
+    };
     for (let attempt = 0; ; attempt += 1) {
       try {
         const result = await Supporter.findOneAndUpdate({ email }, update, {
           upsert: true,
           returnDocument: 'after',
           includeResultMetadata: true,
+          projection: { _id: 1 },
         });
         const doc = result.value;
         if (!doc) return undefined;
-        return { id: doc._id, isNew: !result.lastErrorObject?.updatedExisting };
+        return { id: doc._id as mongoose.Types.ObjectId, isNew: !result.lastErrorObject?.updatedExisting };
       } catch (err) {
         // Two first donations from one reader at once: one insert wins, the other updates it.
         if (isDuplicateKey(err) && attempt < 2) continue;
@@ -100,24 +95,123 @@ export function createLedger(deps: LedgerDeps): Ledger {
     }
   }
 
+  /**
+   * Applies an $inc to another document exactly once: the mark travels with the change in one
+   * atomic update, so a retry after a crash finds the mark and changes nothing.
+   */
+  async function incOnce(
+    model: typeof Supporter | typeof Rollup,
+    filter: Record<string, unknown>,
+    mark: string,
+    update: Record<string, unknown>,
+    upsert: boolean,
+  ): Promise<void> {
+    try {
+      await (model as typeof Rollup).updateOne(
+        { ...filter, marks: { $ne: mark } },
+        { ...update, $push: { marks: mark } },
+        { upsert },
+      );
+    } catch (err) {
+      // The upsert met the existing bucket that already carries the mark: already applied.
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
+  const rollupKey = (day: string, d: { currency: string; provider: string; planId: string }) => ({
+    day,
+    currency: d.currency,
+    provider: d.provider,
+    planId: d.planId,
+  });
+
+  /**
+   * Everything a ledger entry implies elsewhere — supporter totals, daily rollups, refunds' effects.
+   * Each step is recorded on the donation once done and is itself idempotent, so whichever delivery
+   * comes next (a retry, the return visit, the sweep) finishes what a crash interrupted.
+   */
+  async function completeEffects(donationId: mongoose.Types.ObjectId): Promise<void> {
+    const d = await Donation.findById(donationId).lean();
+    if (!d) return;
+    const id = String(d._id);
+    const effects: Effects = d.effects ?? {};
+    if (!effects.supporter && d.supporterId) {
+      await incOnce(
+        Supporter,
+        { _id: d.supporterId },
+        `pay:${id}`,
+        {
+          $inc: { [`totals.${d.currency}`]: d.amountMinor, donationCount: 1 },
+          $max: { lastSupportedAt: d.occurredAt },
+          $min: { firstSupportedAt: d.occurredAt },
+        },
+        false,
+      );
+      await Donation.updateOne({ _id: d._id }, { $set: { 'effects.supporter': true } });
+    }
+    if (!effects.rollup) {
+      await incOnce(
+        Rollup,
+        rollupKey(dayOf(d.occurredAt), d),
+        `pay:${id}`,
+        { $inc: { grossMinor: d.amountMinor, count: 1, newSupporters: d.newSupporter ? 1 : 0 } },
+        true,
+      );
+      await Donation.updateOne({ _id: d._id }, { $set: { 'effects.rollup': true } });
+    }
+    if (!effects.links) {
+      if (d.checkoutId) {
+        await Checkout.updateOne(
+          { _id: d.checkoutId, state: { $in: ['started', 'redirected', 'cancelled', 'failed'] } },
+          { $set: { state: 'completed', completedAt: new Date() } },
+        );
+      }
+      if (d.subscriptionId && d.supporterId) {
+        await Subscription.updateOne(
+          { provider: d.provider, providerSubscriptionId: d.subscriptionId, supporterId: { $exists: false } },
+          { $set: { supporterId: d.supporterId } },
+        );
+      }
+      await Donation.updateOne({ _id: d._id }, { $set: { 'effects.links': true } });
+      try {
+        deps.onDonationRecorded?.(id);
+      } catch (err) {
+        logger.warn({ err, donationId: id }, 'post-payment hook failed; the payment stays recorded');
+      }
+    }
+    for (const adjustment of d.adjustments ?? []) {
+      if (adjustment.applied) continue;
+      await incOnce(
+        Rollup,
+        rollupKey(adjustment.day, d),
+        adjustment.mark,
+        { $inc: { refundedMinor: adjustment.deltaMinor, refundCount: 1 } },
+        true,
+      );
+      if (d.supporterId) {
+        await incOnce(
+          Supporter,
+          { _id: d.supporterId },
+          adjustment.mark,
+          { $inc: { [`totals.${d.currency}`]: -adjustment.deltaMinor } },
+          false,
+        );
+      }
+      await Donation.updateOne(
+        { _id: d._id, 'adjustments.mark': adjustment.mark },
+        { $set: { 'adjustments.$.applied': true } },
+      );
+    }
+  }
+
   /** Renewals carry no email: they belong to whoever holds the subscription. */
-  async function creditSubscriber(
-    fact: PaymentSucceeded,
-  ): Promise<{ id: mongoose.Types.ObjectId; isNew: boolean } | undefined> {
+  async function subscriberOf(fact: PaymentSucceeded): Promise<mongoose.Types.ObjectId | undefined> {
     if (!fact.subscriptionId) return undefined;
     const sub = await Subscription.findOne({
       provider: fact.provider,
       providerSubscriptionId: fact.subscriptionId,
     }).lean();
-    if (!sub?.supporterId) return undefined;
-    await Supporter.updateOne(
-      { _id: sub.supporterId },
-      {
-        $inc: { [`totals.${fact.amount.currency}`]: fact.amount.amountMinor, donationCount: 1 },
-        $max: { lastSupportedAt: fact.occurredAt },
-      },
-    );
-    return { id: sub.supporterId, isNew: false };
+    return sub?.supporterId ?? undefined;
   }
 
   /** Payments that arrived before their subscription's supporter was known are credited now. */
@@ -126,45 +220,42 @@ export function createLedger(deps: LedgerDeps): Ledger {
     subscriptionId: string,
     supporterId: mongoose.Types.ObjectId,
   ): Promise<void> {
-    for (;;) {
-      const donation = await Donation.findOneAndUpdate(
-        { provider, subscriptionId, supporterId: { $exists: false } },
-        { $set: { supporterId } },
-        { returnDocument: 'after' },
-      ).lean();
-      if (!donation) return;
-      await Supporter.updateOne(
-        { _id: supporterId },
-        {
-          $inc: { [`totals.${donation.currency}`]: donation.amountMinor, donationCount: 1 },
-          $max: { lastSupportedAt: donation.occurredAt },
-        },
+    const orphans = await Donation.find({ provider, subscriptionId, supporterId: { $exists: false } })
+      .select('_id')
+      .lean();
+    for (const { _id } of orphans) {
+      const claimed = await Donation.updateOne(
+        { _id, supporterId: { $exists: false } },
+        { $set: { supporterId, 'effects.supporter': false } },
       );
-      if (donation.receipt?.status === 'pending') deps.onDonationRecorded?.(String(donation._id));
+      if (claimed.modifiedCount) await completeEffects(_id);
     }
   }
 
   async function paymentSucceeded(fact: PaymentSucceeded): Promise<ApplyOutcome> {
     const existing = await Donation.findOne({ provider: fact.provider, providerPaymentId: fact.paymentId })
-      .select('_id')
+      .select('_id effects adjustments.applied')
       .lean();
-    if (existing) return { result: 'duplicate', donationId: String(existing._id) };
+    if (existing) {
+      const e: Effects = existing.effects ?? {};
+      if (!e.supporter || !e.rollup || !e.links) await completeEffects(existing._id);
+      return { result: 'duplicate', donationId: String(existing._id) };
+    }
 
     const checkoutId = checkoutObjectId(fact.checkoutId);
     const checkout = checkoutId ? await Checkout.findById(checkoutId).lean() : null;
     let planId = checkout?.planId ?? fact.planId ?? 'unknown';
-    let subscriptionPlan: string | undefined;
-    if (!checkout && fact.subscriptionId) {
+    if (planId === 'unknown' && fact.subscriptionId) {
       const sub = await Subscription.findOne({
         provider: fact.provider,
         providerSubscriptionId: fact.subscriptionId,
       }).lean();
-      subscriptionPlan = sub?.planId ?? undefined;
-      if (subscriptionPlan && planId === 'unknown') planId = subscriptionPlan;
+      if (sub?.planId) planId = sub.planId;
     }
-    // Recurring renewals carry the same price as the checkout that started them.
+    // Money arrived either way; a price other than the one started is kept and flagged for finance.
     const amountMismatch =
       !!checkout &&
+      fact.kind === 'one_off' &&
       (checkout.amountMinor !== fact.amount.amountMinor || checkout.currency !== fact.amount.currency);
     if (amountMismatch) {
       logger.warn(
@@ -172,12 +263,16 @@ export function createLedger(deps: LedgerDeps): Ledger {
         'payment amount differs from what was started; recorded and flagged',
       );
     }
+    const supporter = await upsertSupporter(fact.payer, fact.provider, fact.occurredAt);
+    const supporterId = supporter?.id ?? (await subscriberOf(fact));
 
     let donation;
     try {
+      // The exactly-once point: the unique (provider, providerPaymentId) index.
       donation = await Donation.create({
         provider: fact.provider,
         providerPaymentId: fact.paymentId,
+        supporterId,
         checkoutId,
         planId,
         kind: fact.kind,
@@ -186,6 +281,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
         currency: fact.amount.currency,
         status: 'succeeded',
         amountMismatch,
+        newSupporter: supporter?.isNew ?? false,
         occurredAt: fact.occurredAt,
         receipt: { status: 'pending', nextAttemptAt: new Date() },
       });
@@ -193,40 +289,8 @@ export function createLedger(deps: LedgerDeps): Ledger {
       if (isDuplicateKey(err)) return { result: 'duplicate' };
       throw err;
     }
-
-    // The insert above is the exactly-once point; what follows derives from it.
-    const supporter =
-      (await upsertSupporter(fact.payer, fact.provider, fact.occurredAt, fact.amount)) ??
-      (await creditSubscriber(fact));
-    if (supporter) await Donation.updateOne({ _id: donation._id }, { $set: { supporterId: supporter.id } });
-    await Rollup.updateOne(
-      { day: dayOf(fact.occurredAt), currency: fact.amount.currency, provider: fact.provider, planId },
-      { $inc: { grossMinor: fact.amount.amountMinor, count: 1, newSupporters: supporter?.isNew ? 1 : 0 } },
-      { upsert: true },
-    );
-    if (checkoutId) {
-      await Checkout.updateOne(
-        { _id: checkoutId, state: { $in: ['started', 'redirected', 'cancelled', 'failed'] } },
-        { $set: { state: 'completed', completedAt: new Date() } },
-      );
-    }
-    if (fact.subscriptionId && supporter) {
-      await Subscription.updateOne(
-        {
-          provider: fact.provider,
-          providerSubscriptionId: fact.subscriptionId,
-          supporterId: { $exists: false },
-        },
-        { $set: { supporterId: supporter.id } },
-      );
-    }
-    const donationId = String(donation._id);
-    try {
-      deps.onDonationRecorded?.(donationId);
-    } catch (err) {
-      logger.warn({ err, donationId }, 'post-payment hook failed; the payment stays recorded');
-    }
-    return { result: 'applied', donationId };
+    await completeEffects(donation._id);
+    return { result: 'applied', donationId: String(donation._id) };
   }
 
   async function findDonation(provider: ProviderId, paymentId: string) {
@@ -245,52 +309,45 @@ export function createLedger(deps: LedgerDeps): Ledger {
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const donation = await findDonation(fact.provider, fact.paymentId);
       if (!donation) return { result: 'waiting' };
-      const refunds = donation.refunds ?? [];
-      let refunded = donation.refundedMinor ?? 0;
+      const donationId = String(donation._id);
+      const before = donation.refundedMinor ?? 0;
       const push: Array<{ id: string; amountMinor: number; at: Date }> = [];
-      if (fact.refund) {
-        if (!refunds.some((r) => r.id === fact.refund!.id)) {
-          push.push({ id: fact.refund.id, amountMinor: fact.refund.amount.amountMinor, at: fact.occurredAt });
-          refunded += fact.refund.amount.amountMinor;
-        }
+      let refunded = before;
+      if (fact.refund && !(donation.refunds ?? []).some((r) => r.id === fact.refund!.id)) {
+        push.push({ id: fact.refund.id, amountMinor: fact.refund.amount.amountMinor, at: fact.occurredAt });
+        refunded += fact.refund.amount.amountMinor;
       }
       if (fact.refundedTotal) refunded = Math.max(refunded, fact.refundedTotal.amountMinor);
       if (fact.reversal) refunded = Math.max(refunded, donation.amountMinor);
       refunded = Math.min(refunded, donation.amountMinor);
-      const delta = refunded - (donation.refundedMinor ?? 0);
-      if (delta <= 0 && push.length === 0) return { result: 'duplicate', donationId: String(donation._id) };
+      const delta = refunded - before;
+      if (delta <= 0 && push.length === 0) {
+        if ((donation.adjustments ?? []).some((a) => !a.applied)) await completeEffects(donation._id);
+        return { result: 'duplicate', donationId };
+      }
       const openDispute = (donation.disputes ?? []).some((d) => d.status === 'open');
+      // The refund and what it must do to the totals are written together, in one document.
+      const adjustment =
+        delta > 0
+          ? [
+              {
+                mark: `refund:${donationId}:${refunded}`,
+                deltaMinor: delta,
+                day: dayOf(fact.occurredAt),
+                applied: false,
+              },
+            ]
+          : [];
       const updated = await Donation.updateOne(
-        {
-          _id: donation._id,
-          refundedMinor: donation.refundedMinor ?? 0,
-          'refunds.id': { $nin: push.map((r) => r.id) },
-        },
+        { _id: donation._id, refundedMinor: before, 'refunds.id': { $nin: push.map((r) => r.id) } },
         {
           $set: { refundedMinor: refunded, status: statusFor(donation.amountMinor, refunded, openDispute) },
-          ...(push.length ? { $push: { refunds: { $each: push } } } : {}),
+          $push: { refunds: { $each: push }, adjustments: { $each: adjustment } },
         },
       );
       if (updated.modifiedCount === 0) continue;
-      if (delta > 0) {
-        await Rollup.updateOne(
-          {
-            day: dayOf(fact.occurredAt),
-            currency: donation.currency,
-            provider: donation.provider,
-            planId: donation.planId,
-          },
-          { $inc: { refundedMinor: delta, refundCount: 1 } },
-          { upsert: true },
-        );
-        if (donation.supporterId) {
-          await Supporter.updateOne(
-            { _id: donation.supporterId },
-            { $inc: { [`totals.${donation.currency}`]: -delta } },
-          );
-        }
-      }
-      return { result: 'applied', donationId: String(donation._id) };
+      await completeEffects(donation._id);
+      return { result: 'applied', donationId };
     }
     throw new Error(`refund for ${fact.paymentId} kept conflicting with concurrent updates`);
   }

@@ -12,6 +12,8 @@ const supporterSchema = new Schema(
     totals: { type: Schema.Types.Mixed, default: {} },
     donationCount: { type: Number, default: 0 },
     erasedAt: { type: Date },
+    /** Ledger changes already counted in the totals (see ledger.ts: effects are applied once). */
+    marks: { type: [String], default: [], select: false },
   },
   { timestamps: true, minimize: false },
 );
@@ -23,6 +25,16 @@ const refundSchema = new Schema(
 );
 const disputeSchema = new Schema(
   { id: { type: String, required: true }, status: { type: String, required: true }, at: Date },
+  { _id: false },
+);
+
+const adjustmentSchema = new Schema(
+  {
+    mark: { type: String, required: true },
+    deltaMinor: { type: Number, required: true },
+    day: { type: String, required: true },
+    applied: { type: Boolean, default: false },
+  },
   { _id: false },
 );
 
@@ -48,6 +60,16 @@ const donationSchema = new Schema(
     disputes: { type: [disputeSchema], default: [] },
     /** The provider said a different amount than we started; kept, flagged for finance. */
     amountMismatch: { type: Boolean, default: false },
+    /** This payment made its supporter new (counted in the day's rollup). */
+    newSupporter: { type: Boolean, default: false },
+    /** Which of the entry's effects elsewhere are done; a retry finishes the rest. */
+    effects: {
+      supporter: { type: Boolean, default: false },
+      rollup: { type: Boolean, default: false },
+      links: { type: Boolean, default: false },
+    },
+    /** Refund amounts still to be (or already) taken off rollups and totals, each exactly once. */
+    adjustments: { type: [adjustmentSchema], default: [] },
     occurredAt: { type: Date, required: true },
     receipt: {
       status: { type: String, enum: ['pending', 'sent', 'skipped'], default: 'pending' },
@@ -102,6 +124,8 @@ const rollupSchema = new Schema(
     count: { type: Number, default: 0 },
     refundCount: { type: Number, default: 0 },
     newSupporters: { type: Number, default: 0 },
+    /** Ledger changes already counted here, so a retried change is never counted twice. */
+    marks: { type: [String], default: [], select: false },
   },
   { timestamps: false },
 );

@@ -125,4 +125,61 @@ describe('ledger', () => {
     assert.equal((await runtime.ledger.apply(dispute('open'))).result, 'duplicate');
     assert.equal((await Donation.findOne({ providerPaymentId: fact.paymentId }).lean())?.status, 'succeeded');
   });
+
+  test('finishes the effects of a payment whose recording was interrupted, counting them once', async () => {
+    const fact = payment({ occurredAt: new Date('2026-10-01T10:00:00Z') });
+    // As if the process died right after the ledger insert: the entry exists, its effects do not.
+    const supporter = await Supporter.create({
+      email: fact.payer.email,
+      firstSupportedAt: fact.occurredAt,
+      lastSupportedAt: fact.occurredAt,
+    });
+    await Donation.create({
+      provider: 'stripe',
+      providerPaymentId: fact.paymentId,
+      supporterId: supporter._id,
+      planId: 'contributor',
+      kind: 'one_off',
+      amountMinor: 500,
+      currency: 'USD',
+      status: 'succeeded',
+      occurredAt: fact.occurredAt,
+    });
+    assert.equal((await runtime.ledger.apply(fact)).result, 'duplicate');
+    await runtime.ledger.apply(fact);
+    const rollup = await Rollup.findOne({ day: '2026-10-01', provider: 'stripe' }).lean();
+    assert.equal(rollup?.grossMinor, 500);
+    assert.equal(rollup?.count, 1);
+    assert.deepEqual((await Supporter.findById(supporter._id).lean())?.totals, { USD: 500 });
+  });
+
+  test('takes an interrupted refund off the totals exactly once when it is retried', async () => {
+    const fact = payment({ occurredAt: new Date('2026-10-02T10:00:00Z') });
+    await runtime.ledger.apply(fact);
+    const donation = await Donation.findOne({ providerPaymentId: fact.paymentId }).lean();
+    // As if the process died after writing the refund but before moving the rollup and totals.
+    await Donation.updateOne(
+      { _id: donation!._id },
+      {
+        $set: { refundedMinor: 500, status: 'refunded' },
+        $push: {
+          adjustments: { mark: `refund:${String(donation!._id)}:500`, deltaMinor: 500, day: '2026-10-03' },
+        },
+      },
+    );
+    const refund: PaymentFact = {
+      type: 'payment.refunded',
+      provider: 'stripe',
+      paymentId: fact.paymentId,
+      refundedTotal: { amountMinor: 500, currency: 'USD' },
+      occurredAt: new Date('2026-10-03T10:00:00Z'),
+    };
+    await runtime.ledger.apply(refund);
+    await runtime.ledger.apply(refund);
+    const rollup = await Rollup.findOne({ day: '2026-10-03', provider: 'stripe' }).lean();
+    assert.equal(rollup?.refundedMinor, 500);
+    assert.equal(rollup?.refundCount, 1);
+    const supporter = await Supporter.findOne({ email: fact.payer.email }).lean();
+    assert.deepEqual(supporter?.totals, { USD: 0 });
+  });
 });
