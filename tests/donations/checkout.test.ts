@@ -210,3 +210,13 @@ describe('receipts', () => {
     assert.equal(donation?.receipt?.status, 'sent');
   });
 });
+
+describe('reconciliation', () => {
+  test('finds every provider payment in the ledger, subscription payments under their invoice', async () => {
+    await server.runtime.payments.simulator!.idle();
+    const report = await server.runtime.webhooks.reconcile({ days: 1 });
+    assert.deepEqual(report.missing, []);
+    assert.deepEqual(report.mismatched, []);
+    assert.equal(report.clean, true);
+  });
+});

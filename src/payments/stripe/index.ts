@@ -408,6 +408,21 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
     },
 
     async *listPayments(since: Date, until: Date): AsyncIterable<ProviderPayment> {
+      // Subscription payments are in the ledger under their invoice: map their intents first.
+      const invoiceOf = new Map<string, string>();
+      const margin = 86_400;
+      const invoicePayments = stripe.invoicePayments.list({
+        created: {
+          gte: Math.floor(since.getTime() / 1000) - margin,
+          lte: Math.ceil(until.getTime() / 1000) + margin,
+        },
+        limit: 100,
+      });
+      for await (const payment of invoicePayments) {
+        const intent = idOf(payment.payment?.payment_intent);
+        const invoice = idOf(payment.invoice);
+        if (intent && invoice) invoiceOf.set(intent, invoice);
+      }
       const list = stripe.paymentIntents.list({
         created: { gte: Math.floor(since.getTime() / 1000), lte: Math.ceil(until.getTime() / 1000) },
         limit: 100,
@@ -416,7 +431,7 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
         const amount = money(intent.amount_received || intent.amount, intent.currency);
         if (!amount) continue;
         yield {
-          paymentId: intent.id,
+          paymentId: invoiceOf.get(intent.id) ?? intent.id,
           amount,
           occurredAt: fromUnix(intent.created),
           status: intent.status === 'succeeded' ? 'succeeded' : 'other',
@@ -425,6 +440,3 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
     },
   };
 }
-
-export type { Stripe };
-export const stripeSdkApiVersion: string = Stripe.API_VERSION ?? '';
