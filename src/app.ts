@@ -1,14 +1,13 @@
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import express, { type Router } from 'express';
 import nunjucks from 'nunjucks';
-import { pinoHttp } from 'pino-http';
 import type { AppConfig } from './config.js';
 import type { Logger } from './log.js';
 import type { Store } from './db/index.js';
 import { securityHeaders } from './http/security.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { rejectCrossSiteWrites } from './http/cross-site.js';
+import { requestLogging } from './http/request-log.js';
 
 export const viewsDir = path.resolve(import.meta.dirname, '..', 'views');
 
@@ -23,8 +22,6 @@ export interface AppDeps {
   /** Feature routers, mounted in order after the body parsers. */
   routers?: Router[];
 }
-
-const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
 export function createViewEnvironment(app?: express.Express): nunjucks.Environment {
   const env = nunjucks.configure(viewsDir, { autoescape: true, throwOnUndefined: false, noCache: false });
@@ -43,19 +40,7 @@ export function createApp(deps: AppDeps): express.Express {
   const views = createViewEnvironment(app);
   views.addGlobal('site', config.site);
 
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req, res) => {
-        const incoming = req.headers['x-request-id'];
-        const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || (req.url ?? '').startsWith('/static/') },
-      quietReqLogger: true,
-    }),
-  );
+  app.use(requestLogging(deps.logger));
   app.use(
     securityHeaders({
       formActionOrigins: deps.formActionOrigins,

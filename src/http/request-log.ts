@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import type { Logger } from '../log.js';
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** The request id, echoed in X-Request-Id and on every log line about the request. */
+    id: string;
+    /** A logger bound to this request's id. */
+    log: Logger;
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+
+/** Paths carry credentials in a few places (manage links); logs get the shape, never the token. */
+export function loggablePath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.replace(/^\/manage\/[^/]+/, '/manage/[token]');
+}
+
+/**
+ * Request ids and request logging on pino. The per-request child logger is only built when
+ * something logs, and a line is written for every request that is not a successful read (writes,
+ * errors, slow answers) — reading pages is the hot path, and a CDN or proxy logs those anyway.
+ * At debug level every request is logged.
+ */
+export function requestLogging(logger: Logger, options: { slowMs?: number } = {}): RequestHandler {
+  const slowMs = options.slowMs ?? 1000;
+  return (req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    req.id = id;
+    res.setHeader('X-Request-Id', id);
+    let child: Logger | undefined;
+    Object.defineProperty(req, 'log', {
+      configurable: true,
+      get: () => (child ??= logger.child({ reqId: id })),
+    });
+    const started = process.hrtime.bigint();
+    res.once('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const status = res.statusCode;
+      const read = req.method === 'GET' || req.method === 'HEAD';
+      if (read && status < 400 && ms < slowMs && !logger.isLevelEnabled('debug')) return;
+      const line = {
+        reqId: id,
+        method: req.method,
+        path: loggablePath(req.originalUrl),
+        status,
+        ms: Math.round(ms),
+      };
+      if (status >= 500) logger.error(line, 'request failed');
+      else if (status >= 400) logger.warn(line, 'request refused');
+      else logger.info(line, 'request');
+    });
+    next();
+  };
+}
