@@ -1,9 +1,10 @@
 /**
  * POST /donate → 303 throughput and latency, with the payment simulator answering.
  *
- * The app (and its simulator) run in a child process so the load generator does not share their
- * event loop. The provider's own time is measured separately by creating Checkout Sessions
- * straight through the Stripe SDK, so the app's share of p99 can be read off.
+ * The app and the payment simulator each run in a child process of their own, as in production
+ * where the provider is elsewhere, so none shares an event loop with the load generator. The
+ * provider's own time is measured separately by creating Checkout Sessions through the same
+ * adapter, one at a time, so the app's share of p99 can be read off.
  * Target: p99 < 50 ms excluding the provider's own time.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -20,12 +21,33 @@ interface Ready {
   providerMeanMs: number;
 }
 
-async function serve(): Promise<void> {
-  const [{ testConfig }, { createLogger }, { startRuntime }] = await Promise.all([
-    import('../tests/helpers/runtime.js'),
-    import('../src/log.js'),
-    import('../src/runtime.js'),
+interface SimulatorEndpoints {
+  stripe: { host: string; port: number; baseUrl: string };
+  paypal: { baseUrl: string; certUrl: string };
+}
+
+async function simulate(): Promise<void> {
+  const [{ startPaymentSimulator }, { simulatorCredentials }] = await Promise.all([
+    import('../src/simulator/index.js'),
+    import('../src/payments/index.js'),
   ]);
+  const sim = await startPaymentSimulator({
+    stripeWebhookSecret: simulatorCredentials.stripeWebhookSecret,
+    paypalWebhookId: simulatorCredentials.paypalWebhookId,
+  });
+  const endpoints: SimulatorEndpoints = { stripe: sim.stripe, paypal: sim.paypal };
+  process.send?.(endpoints);
+}
+
+async function serve(): Promise<void> {
+  const [{ testConfig }, { createLogger }, { startRuntime }, { paymentsForSimulator, simulatorCredentials }] =
+    await Promise.all([
+      import('../tests/helpers/runtime.js'),
+      import('../src/log.js'),
+      import('../src/runtime.js'),
+      import('../src/payments/index.js'),
+    ]);
+  const endpoints = JSON.parse(process.env.SIMULATOR_ENDPOINTS!) as SimulatorEndpoints;
   const server = await import('node:net').then(
     (net) =>
       new Promise<number>((resolve) => {
@@ -44,9 +66,15 @@ async function serve(): Promise<void> {
       },
     },
   });
+  const logger = createLogger({ level: 'silent' });
+  const payments = {
+    ...paymentsForSimulator(config, logger, endpoints, simulatorCredentials),
+    stop: async () => undefined,
+  };
   const runtime = await startRuntime(config, {
     embeddedPath: null,
-    logger: createLogger({ level: 'silent' }),
+    logger,
+    payments,
     dbName: 'readerfund_bench',
     backgroundJobs: false,
   });
@@ -75,51 +103,84 @@ async function serve(): Promise<void> {
   process.send?.(ready);
 }
 
-async function main(): Promise<void> {
-  const child: ChildProcess = fork(import.meta.filename, ['--serve'], {
+function start<T>(
+  role: string,
+  env: Record<string, string> = {},
+): { child: ChildProcess; ready: Promise<T> } {
+  const child = fork(import.meta.filename, [role], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, NODE_ENV: 'test' },
+    env: { ...process.env, NODE_ENV: 'test', ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const ready = new Promise<T>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as T));
+    child.once('exit', (code) => reject(new Error(`${role} process exited with ${code}`)));
+  });
+  return { child, ready };
+}
+
+async function main(): Promise<void> {
+  const simulator = start<SimulatorEndpoints>('--simulate');
+  const endpoints = await simulator.ready;
+  const app = start<Ready>('--serve', { SIMULATOR_ENDPOINTS: JSON.stringify(endpoints) });
+  const child = app.child;
   try {
-    const ready = await new Promise<Ready>((resolve, reject) => {
-      child.once('message', (m) => resolve(m as Ready));
-      child.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
-    });
-    const result = await autocannon({
-      url: `http://127.0.0.1:${ready.port}/donate`,
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        origin: `http://127.0.0.1:${ready.port}`,
-        'sec-fetch-site': 'same-origin',
-      },
-      body: 'plan=contributor&provider=stripe&amount=5&currency=USD',
-      connections: CONNECTIONS,
-      duration: DURATION_SECONDS,
-    });
-    const redirects = result['3xx'];
-    const p99 = result.latency.p99;
-    const appShare = p99 - ready.providerP99Ms;
-    console.log(`POST /donate → 303 with ${CONNECTIONS} connections for ${DURATION_SECONDS} s`);
+    const ready = await app.ready;
+    const load = (overallRate?: number) =>
+      autocannon({
+        url: `http://127.0.0.1:${ready.port}/donate`,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          origin: `http://127.0.0.1:${ready.port}`,
+          'sec-fetch-site': 'same-origin',
+        },
+        body: 'plan=contributor&provider=stripe&amount=5&currency=USD',
+        connections: CONNECTIONS,
+        duration: DURATION_SECONDS,
+        ...(overallRate ? { overallRate } : {}),
+      });
+    // Throughput flat out; latency at half that rate, where a queue is not the whole story.
+    const saturated = await load();
+    const steadyRate = Math.max(1, Math.floor(saturated.requests.average / 2));
+    const steady = await load(steadyRate);
+    const appShare = steady.latency.p99 - ready.providerP99Ms;
+    const others = (r: autocannon.Result) => r['2xx'] + r.non2xx - r['3xx'];
+    console.log(`POST /donate → 303, ${CONNECTIONS} connections, ${DURATION_SECONDS} s per phase`);
     console.table({
-      'requests/s': Math.round(result.requests.average),
-      '303 answers': redirects,
-      'other answers': result['2xx'] + result['4xx'] + result['5xx'] + result.non2xx - redirects,
-      'p50 ms': result.latency.p50,
-      'p99 ms': p99,
-      "provider's own p99 ms (sequential)": Number(ready.providerP99Ms.toFixed(1)),
-      "p99 excluding provider's time ms": Number(appShare.toFixed(1)),
+      'flat out': {
+        'requests/s': Math.round(saturated.requests.average),
+        '303 answers': saturated['3xx'],
+        'other answers': others(saturated),
+        'p50 ms': saturated.latency.p50,
+        'p99 ms': saturated.latency.p99,
+      },
+      [`steady ${steadyRate}/s`]: {
+        'requests/s': Math.round(steady.requests.average),
+        '303 answers': steady['3xx'],
+        'other answers': others(steady),
+        'p50 ms': steady.latency.p50,
+        'p99 ms': steady.latency.p99,
+      },
     });
     console.log(
-      `${appShare < TARGET_P99_MS ? 'PASS' : 'FAIL'}: p99 excluding provider time ${appShare.toFixed(1)} ms (target < ${TARGET_P99_MS} ms)`,
+      `provider's own p99 (sequential): ${ready.providerP99Ms.toFixed(1)} ms, mean ${ready.providerMeanMs.toFixed(1)} ms`,
+    );
+    console.log(
+      `${appShare < TARGET_P99_MS ? 'PASS' : 'FAIL'}: p99 at ${steadyRate}/s excluding provider time ${appShare.toFixed(1)} ms (target < ${TARGET_P99_MS} ms)`,
     );
   } finally {
     child.kill('SIGTERM');
+    simulator.child.kill('SIGTERM');
   }
 }
 
-if (process.argv.includes('--serve')) {
+if (process.argv.includes('--simulate')) {
+  simulate().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else if (process.argv.includes('--serve')) {
   serve().catch((err: unknown) => {
     console.error(err);
     process.exit(1);

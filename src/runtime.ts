@@ -26,6 +26,8 @@ export interface RuntimeOptions {
   dbName?: string;
   /** Replaces the configured mailer (tests that make sending fail). */
   mailer?: Mailer;
+  /** Payment providers built elsewhere (a benchmark pointing the adapters at a separate simulator). */
+  payments?: PaymentSetup;
   /** Background jobs (receipt sending, webhook retries) run on timers unless switched off (tests drive them). */
   backgroundJobs?: boolean;
 }
@@ -62,7 +64,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
     }
   };
   try {
-    const payments = await setUpPayments(config, logger);
+    const payments = options.payments ?? (await setUpPayments(config, logger));
     cleanups.push(() => payments.stop());
 
     const mailer = options.mailer ?? createMailer(config.mail);

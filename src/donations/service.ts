@@ -42,18 +42,16 @@ export function createDonationService(deps: {
   return {
     async start(choice) {
       const provider = providerFor(choice.provider);
-      const checkout = await Checkout.create({
-        planId: choice.plan.id,
-        interval: choice.plan.interval,
-        provider: choice.provider,
-        amountMinor: choice.amount.amountMinor,
-        currency: choice.amount.currency,
-      });
-      const checkoutId = String(checkout._id);
+      // The id travels to the provider first; the row is written once, with the provider's answer.
+      // A checkout the provider refused leaves no row, and a row missing after a crash costs
+      // nothing: payments find their plan through the provider's metadata as well.
+      const id = new mongoose.Types.ObjectId();
+      const checkoutId = String(id);
       const returnUrl =
         choice.provider === 'stripe' ? `${base}/donate/thanks` : `${base}/donate/paypal/return`;
+      let started;
       try {
-        const started = await provider.startCheckout({
+        started = await provider.startCheckout({
           checkoutId,
           plan: { id: choice.plan.id, name: choice.plan.name, interval: choice.plan.interval },
           amount: choice.amount,
@@ -61,16 +59,7 @@ export function createDonationService(deps: {
           returnUrl,
           cancelUrl: `${base}/donate/cancelled?checkout=${checkoutId}`,
         });
-        await Checkout.updateOne(
-          { _id: checkout._id },
-          { $set: { providerRef: started.providerRef, state: 'redirected' } },
-        );
-        return { redirectUrl: started.redirectUrl, checkoutId };
       } catch (err) {
-        await Checkout.updateOne(
-          { _id: checkout._id },
-          { $set: { state: 'failed', failureReason: err instanceof Error ? err.message : 'provider error' } },
-        );
         if (err instanceof ProviderError) {
           logger.warn({ err, checkoutId, provider: choice.provider }, 'could not start checkout');
           throw new AppError(
@@ -80,6 +69,17 @@ export function createDonationService(deps: {
         }
         throw err;
       }
+      await Checkout.create({
+        _id: id,
+        planId: choice.plan.id,
+        interval: choice.plan.interval,
+        provider: choice.provider,
+        amountMinor: choice.amount.amountMinor,
+        currency: choice.amount.currency,
+        providerRef: started.providerRef,
+        state: 'redirected',
+      });
+      return { redirectUrl: started.redirectUrl, checkoutId };
     },
 
     async completeReturn(providerId, query) {

@@ -46,38 +46,9 @@ export async function setUpPayments(config: AppConfig, logger: Logger): Promise<
       paypalWebhookUrl: `${config.site.publicUrl}/webhooks/paypal`,
       logger: logger.child({ component: 'simulator' }),
     });
-    const paypalOrigin = new URL(simulator.paypal.baseUrl).origin;
-    log.info(
-      {
-        stripe: simulator.stripe.baseUrl,
-        paypal: simulator.paypal.baseUrl,
-        dashboard: `${simulator.stripe.baseUrl}/_simulator`,
-      },
-      'payment simulator started',
-    );
     return {
+      ...paymentsForSimulator(config, logger, simulator, { stripeWebhookSecret, paypalWebhookId }),
       simulator,
-      formActionOrigins: [new URL(simulator.stripe.baseUrl).origin, paypalOrigin],
-      providers: {
-        stripe: createStripeAdapter({
-          secretKey: simulatorCredentials.stripeSecretKey,
-          webhookSecret: stripeWebhookSecret,
-          apiVersion: stripe.apiVersion,
-          api: { host: simulator.stripe.host, port: simulator.stripe.port, protocol: 'http' },
-          logger: log,
-        }),
-        paypal: createPayPalAdapter({
-          // The PayPal SDK caches tokens per client id; one id per simulator keeps them apart.
-          clientId: `readerfund-simulator-${new URL(simulator.paypal.baseUrl).port}`,
-          clientSecret: simulatorCredentials.paypalClientSecret,
-          webhookId: paypalWebhookId,
-          environment: { baseUrl: simulator.paypal.baseUrl },
-          extraCertOrigins: [paypalOrigin],
-          planStore,
-          brandName: config.site.name,
-          logger: log,
-        }),
-      },
       stop: () => simulator.stop(),
     };
   }
@@ -108,4 +79,46 @@ export async function setUpPayments(config: AppConfig, logger: Logger): Promise<
     );
   }
   return { providers, formActionOrigins, stop: async () => undefined };
+}
+
+/** Adapters pointed at a running simulator (this process's, or another's). */
+export function paymentsForSimulator(
+  config: AppConfig,
+  logger: Logger,
+  simulator: Pick<PaymentSimulator, 'stripe' | 'paypal'>,
+  secrets: { stripeWebhookSecret: string; paypalWebhookId: string },
+): Omit<PaymentSetup, 'stop' | 'simulator'> {
+  const log = logger.child({ component: 'payments' });
+  const paypalOrigin = new URL(simulator.paypal.baseUrl).origin;
+  log.info(
+    {
+      stripe: simulator.stripe.baseUrl,
+      paypal: simulator.paypal.baseUrl,
+      dashboard: `${simulator.stripe.baseUrl}/_simulator`,
+    },
+    'using the payment simulator',
+  );
+  return {
+    formActionOrigins: [new URL(simulator.stripe.baseUrl).origin, paypalOrigin],
+    providers: {
+      stripe: createStripeAdapter({
+        secretKey: simulatorCredentials.stripeSecretKey,
+        webhookSecret: secrets.stripeWebhookSecret,
+        apiVersion: config.payments.stripe.apiVersion,
+        api: { host: simulator.stripe.host, port: simulator.stripe.port, protocol: 'http' },
+        logger: log,
+      }),
+      paypal: createPayPalAdapter({
+        // The PayPal SDK caches tokens per client id; one id per simulator keeps them apart.
+        clientId: `readerfund-simulator-${new URL(simulator.paypal.baseUrl).port}`,
+        clientSecret: simulatorCredentials.paypalClientSecret,
+        webhookId: secrets.paypalWebhookId,
+        environment: { baseUrl: simulator.paypal.baseUrl },
+        extraCertOrigins: [paypalOrigin],
+        planStore: createMongoPayPalPlanStore(),
+        brandName: config.site.name,
+        logger: log,
+      }),
+    },
+  };
 }
