@@ -17,7 +17,7 @@ import type {
   SubscriptionStatusChanged,
 } from '../payments/types.js';
 import { Checkout } from '../donations/checkout-model.js';
-import { Donation, Rollup, Subscription, Supporter } from './models.js';
+import { Donation, Rollup, Subscription, Supporter, type DonationDoc } from './models.js';
 
 export type ApplyResult =
   /** The fact changed the ledger. */
@@ -130,11 +130,13 @@ export function createLedger(deps: LedgerDeps): Ledger {
    * Each step is recorded on the donation once done and is itself idempotent, so whichever delivery
    * comes next (a retry, the return visit, the sweep) finishes what a crash interrupted.
    */
-  async function completeEffects(donationId: mongoose.Types.ObjectId): Promise<void> {
-    const d = await Donation.findById(donationId).lean();
+  async function completeEffects(donationId: mongoose.Types.ObjectId, known?: DonationDoc): Promise<void> {
+    const d = known ?? (await Donation.findById(donationId).lean());
     if (!d) return;
     const id = String(d._id);
     const effects: Effects = d.effects ?? {};
+    // Each step below is idempotent on its own (marks), so one flag update at the end suffices.
+    const done: Record<string, boolean> = {};
     if (!effects.supporter && d.supporterId) {
       await incOnce(
         Supporter,
@@ -147,7 +149,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
         },
         false,
       );
-      await Donation.updateOne({ _id: d._id }, { $set: { 'effects.supporter': true } });
+      done['effects.supporter'] = true;
     }
     if (!effects.rollup) {
       await incOnce(
@@ -157,7 +159,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
         { $inc: { grossMinor: d.amountMinor, count: 1, newSupporters: d.newSupporter ? 1 : 0 } },
         true,
       );
-      await Donation.updateOne({ _id: d._id }, { $set: { 'effects.rollup': true } });
+      done['effects.rollup'] = true;
     }
     if (!effects.links) {
       if (d.checkoutId) {
@@ -172,7 +174,10 @@ export function createLedger(deps: LedgerDeps): Ledger {
           { $set: { supporterId: d.supporterId } },
         );
       }
-      await Donation.updateOne({ _id: d._id }, { $set: { 'effects.links': true } });
+      done['effects.links'] = true;
+    }
+    if (Object.keys(done).length) await Donation.updateOne({ _id: d._id }, { $set: done });
+    if (done['effects.links'] || (done['effects.supporter'] && d.receipt?.status === 'pending')) {
       try {
         deps.onDonationRecorded?.(id);
       } catch (err) {
@@ -289,7 +294,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       if (isDuplicateKey(err)) return { result: 'duplicate' };
       throw err;
     }
-    await completeEffects(donation._id);
+    await completeEffects(donation._id, donation.toObject() as DonationDoc);
     return { result: 'applied', donationId: String(donation._id) };
   }
 
