@@ -27,21 +27,30 @@ export function loggablePath(url: string): string {
  */
 export function requestLogging(logger: Logger, options: { slowMs?: number } = {}): RequestHandler {
   const slowMs = options.slowMs ?? 1000;
+  const children = new WeakMap<object, Logger>();
+  let prototypeReady = false;
   return (req, res, next) => {
+    if (!prototypeReady) {
+      // One getter on the request prototype: the child logger is built only when something logs.
+      Object.defineProperty(Object.getPrototypeOf(req), 'log', {
+        configurable: true,
+        get(this: typeof req) {
+          let child = children.get(this);
+          if (!child) children.set(this, (child = logger.child({ reqId: this.id })));
+          return child;
+        },
+      });
+      prototypeReady = true;
+    }
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     req.id = id;
     res.setHeader('X-Request-Id', id);
-    let child: Logger | undefined;
-    Object.defineProperty(req, 'log', {
-      configurable: true,
-      get: () => (child ??= logger.child({ reqId: id })),
-    });
     const started = process.hrtime.bigint();
     res.once('finish', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const status = res.statusCode;
       const read = req.method === 'GET' || req.method === 'HEAD';
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
       if (read && status < 400 && ms < slowMs && !logger.isLevelEnabled('debug')) return;
       const line = {
         reqId: id,
