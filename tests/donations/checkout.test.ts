@@ -65,6 +65,17 @@ describe('one-off contribution by card (Stripe Checkout)', () => {
     assert.deepEqual(supporter?.totals, { USD: 500 });
   });
 
+  test('records the payment once when the webhook arrives before the reader returns', async () => {
+    const start = await donate({ plan: 'contributor', provider: 'stripe', currency: 'USD', amount: '9' });
+    const paid = await submitHostedPage(start.location!, { email: 'webhook-first@example.com' });
+    // The reader's browser is slow; the provider's webhook gets there first.
+    await server.runtime.payments.simulator!.idle();
+    assert.equal(await Donation.countDocuments({ amountMinor: 900 }), 1);
+    const thanks = await followReturn(paid.location);
+    assert.match(thanks.html, /\$9\.00/);
+    assert.equal(await Donation.countDocuments({ amountMinor: 900 }), 1);
+  });
+
   test('shows the decline on the card page and records nothing', async () => {
     const before = await Donation.countDocuments();
     const start = await donate({ plan: 'contributor', provider: 'stripe', currency: 'USD' });
