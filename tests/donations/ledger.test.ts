@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PaymentFact, PaymentSucceeded } from '../../src/payments/types.js';
+import { Checkout } from '../../src/donations/checkout-model.js';
 import { Donation, Rollup, Subscription, Supporter } from '../../src/supporters/models.js';
 import type { Runtime } from '../../src/runtime.js';
 import { startTestRuntime } from '../helpers/runtime.js';
@@ -181,5 +182,23 @@ describe('ledger', () => {
     assert.equal(rollup?.refundCount, 1);
     const supporter = await Supporter.findOne({ email: fact.payer.email }).lean();
     assert.deepEqual(supporter?.totals, { USD: 0 });
+  });
+
+  test('keeps a payment whose amount differs from what was started, flagged for finance', async () => {
+    const checkout = await Checkout.create({
+      planId: 'contributor',
+      interval: 'once',
+      provider: 'stripe',
+      amountMinor: 500,
+      currency: 'USD',
+      state: 'redirected',
+    });
+    const fact = payment({ checkoutId: String(checkout._id), amount: { amountMinor: 1, currency: 'USD' } });
+    await runtime.ledger.apply(fact);
+    const donation = await Donation.findOne({ providerPaymentId: fact.paymentId }).lean();
+    assert.equal(donation?.amountMismatch, true);
+    assert.equal(donation?.amountMinor, 1, 'the ledger records what was actually paid');
+    assert.equal(donation?.planId, 'contributor');
+    assert.equal((await Checkout.findById(checkout._id).lean())?.state, 'completed');
   });
 });
