@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { PaymentProvider, ProviderId } from '../payments/types.js';
 import type { Ledger } from '../supporters/ledger.js';
 import { createReconciler, type ReconciliationReport } from './reconcile.js';
+import { claimDailyRun } from './daily-run.js';
 import { createWebhookRepository, type ListFilter, type StoredEvent } from './repository.js';
 import { createWebhookRoutes } from './routes.js';
 import { createWebhookService, type ProcessResult, type RetryPolicy } from './service.js';
@@ -40,7 +41,7 @@ export interface WebhooksFeature {
   list(filter: ListFilter): Promise<StoredEvent[]>;
   show(id: string): Promise<StoredEvent | null>;
   reconcile(options: { days: number; until?: Date }): Promise<ReconciliationReport>;
-  /** The sweep and a daily reconciliation (over two days, so consecutive runs overlap). */
+  /** The sweep and a daily reconciliation (over two days, so consecutive runs overlap), once per day across processes. */
   startJobs(options?: { sweepIntervalMs?: number; reconcileEveryMs?: number }): void;
   stopJobs(): Promise<void>;
 }
@@ -89,12 +90,14 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
     startJobs(options = {}) {
       sweeper.start(options.sweepIntervalMs);
       if (daily) return;
+      // Checked hourly, run once a day by whichever process claims the day first.
       daily = setInterval(() => {
         if (reconciling) return;
-        reconciling = reconcile({ days: 2 })
+        reconciling = claimDailyRun('reconcile')
+          .then((mine) => (mine ? reconcile({ days: 2 }) : undefined))
           .catch((err: unknown) => deps.logger.error({ err }, 'daily reconciliation failed'))
           .finally(() => (reconciling = undefined));
-      }, options.reconcileEveryMs ?? 86_400_000);
+      }, options.reconcileEveryMs ?? 3_600_000);
       daily.unref();
     },
     async stopJobs() {
