@@ -1,7 +1,7 @@
 import { Router, type Application, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { AppConfig } from '../config.js';
-import { notFound } from '../http/errors.js';
+import { notFound } from '../errors.js';
 import { slugPattern } from './article.js';
 import { buildDonationPanel } from './donation-panel.js';
 import { articleUrl, buildFeeds, feedContentTypes } from './feeds.js';

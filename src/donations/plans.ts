@@ -3,7 +3,7 @@ import type { AppConfig, Plan } from '../config.js';
 import { availableProviders } from '../articles/donation-panel.js';
 import { parseDecimalToMinor } from '../payments/money.js';
 import type { Money, ProviderId } from '../payments/types.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { formatMoney } from '../payments/money.js';
 
 /** The donation form as it arrives: strings only, nothing trusted. */

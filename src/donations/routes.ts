@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import type { AppConfig } from '../config.js';
 import { buildDonationPanel } from '../articles/donation-panel.js';
 import type { StoredRateLimiter } from '../http/rate-limit.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { DonationInputError, resolveDonation } from './plans.js';
 import type { DonationService, ThankYou } from './service.js';
 import { formatMoney } from '../payments/money.js';

@@ -5,7 +5,7 @@
 import mongoose from 'mongoose';
 import type { AppConfig, Plan } from '../config.js';
 import type { Logger } from '../log.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { ProviderError, type Money, type PaymentProvider, type ProviderId } from '../payments/types.js';
 import type { Ledger } from '../supporters/ledger.js';
 import { Checkout } from './checkout-model.js';

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { forbidden } from './errors.js';
+import { forbidden } from '../errors.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 

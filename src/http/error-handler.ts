@@ -1,5 +1,18 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
-import { AppError, statusByKind, type ErrorKind } from './errors.js';
+import { AppError, type ErrorKind } from '../errors.js';
+
+/** The one mapping from domain error kinds to HTTP status codes. */
+const statusByKind: Record<ErrorKind, number> = {
+  validation: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  rate_limited: 429,
+  upstream: 502,
+  internal: 500,
+};
 
 const titles: Record<ErrorKind, string> = {
   validation: 'Please check what you sent',

@@ -1,6 +1,6 @@
 import mongoose from 'mongoose';
 import { RateLimiterMongo, RateLimiterRes } from 'rate-limiter-flexible';
-import { AppError } from './errors.js';
+import { AppError } from '../errors.js';
 
 export interface LimitRule {
   /** Collection-friendly name: "donate_ip". */

@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import type { ManageLinks } from './manage-links.js';
 import type { SelfService } from './self-service.js';
 

@@ -1,6 +1,6 @@
 import mongoose from 'mongoose';
 import type { AppConfig } from '../config.js';
-import { AppError } from '../http/errors.js';
+import { AppError } from '../errors.js';
 import { ProviderError, type PaymentProvider, type ProviderId } from '../payments/types.js';
 import { formatMoney } from '../payments/money.js';
 import type { Ledger } from './ledger.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import express from 'express';
 import request from 'supertest';
 import { createApp } from '../../src/app.js';
-import { AppError } from '../../src/http/errors.js';
+import { AppError } from '../../src/errors.js';
 import type { Runtime } from '../../src/runtime.js';
 import { startTestRuntime } from '../helpers/runtime.js';
 

@@ -1,4 +1,7 @@
-/** What went wrong, independent of HTTP; one middleware maps kinds to status codes. */
+/**
+ * What went wrong, in the domain's words. Features throw these without knowing about HTTP; only the
+ * error middleware (src/http/error-handler.ts) maps a kind to a status code.
+ */
 export type ErrorKind =
   | 'validation'
   | 'unauthorized'
@@ -9,18 +12,6 @@ export type ErrorKind =
   | 'rate_limited'
   | 'upstream'
   | 'internal';
-
-export const statusByKind: Record<ErrorKind, number> = {
-  validation: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  rate_limited: 429,
-  upstream: 502,
-  internal: 500,
-};
 
 export class AppError extends Error {
   constructor(
