@@ -9,7 +9,6 @@ import { articleRepository } from './repository.js';
 import { createArticleRoutes } from './routes.js';
 import { createArticleService, type ArticleService } from './service.js';
 
-export { buildDonationPanel } from './donation-panel.js';
 export { articleInputSchema, type Article, type ArticleInput } from './article.js';
 export { parseImportText, importArticles, type ImportReport, type ImportRowError } from './import.js';
 

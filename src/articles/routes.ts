@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppConfig } from '../config.js';
 import { notFound } from '../errors.js';
 import { slugPattern } from './article.js';
-import { buildDonationPanel } from './donation-panel.js';
+import { buildDonationPanel } from '../donations/panel.js';
 import { articleUrl, buildFeeds, feedContentTypes } from './feeds.js';
 import { cachedPage, type CachedPage, type PageCache } from './page-cache.js';
 import { createDateFormatter, presentListed, shareLinks, type NavSection } from './presenters.js';

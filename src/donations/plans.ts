@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AppConfig, Plan } from '../config.js';
-import { availableProviders } from '../articles/donation-panel.js';
+import { availableProviders } from './panel.js';
 import { parseDecimalToMinor } from '../payments/money.js';
 import type { Money, ProviderId } from '../payments/types.js';
 import { AppError } from '../errors.js';

@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import type { AppConfig } from '../config.js';
-import { buildDonationPanel } from '../articles/donation-panel.js';
+import { buildDonationPanel } from './panel.js';
 import type { StoredRateLimiter } from '../http/rate-limit.js';
 import { AppError } from '../errors.js';
 import { DonationInputError, resolveDonation } from './plans.js';

@@ -90,3 +90,14 @@ export function formatMoney(
     maximumFractionDigits: digits,
   }).format(toDecimalString({ amountMinor, currency }) as Intl.StringNumericLiteral);
 }
+
+/** 100 USD → "1.00", 500 JPY → "500": the value an amount input accepts. */
+export function toMajorUnitsString(amountMinor: number, currency: string): string {
+  return toDecimalString({ amountMinor, currency });
+}
+
+/** The smallest step of an amount input: "0.01" for USD, "1" for JPY. */
+export function stepOf(currency: string): string {
+  const digits = minorUnitDigits(currency);
+  return digits === 0 ? '1' : `0.${'0'.repeat(digits - 1)}1`;
+}

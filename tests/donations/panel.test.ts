@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDonationPanel } from '../../src/articles/donation-panel.js';
-import { formatMoney, toMajorUnitsString } from '../../src/articles/money.js';
+import { buildDonationPanel } from '../../src/donations/panel.js';
+import { formatMoney, toMajorUnitsString } from '../../src/payments/money.js';
 import { testConfig } from '../helpers/runtime.js';
 
 describe('donation panel', () => {
@@ -41,9 +41,9 @@ describe('donation panel', () => {
   });
 
   it('formats money from minor units, respecting zero-decimal currencies', () => {
-    assert.equal(formatMoney(500, 'USD', 'en-US'), '$5');
-    assert.equal(formatMoney(550, 'USD', 'en-US'), '$5.50');
-    assert.equal(formatMoney(500, 'JPY', 'en-US'), '¥500');
+    assert.equal(formatMoney(500, 'USD', 'en-US', { dropZeroDecimals: true }), '$5');
+    assert.equal(formatMoney(550, 'USD', 'en-US', { dropZeroDecimals: true }), '$5.50');
+    assert.equal(formatMoney(500, 'JPY', 'en-US', { dropZeroDecimals: true }), '¥500');
     assert.equal(toMajorUnitsString(100000, 'USD'), '1000.00');
     assert.equal(toMajorUnitsString(7, 'EUR'), '0.07');
     assert.equal(toMajorUnitsString(500, 'JPY'), '500');

@@ -1,5 +1,5 @@
 import type { AppConfig, Plan, ProviderId } from '../config.js';
-import { formatMoney, stepOf, toMajorUnitsString } from './money.js';
+import { formatMoney, stepOf, toMajorUnitsString } from '../payments/money.js';
 
 export interface DonationPanelValues {
   plan?: string;
@@ -94,13 +94,13 @@ export function buildDonationPanel(
         maxAmountMinor: plan.maxAmountMinor,
         providers,
         display: {
-          defaultAmount: formatMoney(plan.defaultAmountMinor, currency, locale),
+          defaultAmount: formatMoney(plan.defaultAmountMinor, currency, locale, { dropZeroDecimals: true }),
           defaultAmountInput: toMajorUnitsString(plan.defaultAmountMinor, currency),
           min: toMajorUnitsString(plan.minAmountMinor, currency),
           max: toMajorUnitsString(plan.maxAmountMinor, currency),
           step: stepOf(currency),
-          minFormatted: formatMoney(plan.minAmountMinor, currency, locale),
-          maxFormatted: formatMoney(plan.maxAmountMinor, currency, locale),
+          minFormatted: formatMoney(plan.minAmountMinor, currency, locale, { dropZeroDecimals: true }),
+          maxFormatted: formatMoney(plan.maxAmountMinor, currency, locale, { dropZeroDecimals: true }),
           billing: billingLabels[plan.interval],
           providerSummary: providerSummary(labels),
           providers: providers.map((id) => ({ id, label: providerLabels[id] })),
