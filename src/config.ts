@@ -125,6 +125,25 @@ export const configSchema = z
           .min(1),
       })
       .strict(),
+    reports: z
+      .object({
+        /** Rollups are kept per day in each of these zones, so reports in them are exact. */
+        timeZones: z
+          .array(
+            z.string().refine((zone) => {
+              try {
+                new Intl.DateTimeFormat('en', { timeZone: zone });
+                return true;
+              } catch {
+                return false;
+              }
+            }, 'must be IANA time zone names such as "UTC" or "Europe/Berlin"'),
+          )
+          .min(1),
+        /** A past-due subscription counts in MRR for this many days, then as involuntary churn. */
+        pastDueGraceDays: z.number().int().min(0).max(90),
+      })
+      .strict(),
     mail: z.object({ smtpUrl: z.string(), from: z.string().min(3), outboxDir: z.string().min(1) }).strict(),
     secrets: z.object({ session: z.string(), links: z.string() }).strict(),
   })

@@ -1,4 +1,5 @@
 import type { AppConfig, Plan, ProviderId } from '../config.js';
+import { providersForPlan } from '../payments/descriptors.js';
 import { formatMoney, stepOf, toMajorUnitsString } from '../payments/money.js';
 
 export interface DonationPanelValues {
@@ -56,15 +57,7 @@ export interface DonationPanel {
   values?: DonationPanelValues;
 }
 
-const providerLabels: Record<ProviderId, string> = { stripe: 'Card', paypal: 'PayPal' };
 const billingLabels: Record<Plan['interval'], string> = { once: 'Billed once', month: 'Billed monthly' };
-
-/** Monthly card payments need Stripe subscriptions; everything else follows the plan's list. */
-export function availableProviders(plan: Plan, config: AppConfig): ProviderId[] {
-  return plan.providers.filter(
-    (p) => !(p === 'stripe' && plan.interval === 'month' && !config.payments.stripe.subscriptionsEnabled),
-  );
-}
 
 function providerSummary(labels: string[]): string {
   if (labels.length === 1) return `${labels[0]} only`;
@@ -80,8 +73,9 @@ export function buildDonationPanel(
   const plans = config.donations.plans
     .map((plan): DonationPanelPlan => {
       const currency = plan.currencies[0]!;
-      const providers = availableProviders(plan, config);
-      const labels = providers.map((p) => providerLabels[p]);
+      const offered = providersForPlan(config, plan);
+      const providers = offered.map((d) => d.id);
+      const labels = offered.map((d) => d.label);
       const mine = options.values?.plan === plan.id ? options.values : undefined;
       return {
         id: plan.id,
@@ -103,7 +97,7 @@ export function buildDonationPanel(
           maxFormatted: formatMoney(plan.maxAmountMinor, currency, locale, { dropZeroDecimals: true }),
           billing: billingLabels[plan.interval],
           providerSummary: providerSummary(labels),
-          providers: providers.map((id) => ({ id, label: providerLabels[id] })),
+          providers: offered.map((d) => ({ id: d.id, label: d.label })),
           amount: mine?.amount ?? '',
           currency: mine?.currency && plan.currencies.includes(mine.currency) ? mine.currency : currency,
           provider: mine?.provider ?? '',

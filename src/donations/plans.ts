@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AppConfig, Plan } from '../config.js';
-import { availableProviders } from './panel.js';
+import { providersForPlan } from '../payments/descriptors.js';
 import { parseDecimalToMinor } from '../payments/money.js';
 import type { Money, ProviderId } from '../payments/types.js';
 import { AppError } from '../errors.js';
@@ -13,6 +13,8 @@ export const donationFormSchema = z.object({
   amount: z.string().trim().max(20).optional(),
   currency: z.string().trim().max(3).optional(),
   email: z.string().trim().max(254).optional(),
+  /** The article whose panel the reader gave from (attribution); optional. */
+  article: z.string().trim().max(120).optional(),
   website: z.string().max(500).optional(),
 });
 export type DonationForm = z.infer<typeof donationFormSchema>;
@@ -22,6 +24,7 @@ export interface DonationChoice {
   provider: ProviderId;
   amount: Money;
   email?: string;
+  articleSlug?: string;
 }
 
 /** A refusal a reader can act on, with what they sent so the panel can show it again. */
@@ -45,21 +48,62 @@ export function resolveDonation(config: AppConfig, body: unknown): DonationChoic
   const values = { plan: form.plan, provider: form.provider, amount: form.amount, currency: form.currency };
   const plan = config.donations.plans.find((p) => p.id === form.plan);
   if (!plan) throw new DonationInputError('Please choose one of the plans shown.', values);
-  const providers = availableProviders(plan, config);
-  if (!providers.includes(form.provider as ProviderId)) {
-    throw new DonationInputError(`${plan.name} can be paid with ${providers.join(' or ')} only.`, values);
+  const offered = providersForPlan(config, plan);
+  const provider = offered.find((d) => d.id === form.provider);
+  if (!provider) {
+    throw new DonationInputError(
+      `${plan.name} can be paid with ${offered.map((d) => d.label).join(' or ')} only.`,
+      values,
+    );
   }
   const currency = (form.currency || plan.currencies[0]!).toUpperCase();
   if (!plan.currencies.includes(currency)) {
     throw new DonationInputError(`${plan.name} is offered in ${plan.currencies.join(', ')} only.`, values);
   }
-  let amountMinor = plan.defaultAmountMinor;
-  if (form.amount) {
-    try {
-      amountMinor = parseDecimalToMinor(form.amount.replace(/^[$€£]/, '').replace(/,/g, ''), currency);
-    } catch {
-      throw new DonationInputError('Please enter the amount as a number, such as 5 or 12.50.', values);
-    }
+  const amountMinor = form.amount
+    ? amountForPlan(config, plan, form.amount, currency, values)
+    : plan.defaultAmountMinor;
+  let email: string | undefined;
+  if (form.email) {
+    const check = z.email().safeParse(form.email);
+    if (!check.success) throw new DonationInputError('Please check your email address.', values);
+    email = check.data.toLowerCase();
+  }
+  const articleSlug = form.article && /^[a-z0-9][a-z0-9-]{0,119}$/.test(form.article) ? form.article : undefined;
+  return {
+    plan,
+    provider: provider.id,
+    amount: { amountMinor, currency },
+    ...(email ? { email } : {}),
+    ...(articleSlug ? { articleSlug } : {}),
+  };
+}
+
+/**
+ * The key an email is rate-limited under: case and plus-addressing make no new address
+ * ("Reader+1@Example.com" and "reader@example.com" share one budget).
+ */
+export function rateLimitKeyForEmail(email: string): string {
+  const [local = '', domain = ''] = email.trim().toLowerCase().split(/@(?=[^@]*$)/);
+  return `${local.replace(/\+.*$/, '')}@${domain}`;
+}
+
+/**
+ * An amount a reader typed ("12.50", "$12.50", "1,000"), in minor units, within the plan's bounds;
+ * otherwise a DonationInputError that says what is allowed.
+ */
+export function amountForPlan(
+  config: AppConfig,
+  plan: Plan,
+  input: string,
+  currency: string,
+  values: Partial<DonationForm> = {},
+): number {
+  let amountMinor: number;
+  try {
+    amountMinor = parseDecimalToMinor(input.trim().replace(/^[$€£]/, '').replace(/,/g, ''), currency);
+  } catch {
+    throw new DonationInputError('Please enter the amount as a number, such as 5 or 12.50.', values);
   }
   const min = Math.max(plan.minAmountMinor, config.donations.minimumAmountMinor);
   if (amountMinor < min || amountMinor > plan.maxAmountMinor) {
@@ -69,16 +113,5 @@ export function resolveDonation(config: AppConfig, body: unknown): DonationChoic
       values,
     );
   }
-  let email: string | undefined;
-  if (form.email) {
-    const check = z.email().safeParse(form.email);
-    if (!check.success) throw new DonationInputError('Please check your email address.', values);
-    email = check.data.toLowerCase();
-  }
-  return {
-    plan,
-    provider: form.provider as ProviderId,
-    amount: { amountMinor, currency },
-    ...(email ? { email } : {}),
-  };
+  return amountMinor;
 }

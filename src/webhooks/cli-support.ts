@@ -3,11 +3,9 @@
  * embedded store is already held by a running app), providers and the ledger.
  */
 import { ConfigError, getConfig, type AppConfig } from '../config.js';
-import { connectStore, type Store } from '../db/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { setUpPayments, type PaymentSetup } from '../payments/index.js';
-import { createLedger } from '../supporters/ledger.js';
-import { createWebhooksFeature, type WebhooksFeature } from './index.js';
+import { openCore, type Core } from '../runtime.js';
+import type { WebhooksFeature } from './index.js';
 
 export interface CliContext {
   config: AppConfig;
@@ -18,7 +16,7 @@ export interface CliContext {
 
 export class CliError extends Error {}
 
-export async function openCliContext(): Promise<CliContext> {
+export async function openCliContext(options: { withPayments?: boolean } = {}): Promise<CliContext> {
   let config: AppConfig;
   try {
     config = getConfig();
@@ -27,9 +25,9 @@ export async function openCliContext(): Promise<CliContext> {
     throw err;
   }
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', name: 'readerfund-cli' });
-  let store: Store;
+  let core: Core;
   try {
-    store = await connectStore({ uri: config.db.uri, embeddedPath: config.db.embeddedPath, logger });
+    core = await openCore(config, { logger, backgroundJobs: false, withPayments: options.withPayments ?? true });
   } catch (err) {
     const text = err instanceof Error ? err.message : String(err);
     if (/locked/i.test(text)) {
@@ -41,26 +39,7 @@ export async function openCliContext(): Promise<CliContext> {
     }
     throw err;
   }
-  let payments: PaymentSetup | undefined;
-  try {
-    payments = await setUpPayments(config, logger);
-    const ledger = createLedger({ logger });
-    const webhooks = createWebhooksFeature({ config, logger, providers: payments.providers, ledger });
-    const setup = payments;
-    return {
-      config,
-      logger,
-      webhooks,
-      async close() {
-        await setup.stop();
-        await store.close();
-      },
-    };
-  } catch (err) {
-    await payments?.stop();
-    await store.close();
-    throw err;
-  }
+  return { config, logger, webhooks: core.webhooks, close: () => core.stop() };
 }
 
 /** Runs a CLI's main and turns expected failures into a message and exit code 1. */

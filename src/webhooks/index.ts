@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { PaymentProvider, ProviderId } from '../payments/types.js';
 import type { Ledger } from '../supporters/ledger.js';
 import { createReconciler, type ReconciliationReport } from './reconcile.js';
-import { claimDailyRun } from './daily-run.js';
+import { runDaily } from './daily-run.js';
 import { createWebhookRepository, type ListFilter, type StoredEvent } from './repository.js';
 import { createWebhookRoutes } from './routes.js';
 import { createWebhookService, type ProcessResult, type RetryPolicy } from './service.js';
@@ -41,7 +41,10 @@ export interface WebhooksFeature {
   list(filter: ListFilter): Promise<StoredEvent[]>;
   show(id: string): Promise<StoredEvent | null>;
   reconcile(options: { days: number; until?: Date }): Promise<ReconciliationReport>;
-  /** The sweep and a daily reconciliation (over two days, so consecutive runs overlap), once per day across processes. */
+  /**
+   * The sweep and a daily reconciliation (over two days, so consecutive runs overlap), once per day
+   * across processes; a run that fails is tried again later the same day.
+   */
   startJobs(options?: { sweepIntervalMs?: number; reconcileEveryMs?: number }): void;
   stopJobs(): Promise<void>;
 }
@@ -57,7 +60,12 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
     ...(deps.retry ? { retry: deps.retry } : {}),
     ...(deps.receivedGraceMs !== undefined ? { receivedGraceMs: deps.receivedGraceMs } : {}),
   });
-  const reconcile = createReconciler({ logger: deps.logger, providers: deps.providers, repository });
+  const reconcile = createReconciler({
+    logger: deps.logger,
+    providers: deps.providers,
+    repository,
+    ledger: deps.ledger.repository,
+  });
 
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
@@ -93,8 +101,7 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
       // Checked hourly, run once a day by whichever process claims the day first.
       daily = setInterval(() => {
         if (reconciling) return;
-        reconciling = claimDailyRun('reconcile')
-          .then((mine) => (mine ? reconcile({ days: 2 }) : undefined))
+        reconciling = runDaily('reconcile', () => reconcile({ days: 2 }))
           .catch((err: unknown) => deps.logger.error({ err }, 'daily reconciliation failed'))
           .finally(() => (reconciling = undefined));
       }, options.reconcileEveryMs ?? 3_600_000);

@@ -1,4 +1,5 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { providerIds } from '../payments/types.js';
 
 export const webhookStatuses = ['received', 'processing', 'processed', 'ignored', 'failed'] as const;
 export type WebhookStatus = (typeof webhookStatuses)[number];
@@ -9,7 +10,7 @@ export type WebhookStatus = (typeof webhookStatuses)[number];
  */
 const webhookEventSchema = new Schema(
   {
-    provider: { type: String, required: true, enum: ['stripe', 'paypal'] },
+    provider: { type: String, required: true, enum: providerIds },
     eventId: { type: String, required: true },
     type: { type: String, required: true },
     /** When the provider says the event happened. */
@@ -67,10 +68,9 @@ const reconciliationSchema = new Schema(
         {
           provider: String,
           paymentId: String,
-          providerAmountMinor: Number,
-          providerCurrency: String,
-          ledgerAmountMinor: Number,
-          ledgerCurrency: String,
+          field: String,
+          providerValue: String,
+          ledgerValue: String,
           _id: false,
         },
       ],

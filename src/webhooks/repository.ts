@@ -3,7 +3,6 @@
  */
 import mongoose from 'mongoose';
 import type { ProviderId } from '../payments/types.js';
-import { Donation } from '../supporters/models.js';
 import { Reconciliation, WebhookEvent, type WebhookStatus } from './models.js';
 
 export interface StoredEvent {
@@ -54,10 +53,10 @@ export interface ReconciliationRecord {
   mismatched: Array<{
     provider: ProviderId;
     paymentId: string;
-    providerAmountMinor: number;
-    providerCurrency: string;
-    ledgerAmountMinor: number;
-    ledgerCurrency: string;
+    /** What differs: the amount or currency, the refunded amount, or a dispute's state. */
+    field: 'amount' | 'refunded' | 'dispute';
+    providerValue: string;
+    ledgerValue: string;
   }>;
   clean: boolean;
 }
@@ -165,6 +164,16 @@ export function createWebhookRepository() {
       return doc ? toStored(doc as Lean) : null;
     },
 
+    /** Extends the lease of an event this worker holds; false when it no longer holds it. */
+    async renew(id: string, worker: string, leaseUntil: Date): Promise<boolean> {
+      ensureConnected();
+      const result = await WebhookEvent.collection.updateOne(
+        { _id: new mongoose.Types.ObjectId(id), status: 'processing', lockedBy: worker },
+        { $set: { leaseUntil } },
+      );
+      return result.modifiedCount === 1;
+    },
+
     async finish(
       id: string,
       worker: string,
@@ -237,20 +246,6 @@ export function createWebhookRepository() {
         .limit(Math.min(Math.max(filter.limit ?? 50, 1), 1000))
         .lean();
       return docs.map((d) => toStored(d as Lean));
-    },
-
-    /** The ledger's view of some provider payments, for reconciliation (read only). */
-    async ledgerAmounts(
-      provider: ProviderId,
-      paymentIds: string[],
-    ): Promise<Map<string, { amountMinor: number; currency: string }>> {
-      ensureConnected();
-      const docs = await Donation.find({ provider, providerPaymentId: { $in: paymentIds } })
-        .select('providerPaymentId amountMinor currency')
-        .lean();
-      return new Map(
-        docs.map((d) => [d.providerPaymentId, { amountMinor: d.amountMinor, currency: d.currency }]),
-      );
     },
 
     async saveReconciliation(record: ReconciliationRecord): Promise<string> {

@@ -1,0 +1,761 @@
+/**
+ * The ledger's storage: the only file that knows its mongoose models. Every method returns plain
+ * objects; every change of a recorded document is a guarded update (its version, or a condition
+ * on the field it changes), so callers can retry on conflict without ever writing twice.
+ */
+import mongoose, { type Connection } from 'mongoose';
+import type { Document, UpdateFilter } from 'mongodb';
+import { modelOf } from '../db/model.js';
+import { isDuplicateKey } from '../db/guarded-update.js';
+import type { ProviderId, SubscriptionStatus } from '../payments/types.js';
+import type {
+  DisputeState,
+  KeyedMrrMovement,
+  Movement,
+  PaymentStatus,
+  SubscriptionSnapshot,
+} from './ledger-rules.js';
+import {
+  donationSchema,
+  ledgerEntrySchema,
+  mrrMovementSchema,
+  rollupSchema,
+  subscriptionSchema,
+  supporterSchema,
+} from './models.js';
+
+type Id = mongoose.Types.ObjectId;
+
+export interface SupporterRecord {
+  id: string;
+  email: string;
+  name?: string;
+  totals: Record<string, number>;
+  donationCount: number;
+  firstSupportedAt?: Date;
+  lastSupportedAt?: Date;
+  firstPayment?: { key: string; at: Date; previousKey?: string; previousAt?: Date };
+  providerCustomerIds: Partial<Record<ProviderId, string>>;
+  linksValidFrom?: Date;
+  erasedAt?: Date;
+}
+
+export interface DonationRecord {
+  id: string;
+  provider: ProviderId;
+  providerPaymentId: string;
+  supporterId?: string;
+  checkoutId?: string;
+  articleSlug?: string;
+  planId: string;
+  interval: 'once' | 'month';
+  kind: 'one_off' | 'recurring';
+  subscriptionId?: string;
+  amountMinor: number;
+  currency: string;
+  feeMinor?: number;
+  status: PaymentStatus;
+  refundedMinor: number;
+  lostMinor: number;
+  refunds: Array<{ id: string; amountMinor: number; at: Date }>;
+  disputes: DisputeState[];
+  amountMismatch: boolean;
+  occurredAt: Date;
+  movements: Movement[];
+  settled: boolean;
+  version: number;
+  receipt: { status: 'pending' | 'sent' | 'skipped'; attempts: number; nextAttemptAt?: Date; sentAt?: Date };
+}
+
+export type NewDonation = Omit<DonationRecord, 'id' | 'settled' | 'version' | 'receipt'>;
+
+export interface LedgerEntryRecord {
+  key: string;
+  type: Movement['type'];
+  donationId: string;
+  provider: ProviderId;
+  providerPaymentId: string;
+  providerRef?: string;
+  supporterId?: string;
+  planId: string;
+  interval: 'once' | 'month';
+  subscriptionId?: string;
+  articleSlug?: string;
+  amountMinor: number;
+  feeMinor: number;
+  currency: string;
+  occurredAt: Date;
+  paymentOccurredAt: Date;
+  newSupporter: boolean;
+  effects: { rollup: boolean; supporter: boolean };
+}
+
+export interface SubscriptionRecord {
+  id: string;
+  provider: ProviderId;
+  providerSubscriptionId: string;
+  supporterId?: string;
+  checkoutId?: string;
+  articleSlug?: string;
+  planId: string;
+  amountMinor?: number;
+  currency?: string;
+  amountAt?: Date;
+  status: SubscriptionStatus;
+  statusChangedAt: Date;
+  currentPeriodEnd?: Date;
+  endsAt?: Date | null;
+  endsAtChangedAt?: Date;
+  pastDueSince?: Date;
+  activatedAt?: Date;
+  cancelledAt?: Date;
+  history: SubscriptionSnapshot[];
+  mrr: KeyedMrrMovement[];
+  movements: KeyedMrrMovement[];
+  settled: boolean;
+  version: number;
+}
+
+export type SubscriptionFields = Omit<
+  SubscriptionRecord,
+  'id' | 'provider' | 'providerSubscriptionId' | 'settled' | 'version'
+>;
+
+/** The bucket a rollup increment lands in. */
+export interface RollupBucket {
+  zone: string;
+  day: string;
+  currency: string;
+  provider: ProviderId;
+  planId: string;
+}
+
+/**
+ * The driver's update types cannot express pushes and increments on documents whose shape it does
+ * not know; the shapes are ours (models.ts), so updates are built as plain objects and handed over here.
+ */
+const upd = (update: Record<string, unknown>) => update as unknown as UpdateFilter<Document>;
+
+const oid = (id: string | Id) => (typeof id === 'string' ? new mongoose.Types.ObjectId(id) : id);
+const str = (id: unknown) => (id === undefined || id === null ? undefined : String(id));
+
+/** Drops null/undefined fields a lean read leaves, so records only carry what is known. */
+function clean<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as Array<keyof T>) {
+    if (value[key] === null || value[key] === undefined) delete value[key];
+  }
+  return value;
+}
+
+export function createLedgerRepository(connection: Connection) {
+  const Supporters = modelOf(connection, 'Supporter', supporterSchema);
+  const Donations = modelOf(connection, 'Donation', donationSchema);
+  const Entries = modelOf(connection, 'LedgerEntry', ledgerEntrySchema);
+  const Subscriptions = modelOf(connection, 'Subscription', subscriptionSchema);
+  const MrrMovements = modelOf(connection, 'MrrMovement', mrrMovementSchema);
+  const Rollups = modelOf(connection, 'Rollup', rollupSchema);
+  // The driver's own collections: no casting or defaults between the rules and the stored bytes.
+  const raw = {
+    supporters: Supporters.collection,
+    donations: Donations.collection,
+    entries: Entries.collection,
+    subscriptions: Subscriptions.collection,
+    mrrMovements: MrrMovements.collection,
+    rollups: Rollups.collection,
+  } satisfies Record<string, mongoose.Collection>;
+  // The hot paths write through the driver (the documents are built here, fully typed); the
+  // unique indexes they rely on must exist first.
+  let ready: Promise<unknown> | undefined;
+  const indexes = () =>
+    (ready ??= Promise.all([Entries.init(), Rollups.init(), MrrMovements.init(), Donations.init()]).catch(
+      (err: unknown) => {
+        ready = undefined;
+        throw err;
+      },
+    ));
+
+  const toSupporter = (d: Record<string, unknown>): SupporterRecord =>
+    clean({
+      id: String(d._id),
+      email: d.email as string,
+      name: d.name as string | undefined,
+      totals: (d.totals as Record<string, number> | undefined) ?? {},
+      donationCount: (d.donationCount as number | undefined) ?? 0,
+      firstSupportedAt: d.firstSupportedAt as Date | undefined,
+      lastSupportedAt: d.lastSupportedAt as Date | undefined,
+      firstPayment: (d.firstPayment as SupporterRecord['firstPayment'])?.key
+        ? clean({ ...(d.firstPayment as NonNullable<SupporterRecord['firstPayment']>) })
+        : undefined,
+      providerCustomerIds: clean({ ...((d.providerCustomerIds as object | undefined) ?? {}) }),
+      linksValidFrom: d.linksValidFrom as Date | undefined,
+      erasedAt: d.erasedAt as Date | undefined,
+    });
+
+  const toDonation = (d: Record<string, unknown>): DonationRecord => {
+    const out = clean({ ...d }) as unknown as DonationRecord & { _id?: unknown; __v?: unknown };
+    out.id = String(d._id);
+    out.supporterId = str(d.supporterId);
+    out.checkoutId = str(d.checkoutId);
+    out.refunds = ((d.refunds as DonationRecord['refunds'] | undefined) ?? []).map((r) => ({ ...r }));
+    out.disputes = ((d.disputes as DisputeState[] | undefined) ?? []).map((x) => ({
+      ...x,
+      takenMinor: x.takenMinor ?? 0,
+      moves: x.moves ?? 0,
+    }));
+    out.movements = ((d.movements as Movement[] | undefined) ?? []).map((m) => clean({ ...m }));
+    out.refundedMinor = (d.refundedMinor as number | undefined) ?? 0;
+    out.lostMinor = (d.lostMinor as number | undefined) ?? 0;
+    out.version = (d.version as number | undefined) ?? 0;
+    out.settled = d.settled === true;
+    out.amountMismatch = d.amountMismatch === true;
+    out.interval =
+      (d.interval as DonationRecord['interval'] | undefined) ?? (d.kind === 'recurring' ? 'month' : 'once');
+    out.receipt = (d.receipt as DonationRecord['receipt'] | undefined) ?? { status: 'pending', attempts: 0 };
+    delete out._id;
+    delete out.__v;
+    return clean(out);
+  };
+
+  const toSubscription = (d: Record<string, unknown>): SubscriptionRecord => {
+    const out = clean({ ...d }) as unknown as SubscriptionRecord & { _id?: unknown; __v?: unknown };
+    out.id = String(d._id);
+    out.supporterId = str(d.supporterId);
+    out.checkoutId = str(d.checkoutId);
+    out.history = ((d.history as SubscriptionSnapshot[] | undefined) ?? []).map((h) => clean({ ...h }));
+    out.mrr = ((d.mrr as KeyedMrrMovement[] | undefined) ?? []).map((m) => clean({ ...m }));
+    out.movements = ((d.movements as KeyedMrrMovement[] | undefined) ?? []).map((m) => clean({ ...m }));
+    out.version = (d.version as number | undefined) ?? 0;
+    out.settled = d.settled === true;
+    out.planId = (d.planId as string | undefined) ?? 'unknown';
+    if (d.endsAt === null) out.endsAt = null;
+    delete out._id;
+    delete out.__v;
+    return clean(out);
+  };
+
+  const toEntry = (d: Record<string, unknown>): LedgerEntryRecord => {
+    const out = clean({ ...d }) as unknown as LedgerEntryRecord & { _id?: unknown };
+    out.donationId = String(d.donationId);
+    out.supporterId = str(d.supporterId);
+    out.effects = {
+      rollup: (d.effects as { rollup?: boolean } | undefined)?.rollup === true,
+      supporter: (d.effects as { supporter?: boolean } | undefined)?.supporter === true,
+    };
+    out.newSupporter = d.newSupporter === true;
+    out.feeMinor = (d.feeMinor as number | undefined) ?? 0;
+    delete out._id;
+    return clean(out);
+  };
+
+  return {
+    // ----- supporters -------------------------------------------------------------------------
+
+    /**
+     * Finds the supporter with this email or creates them. A name is only ever set on creation: a
+     * payment never overwrites what a supporter is called (that is the supporter's own action).
+     */
+    async upsertSupporter(
+      email: string,
+      details: { name?: string; provider: ProviderId; customerId?: string },
+    ): Promise<{ id: string; created: boolean }> {
+      const update = {
+        $setOnInsert: { email, ...(details.name ? { name: details.name } : {}) },
+        ...(details.customerId
+          ? { $set: { [`providerCustomerIds.${details.provider}`]: details.customerId } }
+          : {}),
+      };
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          const result = await raw.supporters.findOneAndUpdate({ email }, upd(update), {
+            upsert: true,
+            returnDocument: 'after',
+            includeResultMetadata: true,
+            projection: { _id: 1 },
+          });
+          const doc = result.value as { _id: Id } | null;
+          if (!doc) throw new Error(`supporter ${email} could not be stored`);
+          return { id: String(doc._id), created: !result.lastErrorObject?.updatedExisting };
+        } catch (err) {
+          // Two first payments from one reader at once: one insert wins, the other finds it.
+          if (isDuplicateKey(err) && attempt < 3) continue;
+          throw err;
+        }
+      }
+    },
+
+    async findSupporter(id: string): Promise<SupporterRecord | null> {
+      if (!mongoose.isValidObjectId(id)) return null;
+      const doc = await Supporters.findById(id).lean();
+      return doc ? toSupporter(doc as Record<string, unknown>) : null;
+    },
+
+    async findSupporterByEmail(email: string): Promise<SupporterRecord | null> {
+      const doc = await Supporters.findOne({ email }).lean();
+      return doc ? toSupporter(doc as Record<string, unknown>) : null;
+    },
+
+    /** Manage links mailed before `from` stop working. */
+    async revokeLinksBefore(supporterId: string, from: Date): Promise<void> {
+      await Supporters.updateOne(
+        {
+          _id: oid(supporterId),
+          $or: [{ linksValidFrom: { $exists: false } }, { linksValidFrom: { $lt: from } }],
+        },
+        { $set: { linksValidFrom: from } },
+      );
+    },
+
+    /**
+     * Credits a ledger entry to a supporter exactly once: the mark travels with the change in one
+     * atomic update, so a retry after a crash finds the mark and changes nothing.
+     */
+    async creditSupporterOnce(
+      supporterId: string,
+      mark: string,
+      change: { currency: string; amountMinor: number; payment?: { at: Date } },
+    ): Promise<void> {
+      await raw.supporters.updateOne(
+        { _id: oid(supporterId), marks: { $ne: mark } },
+        upd({
+          $inc: {
+            [`totals.${change.currency}`]: change.amountMinor,
+            ...(change.payment ? { donationCount: 1 } : {}),
+          },
+          ...(change.payment
+            ? { $max: { lastSupportedAt: change.payment.at }, $min: { firstSupportedAt: change.payment.at } }
+            : {}),
+          $push: { marks: mark },
+        }),
+      );
+    },
+
+    /**
+     * Makes `entry` the supporter's first payment if they have none yet or it is earlier than the
+     * one recorded, keeping which one it replaced. Guarded on the value read.
+     */
+    async claimFirstPayment(
+      supporterId: string,
+      entry: { key: string; at: Date },
+      seen: SupporterRecord['firstPayment'],
+    ): Promise<boolean> {
+      const guard = seen ? { 'firstPayment.key': seen.key } : { 'firstPayment.key': { $exists: false } };
+      const result = await raw.supporters.updateOne(
+        { _id: oid(supporterId), ...guard },
+        upd({
+          $set: {
+            firstPayment: {
+              key: entry.key,
+              at: entry.at,
+              ...(seen ? { previousKey: seen.key, previousAt: seen.at } : {}),
+            },
+          },
+        }),
+      );
+      return result.modifiedCount === 1;
+    },
+
+    // ----- donations --------------------------------------------------------------------------
+
+    async findDonation(provider: ProviderId, paymentId: string): Promise<DonationRecord | null> {
+      const doc = await raw.donations.findOne({ provider, providerPaymentId: paymentId });
+      return doc ? toDonation(doc as Record<string, unknown>) : null;
+    },
+
+    async findDonationById(id: string): Promise<DonationRecord | null> {
+      if (!mongoose.isValidObjectId(id)) return null;
+      const doc = await raw.donations.findOne({ _id: oid(id) });
+      return doc ? toDonation(doc as Record<string, unknown>) : null;
+    },
+
+    /** The exactly-once point of a payment: the unique (provider, providerPaymentId) index. */
+    async insertDonation(donation: NewDonation): Promise<DonationRecord | null> {
+      await indexes();
+      const now = new Date();
+      const doc: Record<string, unknown> = {
+        _id: new mongoose.Types.ObjectId(),
+        ...donation,
+        ...(donation.supporterId ? { supporterId: oid(donation.supporterId) } : {}),
+        ...(donation.checkoutId && mongoose.isValidObjectId(donation.checkoutId)
+          ? { checkoutId: oid(donation.checkoutId) }
+          : {}),
+        settled: false,
+        version: 0,
+        receipt: { status: 'pending', attempts: 0, nextAttemptAt: now },
+        createdAt: now,
+        updatedAt: now,
+      };
+      if (!doc.checkoutId || typeof doc.checkoutId === 'string') delete doc.checkoutId;
+      for (const key of Object.keys(doc)) if (doc[key] === undefined) delete doc[key];
+      try {
+        await raw.donations.insertOne(doc);
+        return toDonation(doc);
+      } catch (err) {
+        if (isDuplicateKey(err)) return null;
+        throw err;
+      }
+    },
+
+    /** Writes the rules' answer for a payment, only if nobody changed it since `version` was read. */
+    async updateDonation(
+      id: string,
+      version: number,
+      change: {
+        refundedMinor: number;
+        lostMinor: number;
+        refunds: DonationRecord['refunds'];
+        disputes: DisputeState[];
+        status: PaymentStatus;
+        movements: Movement[];
+      },
+    ): Promise<DonationRecord | null> {
+      const doc = await raw.donations.findOneAndUpdate(
+        { _id: oid(id), version },
+        upd({
+          $set: {
+            refundedMinor: change.refundedMinor,
+            lostMinor: change.lostMinor,
+            refunds: change.refunds,
+            disputes: change.disputes,
+            status: change.status,
+            settled: false,
+            updatedAt: new Date(),
+          },
+          $push: { movements: { $each: change.movements } },
+          $inc: { version: 1 },
+        }),
+        { returnDocument: 'after' },
+      );
+      return doc ? toDonation(doc as Record<string, unknown>) : null;
+    },
+
+    /** Gives a payment recorded without a payer its supporter; only ever once. */
+    async attachSupporter(id: string, supporterId: string): Promise<boolean> {
+      const result = await raw.donations.updateOne(
+        { _id: oid(id), supporterId: { $exists: false } },
+        upd({
+          $set: { supporterId: oid(supporterId), settled: false, updatedAt: new Date() },
+          $inc: { version: 1 },
+        }),
+      );
+      return result.modifiedCount === 1;
+    },
+
+    async markDonationSettled(id: string, version: number): Promise<void> {
+      await raw.donations.updateOne({ _id: oid(id), version }, upd({ $set: { settled: true } }));
+    },
+
+    async unsettledDonations(updatedBefore: Date, limit: number): Promise<DonationRecord[]> {
+      const docs = await Donations.collection
+        .find({ settled: false, updatedAt: { $lt: updatedBefore } })
+        .limit(limit)
+        .toArray();
+      return docs.map((d) => toDonation(d as Record<string, unknown>));
+    },
+
+    async donationsWithoutSupporter(provider: ProviderId, subscriptionId: string): Promise<DonationRecord[]> {
+      const docs = await Donations.collection
+        .find({ provider, subscriptionId, supporterId: { $exists: false } })
+        .toArray();
+      return docs.map((d) => toDonation(d as Record<string, unknown>));
+    },
+
+    async donationsOf(supporterId: string, limit = 500): Promise<DonationRecord[]> {
+      if (!mongoose.isValidObjectId(supporterId)) return [];
+      const docs = await Donations.collection
+        .find({ supporterId: oid(supporterId) })
+        .sort({ occurredAt: -1 })
+        .limit(limit)
+        .toArray();
+      return docs.map((d) => toDonation(d as Record<string, unknown>));
+    },
+
+    /** The ledger's view of some provider payments, for reconciliation (read only). */
+    async paymentsForReconciliation(
+      provider: ProviderId,
+      paymentIds: string[],
+    ): Promise<
+      Map<
+        string,
+        Pick<DonationRecord, 'amountMinor' | 'currency' | 'refundedMinor' | 'lostMinor' | 'disputes'>
+      >
+    > {
+      const docs = await Donations.collection
+        .find({ provider, providerPaymentId: { $in: paymentIds } })
+        .project({
+          providerPaymentId: 1,
+          amountMinor: 1,
+          currency: 1,
+          refundedMinor: 1,
+          lostMinor: 1,
+          disputes: 1,
+        })
+        .toArray();
+      return new Map(
+        docs.map((d) => {
+          const r = toDonation(d as Record<string, unknown>);
+          return [
+            r.providerPaymentId,
+            {
+              amountMinor: r.amountMinor,
+              currency: r.currency,
+              refundedMinor: r.refundedMinor,
+              lostMinor: r.lostMinor,
+              disputes: r.disputes,
+            },
+          ];
+        }),
+      );
+    },
+
+    // ----- receipts ---------------------------------------------------------------------------
+
+    /** Leases one due receipt so two processes never send it at once. */
+    async leaseReceipt(id: string, now: Date, leaseMs: number): Promise<DonationRecord | null> {
+      const doc = await raw.donations.findOneAndUpdate(
+        { _id: oid(id), 'receipt.status': 'pending', 'receipt.nextAttemptAt': { $lte: now } },
+        upd({
+          $set: { 'receipt.nextAttemptAt': new Date(now.getTime() + leaseMs) },
+          $inc: { 'receipt.attempts': 1 },
+        }),
+        { returnDocument: 'after' },
+      );
+      return doc ? toDonation(doc as Record<string, unknown>) : null;
+    },
+
+    async dueReceipts(now: Date, limit: number): Promise<string[]> {
+      const docs = await Donations.collection
+        .find({ 'receipt.status': 'pending', 'receipt.nextAttemptAt': { $lte: now } })
+        .project({ _id: 1 })
+        .limit(limit)
+        .toArray();
+      return docs.map((d) => String(d._id));
+    },
+
+    async receiptLater(id: string, at: Date, error?: string): Promise<void> {
+      await raw.donations.updateOne(
+        { _id: oid(id), 'receipt.status': 'pending' },
+        upd({
+          $set: {
+            'receipt.nextAttemptAt': at,
+            ...(error ? { 'receipt.lastError': error.slice(0, 200) } : {}),
+          },
+        }),
+      );
+    },
+
+    async receiptDone(id: string, status: 'sent' | 'skipped'): Promise<void> {
+      await raw.donations.updateOne(
+        { _id: oid(id) },
+        upd({
+          $set: { 'receipt.status': status, ...(status === 'sent' ? { 'receipt.sentAt': new Date() } : {}) },
+          $unset: { 'receipt.lastError': '' },
+        }),
+      );
+    },
+
+    // ----- ledger entries ---------------------------------------------------------------------
+
+    /** Writes an entry once (by key) and returns it as stored, whoever wrote it first. */
+    async recordEntry(
+      entry: Omit<LedgerEntryRecord, 'effects' | 'newSupporter'>,
+    ): Promise<LedgerEntryRecord> {
+      await indexes();
+      const doc: Record<string, unknown> = {
+        ...entry,
+        donationId: oid(entry.donationId),
+        ...(entry.supporterId ? { supporterId: oid(entry.supporterId) } : {}),
+        newSupporter: false,
+        effects: { rollup: false, supporter: false },
+      };
+      for (const key of Object.keys(doc)) if (doc[key] === undefined) delete doc[key];
+      const { key, ...rest } = doc;
+      const stored = await raw.entries.findOneAndUpdate({ key }, upd({ $setOnInsert: rest }), {
+        upsert: true,
+        returnDocument: 'after',
+      });
+      if (!stored) throw new Error(`ledger entry ${String(key)} could not be stored`);
+      return toEntry(stored as Record<string, unknown>);
+    },
+
+    async findEntry(key: string): Promise<LedgerEntryRecord | null> {
+      const doc = await raw.entries.findOne({ key });
+      return doc ? toEntry(doc as Record<string, unknown>) : null;
+    },
+
+    async setEntry(
+      key: string,
+      set: Partial<{
+        supporterId: string;
+        newSupporter: boolean;
+        'effects.rollup': true;
+        'effects.supporter': true;
+      }>,
+    ): Promise<void> {
+      const $set: Record<string, unknown> = { ...set };
+      if (set.supporterId) $set.supporterId = oid(set.supporterId);
+      await raw.entries.updateOne({ key }, upd({ $set }));
+    },
+
+    // ----- subscriptions ----------------------------------------------------------------------
+
+    async findSubscription(provider: ProviderId, subscriptionId: string): Promise<SubscriptionRecord | null> {
+      const doc = await raw.subscriptions.findOne({ provider, providerSubscriptionId: subscriptionId });
+      return doc ? toSubscription(doc as Record<string, unknown>) : null;
+    },
+
+    async findSubscriptionById(id: string): Promise<SubscriptionRecord | null> {
+      if (!mongoose.isValidObjectId(id)) return null;
+      const doc = await raw.subscriptions.findOne({ _id: oid(id) });
+      return doc ? toSubscription(doc as Record<string, unknown>) : null;
+    },
+
+    async subscriptionsOf(supporterId: string): Promise<SubscriptionRecord[]> {
+      if (!mongoose.isValidObjectId(supporterId)) return [];
+      const docs = await Subscriptions.collection
+        .find({ supporterId: oid(supporterId) })
+        .sort({ createdAt: -1 })
+        .toArray();
+      return docs.map((d) => toSubscription(d as Record<string, unknown>));
+    },
+
+    /** Inserts a subscription first seen now; null when another writer inserted it first. */
+    async insertSubscription(
+      provider: ProviderId,
+      subscriptionId: string,
+      fields: SubscriptionFields,
+    ): Promise<SubscriptionRecord | null> {
+      const now = new Date();
+      const doc: Record<string, unknown> = {
+        _id: new mongoose.Types.ObjectId(),
+        provider,
+        providerSubscriptionId: subscriptionId,
+        ...fields,
+        ...(fields.supporterId ? { supporterId: oid(fields.supporterId) } : {}),
+        ...(fields.checkoutId && mongoose.isValidObjectId(fields.checkoutId)
+          ? { checkoutId: oid(fields.checkoutId) }
+          : {}),
+        settled: false,
+        version: 0,
+        createdAt: now,
+        updatedAt: now,
+      };
+      if (typeof doc.checkoutId === 'string') delete doc.checkoutId;
+      for (const key of Object.keys(doc)) if (doc[key] === undefined) delete doc[key];
+      try {
+        await raw.subscriptions.insertOne(doc);
+        return toSubscription(doc);
+      } catch (err) {
+        if (isDuplicateKey(err)) return null;
+        throw err;
+      }
+    },
+
+    /** Writes the rules' answer for a subscription, only if nobody changed it since `version`. */
+    async updateSubscription(
+      id: string,
+      version: number,
+      fields: Partial<SubscriptionFields>,
+      newMovements: KeyedMrrMovement[],
+    ): Promise<SubscriptionRecord | null> {
+      const $set: Record<string, unknown> = { ...fields, settled: false, updatedAt: new Date() };
+      if (fields.supporterId) $set.supporterId = oid(fields.supporterId);
+      if (fields.checkoutId) {
+        if (mongoose.isValidObjectId(fields.checkoutId)) $set.checkoutId = oid(fields.checkoutId);
+        else delete $set.checkoutId;
+      }
+      for (const key of Object.keys($set)) if ($set[key] === undefined) delete $set[key];
+      const doc = await raw.subscriptions.findOneAndUpdate(
+        { _id: oid(id), version },
+        upd({ $set, $push: { movements: { $each: newMovements } }, $inc: { version: 1 } }),
+        { returnDocument: 'after' },
+      );
+      return doc ? toSubscription(doc as Record<string, unknown>) : null;
+    },
+
+    async markSubscriptionSettled(id: string, version: number, applied: string[]): Promise<void> {
+      await raw.subscriptions.updateOne(
+        { _id: oid(id), version },
+        upd({ $set: { settled: true }, $pull: { movements: { key: { $in: applied } } } }),
+      );
+    },
+
+    async unsettledSubscriptions(updatedBefore: Date, limit: number): Promise<SubscriptionRecord[]> {
+      const docs = await Subscriptions.collection
+        .find({ settled: false, updatedAt: { $lt: updatedBefore } })
+        .limit(limit)
+        .toArray();
+      return docs.map((d) => toSubscription(d as Record<string, unknown>));
+    },
+
+    /** Records an MRR movement once (by key); says whether its rollup effect is still to do. */
+    async recordMrrMovement(
+      movement: KeyedMrrMovement & {
+        subscriptionId: string;
+        provider: ProviderId;
+        planId: string;
+        supporterId?: string;
+        articleSlug?: string;
+      },
+    ): Promise<{ applied: boolean }> {
+      await indexes();
+      const { key, ...rest } = movement;
+      const doc: Record<string, unknown> = {
+        ...rest,
+        subscriptionId: oid(movement.subscriptionId),
+        ...(movement.supporterId ? { supporterId: oid(movement.supporterId) } : {}),
+      };
+      for (const k of Object.keys(doc)) if (doc[k] === undefined) delete doc[k];
+      const stored = await raw.mrrMovements.findOneAndUpdate(
+        { key },
+        upd({ $setOnInsert: { ...doc, applied: false } }),
+        { upsert: true, returnDocument: 'after' },
+      );
+      return { applied: stored?.applied === true };
+    },
+
+    async markMrrMovementApplied(key: string): Promise<void> {
+      await raw.mrrMovements.updateOne({ key }, upd({ $set: { applied: true } }));
+    },
+
+    // ----- rollups ----------------------------------------------------------------------------
+
+    /**
+     * Adds to a rollup bucket exactly once per mark. The first increment of a new bucket is an
+     * upsert; when two processes create the same bucket at once, the loser's insert fails with a
+     * duplicate key although its increment was never applied — so it is retried as an update of
+     * the bucket that now exists, and only a bucket that carries the mark counts as done.
+     */
+    async incrementRollupOnce(
+      bucket: RollupBucket,
+      mark: string,
+      inc: Record<string, number>,
+    ): Promise<void> {
+      await indexes();
+      const changes = Object.fromEntries(Object.entries(inc).filter(([, v]) => v !== 0));
+      const filter = { ...bucket, marks: { $ne: mark } };
+      const update = { $inc: changes, $push: { marks: mark } };
+      try {
+        await raw.rollups.updateOne(filter, upd(update), { upsert: true });
+        return;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+      const retried = await raw.rollups.updateOne(filter, upd(update));
+      if (retried.matchedCount === 1) return;
+      const counted = await raw.rollups.countDocuments({ ...bucket, marks: mark }, { limit: 1 });
+      if (counted === 0) throw new Error(`rollup ${bucket.zone} ${bucket.day} kept refusing ${mark}`);
+    },
+
+    /** The raw collections for read-only reporting and the nightly re-derivation. */
+    collections: {
+      entries: () => Entries.collection,
+      rollups: () => Rollups.collection,
+      mrrMovements: () => MrrMovements.collection,
+      subscriptions: () => Subscriptions.collection,
+      supporters: () => Supporters.collection,
+      donations: () => Donations.collection,
+    },
+  };
+}
+
+export type LedgerRepository = ReturnType<typeof createLedgerRepository>;
