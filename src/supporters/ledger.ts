@@ -231,8 +231,13 @@ export function createLedger(deps: LedgerDeps): Ledger {
     });
   }
 
+  /**
+   * Brings one movement of a payment to its entry, the rollups and the supporter's totals. Each
+   * step is idempotent on its own (the entry by key, increments by mark), so the entry's flags are
+   * written once at the end: a crash in between only repeats steps that change nothing.
+   */
   async function settleEntry(donation: DonationRecord, movement: Movement): Promise<boolean> {
-    let entry = await repo.recordEntry({
+    const entry = await repo.recordEntry({
       key: movement.key,
       type: movement.type,
       donationId: donation.id,
@@ -250,16 +255,14 @@ export function createLedger(deps: LedgerDeps): Ledger {
       occurredAt: movement.at,
       paymentOccurredAt: donation.occurredAt,
     });
+    const flags: Parameters<LedgerRepository['setEntry']>[1] = {};
     if (!entry.effects.rollup) {
       await incrementEverywhere(entry.occurredAt, entry, entry.key, rollupIncrement(entry));
-      await repo.setEntry(entry.key, { 'effects.rollup': true });
+      flags['effects.rollup'] = true;
     }
     let credited = false;
     if (donation.supporterId && !entry.effects.supporter) {
-      if (!entry.supporterId) {
-        await repo.setEntry(entry.key, { supporterId: donation.supporterId });
-        entry = { ...entry, supporterId: donation.supporterId };
-      }
+      if (!entry.supporterId) flags.supporterId = donation.supporterId;
       await repo.creditSupporterOnce(donation.supporterId, entry.key, {
         currency: entry.currency,
         amountMinor: entry.amountMinor,
@@ -269,8 +272,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
         await countNewSupporter(donation.supporterId, entry);
         credited = true;
       }
-      await repo.setEntry(entry.key, { 'effects.supporter': true });
+      flags['effects.supporter'] = true;
     }
+    if (Object.keys(flags).length) await repo.setEntry(entry.key, flags);
     return credited;
   }
 

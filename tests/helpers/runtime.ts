@@ -38,3 +38,11 @@ export async function startTestRuntime(
     ...options,
   });
 }
+
+/** A runtime without payment providers (and without the simulator): for tests that apply facts to the ledger directly. */
+export function startLedgerRuntime(overrides: DeepPartial<AppConfig> | Record<string, unknown> = {}): Promise<Runtime> {
+  return startTestRuntime(overrides, {
+    backgroundJobs: false,
+    payments: { providers: {}, formActionOrigins: [], stop: async () => undefined },
+  });
+}
