@@ -109,7 +109,13 @@ export async function openCore(
       reporting: config.reports,
       onPaymentCredited: (id) => creditListeners.forEach((listener) => listener(id)),
     });
-    const donations = createDonationService({ config, logger, providers: payments.providers, ledger, checkouts });
+    const donations = createDonationService({
+      config,
+      logger,
+      providers: payments.providers,
+      ledger,
+      checkouts,
+    });
     const webhooks = createWebhooksFeature({ config, logger, providers: payments.providers, ledger });
     cleanups.push(() => webhooks.stopJobs());
     return {
@@ -162,8 +168,16 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       perEmail: limiter('donate_email', perEmail, 'Too many attempts for this email address.'),
     };
     const linkLimits = {
-      perIp: limiter('manage_link_ip', perIp, 'Too many requests from your connection. Please wait a few minutes.'),
-      perEmail: limiter('manage_link_email', perEmail, 'Too many requests for this address. Please wait a while.'),
+      perIp: limiter(
+        'manage_link_ip',
+        perIp,
+        'Too many requests from your connection. Please wait a few minutes.',
+      ),
+      perEmail: limiter(
+        'manage_link_email',
+        perEmail,
+        'Too many requests for this address. Please wait a while.',
+      ),
     };
     const selfService = createSelfService({
       config,

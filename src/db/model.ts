@@ -10,6 +10,7 @@ export type Doc = Record<string, unknown>;
  */
 export function modelOf(connection: Connection, name: string, schema: mongoose.Schema): Model<Doc> {
   return (
-    (connection.models[name] as Model<Doc> | undefined) ?? (connection.model(name, schema) as unknown as Model<Doc>)
+    (connection.models[name] as Model<Doc> | undefined) ??
+    (connection.model(name, schema) as unknown as Model<Doc>)
   );
 }

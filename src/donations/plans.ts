@@ -69,7 +69,8 @@ export function resolveDonation(config: AppConfig, body: unknown): DonationChoic
     if (!check.success) throw new DonationInputError('Please check your email address.', values);
     email = check.data.toLowerCase();
   }
-  const articleSlug = form.article && /^[a-z0-9][a-z0-9-]{0,119}$/.test(form.article) ? form.article : undefined;
+  const articleSlug =
+    form.article && /^[a-z0-9][a-z0-9-]{0,119}$/.test(form.article) ? form.article : undefined;
   return {
     plan,
     provider: provider.id,
@@ -84,7 +85,10 @@ export function resolveDonation(config: AppConfig, body: unknown): DonationChoic
  * ("Reader+1@Example.com" and "reader@example.com" share one budget).
  */
 export function rateLimitKeyForEmail(email: string): string {
-  const [local = '', domain = ''] = email.trim().toLowerCase().split(/@(?=[^@]*$)/);
+  const [local = '', domain = ''] = email
+    .trim()
+    .toLowerCase()
+    .split(/@(?=[^@]*$)/);
   return `${local.replace(/\+.*$/, '')}@${domain}`;
 }
 
@@ -101,7 +105,13 @@ export function amountForPlan(
 ): number {
   let amountMinor: number;
   try {
-    amountMinor = parseDecimalToMinor(input.trim().replace(/^[$€£]/, '').replace(/,/g, ''), currency);
+    amountMinor = parseDecimalToMinor(
+      input
+        .trim()
+        .replace(/^[$€£]/, '')
+        .replace(/,/g, ''),
+      currency,
+    );
   } catch {
     throw new DonationInputError('Please enter the amount as a number, such as 5 or 12.50.', values);
   }

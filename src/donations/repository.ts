@@ -50,7 +50,10 @@ export interface CheckoutRecord {
   checks: number;
 }
 
-export type NewCheckout = Omit<CheckoutRecord, 'state' | 'createdAt' | 'completedAt' | 'checks' | 'failureReason'> & {
+export type NewCheckout = Omit<
+  CheckoutRecord,
+  'state' | 'createdAt' | 'completedAt' | 'checks' | 'failureReason'
+> & {
   nextCheckAt: Date;
 };
 

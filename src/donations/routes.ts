@@ -60,7 +60,9 @@ export function createDonationRoutes(deps: {
     res.render('donations/thanks', {
       title: titles[outcome.status],
       outcome,
-      amount: outcome.amount ? formatMoney(outcome.amount.amountMinor, outcome.amount.currency, locale) : null,
+      amount: outcome.amount
+        ? formatMoney(outcome.amount.amountMinor, outcome.amount.currency, locale)
+        : null,
       providerName: outcome.provider?.label ?? '',
       monthly: outcome.plan?.interval === 'month',
       nextCharge: outcome.nextChargeAt

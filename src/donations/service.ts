@@ -107,7 +107,6 @@ export function createDonationService(deps: {
   }
 
   return {
-
     async start(choice) {
       const provider = providerFor(choice.provider);
       if (!provider) throw new AppError('validation', messages.unavailable);
@@ -191,16 +190,21 @@ export function createDonationService(deps: {
         const age = now.getTime() - checkout.createdAt.getTime();
         const wait = Math.min(FIRST_CHECK_MS * 2 ** (checkout.checks + 1), MAX_CHECK_INTERVAL_MS);
         // Claim this check (two sweeps in two processes ask the provider once).
-        if (!(await checkouts.scheduleCheck(checkout.id, checkout.checks, new Date(now.getTime() + wait)))) continue;
+        if (!(await checkouts.scheduleCheck(checkout.id, checkout.checks, new Date(now.getTime() + wait))))
+          continue;
         const provider = providers[checkout.provider];
         if (!provider) continue;
         checked += 1;
         try {
           const outcome = await provider.resolveCheckout(checkout.providerRef, checkout.interval);
           await settle(checkout, outcome);
-          if (outcome.status === 'pending' && age > GIVE_UP_AFTER_MS) await checkouts.moveTo(checkout.id, 'expired');
+          if (outcome.status === 'pending' && age > GIVE_UP_AFTER_MS)
+            await checkouts.moveTo(checkout.id, 'expired');
         } catch (err) {
-          logger.warn({ err, checkoutId: checkout.id }, 'could not ask the provider about an unfinished checkout');
+          logger.warn(
+            { err, checkoutId: checkout.id },
+            'could not ask the provider about an unfinished checkout',
+          );
           if (err instanceof ProviderError && !err.retryable && age > GIVE_UP_AFTER_MS) {
             await checkouts.moveTo(checkout.id, 'expired');
           }

@@ -95,14 +95,21 @@ const dayFormatters = new Map<string, Intl.DateTimeFormat>();
 export function dayIn(zone: string, at: Date): string {
   let format = dayFormatters.get(zone);
   if (!format) {
-    format = new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    format = new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
     dayFormatters.set(zone, format);
   }
   return format.format(at);
 }
 
 /** What a ledger entry adds to its day's rollup. */
-export function rollupIncrement(entry: Pick<LedgerEntryRecord, 'type' | 'amountMinor' | 'feeMinor'>): Record<string, number> {
+export function rollupIncrement(
+  entry: Pick<LedgerEntryRecord, 'type' | 'amountMinor' | 'feeMinor'>,
+): Record<string, number> {
   switch (entry.type) {
     case 'payment':
       return { grossMinor: entry.amountMinor, count: 1, feeMinor: entry.feeMinor };
@@ -150,7 +157,10 @@ export function createLedger(deps: LedgerDeps): Ledger {
   const logger = deps.logger.child({ component: 'ledger' });
   const intervalOf = new Map(deps.plans.map((p) => [p.id, p.interval]));
 
-  const bucketsOf = (at: Date, d: { currency: string; provider: ProviderId; planId: string }): RollupBucket[] =>
+  const bucketsOf = (
+    at: Date,
+    d: { currency: string; provider: ProviderId; planId: string },
+  ): RollupBucket[] =>
     reporting.timeZones.map((zone) => ({
       zone,
       day: dayIn(zone, at),
@@ -205,14 +215,17 @@ export function createLedger(deps: LedgerDeps): Ledger {
       const supporter = await repo.findSupporter(supporterId);
       if (!supporter) return undefined;
       const first = supporter.firstPayment;
-      if (first && first.key !== entry.key && first.at.getTime() <= entry.occurredAt.getTime()) return undefined;
+      if (first && first.key !== entry.key && first.at.getTime() <= entry.occurredAt.getTime())
+        return undefined;
       if (!first || first.key !== entry.key) {
         if (!(await repo.claimFirstPayment(supporterId, { key: entry.key, at: entry.occurredAt }, first))) {
           return CONFLICT;
         }
       }
       const previousKey = first && first.key !== entry.key ? first.key : supporter.firstPayment?.previousKey;
-      await incrementEverywhere(entry.occurredAt, entry, `new:${supporterId}:${entry.key}`, { newSupporters: 1 });
+      await incrementEverywhere(entry.occurredAt, entry, `new:${supporterId}:${entry.key}`, {
+        newSupporters: 1,
+      });
       await repo.setEntry(entry.key, { newSupporter: true });
       if (previousKey) {
         const previous = await repo.findEntry(previousKey);
@@ -298,14 +311,19 @@ export function createLedger(deps: LedgerDeps): Ledger {
     const subscription = fact.subscriptionId
       ? await repo.findSubscription(fact.provider, fact.subscriptionId)
       : null;
-    const planId = checkout?.planId ?? fact.planId ?? (subscription?.planId !== 'unknown' ? subscription?.planId : undefined) ?? 'unknown';
+    const planId =
+      checkout?.planId ??
+      fact.planId ??
+      (subscription?.planId !== 'unknown' ? subscription?.planId : undefined) ??
+      'unknown';
     const interval =
       checkout?.interval ?? intervalOf.get(planId) ?? (fact.kind === 'recurring' ? 'month' : 'once');
     // Money arrived either way; a price other than the one started is kept and flagged for finance.
     const amountMismatch =
       !!checkout &&
       fact.kind === 'one_off' &&
-      (checkout.amount.amountMinor !== fact.amount.amountMinor || checkout.amount.currency !== fact.amount.currency);
+      (checkout.amount.amountMinor !== fact.amount.amountMinor ||
+        checkout.amount.currency !== fact.amount.currency);
     if (amountMismatch) {
       logger.warn(
         { provider: fact.provider, paymentId: fact.paymentId, checkoutId: fact.checkoutId },
@@ -337,7 +355,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
       disputes: [],
       amountMismatch,
       occurredAt: fact.occurredAt,
-      movements: [paymentMovement(fact.provider, fact.paymentId, fact.amount.amountMinor, feeMinor, fact.occurredAt)],
+      movements: [
+        paymentMovement(fact.provider, fact.paymentId, fact.amount.amountMinor, feeMinor, fact.occurredAt),
+      ],
     });
     if (!donation) {
       // Another delivery of the same payment won the insert a moment ago.
@@ -348,9 +368,14 @@ export function createLedger(deps: LedgerDeps): Ledger {
     await settleDonation(donation);
     // A renewal that went through brings a past-due subscription back to active.
     if (fact.subscriptionId) {
-      await applySubscriptionMove(fact.provider, fact.subscriptionId, { status: 'active', at: fact.occurredAt }, {
-        onlyFrom: ['past_due'],
-      });
+      await applySubscriptionMove(
+        fact.provider,
+        fact.subscriptionId,
+        { status: 'active', at: fact.occurredAt },
+        {
+          onlyFrom: ['past_due'],
+        },
+      );
     }
     return { result: 'applied', donationId: donation.id };
   }
@@ -397,10 +422,14 @@ export function createLedger(deps: LedgerDeps): Ledger {
   }
 
   const paymentRefunded = (fact: PaymentRefunded) =>
-    changePayment(fact.provider, fact.paymentId, (d) => applyRefund({ ...d, paymentId: d.providerPaymentId }, fact));
+    changePayment(fact.provider, fact.paymentId, (d) =>
+      applyRefund({ ...d, paymentId: d.providerPaymentId }, fact),
+    );
 
   const paymentDisputed = (fact: PaymentDisputed) =>
-    changePayment(fact.provider, fact.paymentId, (d) => applyDispute({ ...d, paymentId: d.providerPaymentId }, fact));
+    changePayment(fact.provider, fact.paymentId, (d) =>
+      applyDispute({ ...d, paymentId: d.providerPaymentId }, fact),
+    );
 
   async function paymentFailed(fact: PaymentFailed): Promise<ApplyOutcome> {
     if (fact.checkoutId) await checkouts.markFailed(fact.checkoutId, fact.reason);
@@ -454,7 +483,11 @@ export function createLedger(deps: LedgerDeps): Ledger {
     provider: ProviderId,
     subscriptionId: string,
     move: SubscriptionMove,
-    extra: { payer?: PaymentSucceeded['payer']; checkoutId?: string; onlyFrom?: SubscriptionRecord['status'][] } = {},
+    extra: {
+      payer?: PaymentSucceeded['payer'];
+      checkoutId?: string;
+      onlyFrom?: SubscriptionRecord['status'][];
+    } = {},
   ): Promise<ApplyOutcome> {
     let attached: string | undefined;
     const outcome = await retryOnConflict(
@@ -478,12 +511,21 @@ export function createLedger(deps: LedgerDeps): Ledger {
         }
         const state = next ?? stateOf(current!);
         const prefix = `mrr:${provider}:${subscriptionId}:v${current ? current.version + 1 : 0}`;
-        const { write, active } = diffMrrMovements(current?.mrr ?? [], mrrMovements(state.history, reporting), prefix);
+        const { write, active } = diffMrrMovements(
+          current?.mrr ?? [],
+          mrrMovements(state.history, reporting),
+          prefix,
+        );
         const fields = {
           ...state,
           mrr: active,
           ...(supporterId ? { supporterId } : {}),
-          ...(checkout ? { checkoutId: checkout.id, ...(checkout.articleSlug ? { articleSlug: checkout.articleSlug } : {}) } : {}),
+          ...(checkout
+            ? {
+                checkoutId: checkout.id,
+                ...(checkout.articleSlug ? { articleSlug: checkout.articleSlug } : {}),
+              }
+            : {}),
         };
         const written = current
           ? await repo.updateSubscription(current.id, current.version, fields, write)
@@ -518,7 +560,10 @@ export function createLedger(deps: LedgerDeps): Ledger {
         ...(fact.currentPeriodEnd ? { currentPeriodEnd: fact.currentPeriodEnd } : {}),
         ...(fact.endsAt !== undefined ? { endsAt: fact.endsAt } : {}),
       },
-      { ...(fact.payer ? { payer: fact.payer } : {}), ...(fact.checkoutId ? { checkoutId: fact.checkoutId } : {}) },
+      {
+        ...(fact.payer ? { payer: fact.payer } : {}),
+        ...(fact.checkoutId ? { checkoutId: fact.checkoutId } : {}),
+      },
     );
 
   return {

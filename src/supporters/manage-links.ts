@@ -22,7 +22,11 @@ export interface ManageLinks {
   checkFormToken(token: string, formToken: unknown): boolean;
   /** Signed, expiring links for the readers' rights pages (same mechanism, another purpose). */
   purposeToken(purpose: string, subject: string, lifetimeMinutes: number, now?: Date): string;
-  verifyPurpose(purpose: string, token: string, now?: Date): { subject: string; issuedAt: Date } | 'expired' | null;
+  verifyPurpose(
+    purpose: string,
+    token: string,
+    now?: Date,
+  ): { subject: string; issuedAt: Date } | 'expired' | null;
 }
 
 const TOKEN = /^([a-f0-9]{24})\.(\d{10})\.(\d{10})\.([A-Za-z0-9_-]{43})$/;
@@ -67,7 +71,10 @@ export function createManageLinks(secret: string, lifetimeDays = 30): ManageLink
       const [, subject, issued, expires, signature] = match;
       if (!same(signature!, sign(`${purpose}:${subject}.${issued}.${expires}`))) return null;
       if (Number(expires) * 1000 < now.getTime()) return 'expired';
-      return { subject: Buffer.from(subject!, 'base64url').toString(), issuedAt: new Date(Number(issued) * 1000) };
+      return {
+        subject: Buffer.from(subject!, 'base64url').toString(),
+        issuedAt: new Date(Number(issued) * 1000),
+      };
     },
   };
 }

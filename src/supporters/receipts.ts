@@ -41,7 +41,15 @@ export function receiptView(
   config: AppConfig,
   donation: Pick<
     DonationRecord,
-    'id' | 'amountMinor' | 'currency' | 'occurredAt' | 'planId' | 'provider' | 'providerPaymentId' | 'kind' | 'status'
+    | 'id'
+    | 'amountMinor'
+    | 'currency'
+    | 'occurredAt'
+    | 'planId'
+    | 'provider'
+    | 'providerPaymentId'
+    | 'kind'
+    | 'status'
   >,
   nextChargeAt?: Date,
 ): ReceiptView {
@@ -118,7 +126,9 @@ export function createReceiptSender(deps: {
         ? await repo.findSubscription(donation.provider, donation.subscriptionId)
         : null;
     const next =
-      subscription && subscription.status !== 'cancelled' && !subscription.endsAt ? subscription.currentPeriodEnd : undefined;
+      subscription && subscription.status !== 'cancelled' && !subscription.endsAt
+        ? subscription.currentPeriodEnd
+        : undefined;
     const receipt = receiptView(config, donation, next);
     const issuedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
     const manageUrl = `${config.site.publicUrl}/manage/${manageLinks.tokenFor(supporter.id, issuedAt)}`;
@@ -139,7 +149,11 @@ export function createReceiptSender(deps: {
         ].join('\n'),
         html: views.render('emails/receipt.html.njk', context),
         attachments: [
-          { filename: `receipt-${receipt.number}.txt`, content: receiptText(config, receipt), contentType: 'text/plain' },
+          {
+            filename: `receipt-${receipt.number}.txt`,
+            content: receiptText(config, receipt),
+            contentType: 'text/plain',
+          },
         ],
       });
       await repo.receiptDone(donation.id, 'sent');
@@ -148,7 +162,10 @@ export function createReceiptSender(deps: {
       return true;
     } catch (err) {
       const backoff = Math.min(MAX_BACKOFF_MS, 30_000 * 2 ** (donation.receipt.attempts - 1));
-      logger.warn({ err, donationId: donation.id, attempts: donation.receipt.attempts }, 'receipt email failed; will retry');
+      logger.warn(
+        { err, donationId: donation.id, attempts: donation.receipt.attempts },
+        'receipt email failed; will retry',
+      );
       await repo.receiptLater(
         donation.id,
         new Date(Date.now() + backoff),

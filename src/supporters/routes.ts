@@ -13,7 +13,9 @@ const messages = {
 };
 
 const formBody = z.object({ formToken: z.string().max(200) }).loose();
-const amountBody = z.object({ formToken: z.string().max(200), amount: z.string().trim().min(1).max(20) }).loose();
+const amountBody = z
+  .object({ formToken: z.string().max(200), amount: z.string().trim().min(1).max(20) })
+  .loose();
 const linkBody = z.object({ email: z.string().trim().min(3).max(254) }).loose();
 
 /** The self-service pages behind the signed link in every receipt, and the way to get a new link. */
@@ -33,7 +35,11 @@ export function createSupporterRoutes(deps: {
     next();
   });
 
-  const renderLinkPage = (res: Response, status: number, view: { heading: string; message?: string; sent?: boolean }) => {
+  const renderLinkPage = (
+    res: Response,
+    status: number,
+    view: { heading: string; message?: string; sent?: boolean },
+  ) => {
     res.status(status).render('supporters/link', { title: view.heading, ...view });
   };
 
@@ -41,7 +47,11 @@ export function createSupporterRoutes(deps: {
   async function holder(req: Request, res: Response): Promise<string | null> {
     const token = String(req.params.token);
     const verified = links.verify(token);
-    if (verified && verified !== 'expired' && (await selfService.linkIsCurrent(verified.supporterId, verified.issuedAt))) {
+    if (
+      verified &&
+      verified !== 'expired' &&
+      (await selfService.linkIsCurrent(verified.supporterId, verified.issuedAt))
+    ) {
       return verified.supporterId;
     }
     if (verified === null) {
@@ -52,7 +62,8 @@ export function createSupporterRoutes(deps: {
     } else {
       renderLinkPage(res, 410, {
         heading: 'This link has expired',
-        message: 'Links in our emails work for a limited time, and each new email replaces the previous link. We can email you a new one.',
+        message:
+          'Links in our emails work for a limited time, and each new email replaces the previous link. We can email you a new one.',
       });
     }
     return null;

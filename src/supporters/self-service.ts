@@ -44,7 +44,9 @@ export interface SubscriptionView {
 function statusWords(s: SubscriptionRecord, now: Date): string {
   if (s.endsAt && s.endsAt > now) return 'ending';
   if (s.status === 'cancelled') return 'ended';
-  return { pending: 'starting', active: 'active', past_due: 'payment overdue', suspended: 'paused' }[s.status];
+  return { pending: 'starting', active: 'active', past_due: 'payment overdue', suspended: 'paused' }[
+    s.status
+  ];
 }
 
 export function createSelfService(deps: {
@@ -133,14 +135,23 @@ export function createSelfService(deps: {
             id: s.id,
             plan: plan?.name ?? 'Monthly support',
             amount: s.amountMinor ? formatMoney(s.amountMinor, currency, locale) : '',
-            amountInput: s.amountMinor ? formatMoney(s.amountMinor, currency, locale).replace(/[^\d.,]/g, '') : '',
+            amountInput: s.amountMinor
+              ? formatMoney(s.amountMinor, currency, locale).replace(/[^\d.,]/g, '')
+              : '',
             provider: descriptorOf(s.provider).longLabel,
             status: statusWords(s, now),
             ...(s.endsAt ? { endsOn: formatDate(config, s.endsAt) } : {}),
             ...(open && s.currentPeriodEnd ? { nextCharge: formatDate(config, s.currentPeriodEnd) } : {}),
             cancellable: open && s.status !== 'pending',
-            changeable: open && s.status === 'active' && descriptorOf(s.provider).capabilities.changeAmount && !!plan,
-            min: plan ? formatMoney(Math.max(plan.minAmountMinor, config.donations.minimumAmountMinor), currency, locale) : '',
+            changeable:
+              open && s.status === 'active' && descriptorOf(s.provider).capabilities.changeAmount && !!plan,
+            min: plan
+              ? formatMoney(
+                  Math.max(plan.minAmountMinor, config.donations.minimumAmountMinor),
+                  currency,
+                  locale,
+                )
+              : '',
             max: plan ? formatMoney(plan.maxAmountMinor, currency, locale) : '',
           };
         }),
@@ -149,7 +160,8 @@ export function createSelfService(deps: {
 
     async receipt(supporterId: string, donationId: string) {
       const donation = await repo.findDonationById(donationId);
-      if (!donation || donation.supporterId !== supporterId) throw new AppError('not_found', 'No such receipt.');
+      if (!donation || donation.supporterId !== supporterId)
+        throw new AppError('not_found', 'No such receipt.');
       const view = receiptView(config, donation);
       return { filename: `receipt-${view.number}.txt`, text: receiptText(config, view) };
     },
@@ -172,7 +184,9 @@ export function createSelfService(deps: {
         }),
       );
       const endsAt =
-        subscription.currentPeriodEnd && subscription.currentPeriodEnd > now ? subscription.currentPeriodEnd : now;
+        subscription.currentPeriodEnd && subscription.currentPeriodEnd > now
+          ? subscription.currentPeriodEnd
+          : now;
       await ledger.apply({
         type: 'subscription.moved',
         provider: subscription.provider,
@@ -183,12 +197,16 @@ export function createSelfService(deps: {
         occurredAt: now,
       });
       const name = nameIsSafeForMessages(supporter.name) ? `, ${supporter.name}` : '';
-      await confirm(supporter.email, `Your monthly support of ${config.site.name} ends on ${formatDate(config, endsAt)}`, [
-        `Hello${name},`,
-        '',
-        `Your monthly support has been cancelled. No further payments will be taken; what you have paid for runs until ${formatDate(config, endsAt)}.`,
-        'Thank you for supporting independent journalism. You are welcome back at any time.',
-      ]);
+      await confirm(
+        supporter.email,
+        `Your monthly support of ${config.site.name} ends on ${formatDate(config, endsAt)}`,
+        [
+          `Hello${name},`,
+          '',
+          `Your monthly support has been cancelled. No further payments will be taken; what you have paid for runs until ${formatDate(config, endsAt)}.`,
+          'Thank you for supporting independent journalism. You are welcome back at any time.',
+        ],
+      );
       return endsAt;
     },
 
@@ -230,7 +248,9 @@ export function createSelfService(deps: {
         occurredAt: new Date(),
       });
       const formatted = formatMoney(amountMinor, currency, locale);
-      const from = subscription.currentPeriodEnd ? ` from ${formatDate(config, subscription.currentPeriodEnd)}` : ' from your next payment';
+      const from = subscription.currentPeriodEnd
+        ? ` from ${formatDate(config, subscription.currentPeriodEnd)}`
+        : ' from your next payment';
       await confirm(supporter.email, `Your monthly support of ${config.site.name} is now ${formatted}`, [
         'Hello,',
         '',

@@ -27,7 +27,11 @@ export async function openCliContext(options: { withPayments?: boolean } = {}): 
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', name: 'readerfund-cli' });
   let core: Core;
   try {
-    core = await openCore(config, { logger, backgroundJobs: false, withPayments: options.withPayments ?? true });
+    core = await openCore(config, {
+      logger,
+      backgroundJobs: false,
+      withPayments: options.withPayments ?? true,
+    });
   } catch (err) {
     const text = err instanceof Error ? err.message : String(err);
     if (/locked/i.test(text)) {

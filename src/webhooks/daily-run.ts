@@ -25,7 +25,11 @@ const RETRY_AFTER_MS = 15 * 60_000;
  * first insert wins on the unique index. A run that failed, or whose process died (its lease ran
  * out), can be claimed again the same day; a run that finished is never repeated.
  */
-export async function claimDailyRun(job: string, at = new Date(), leaseMs = DEFAULT_LEASE_MS): Promise<boolean> {
+export async function claimDailyRun(
+  job: string,
+  at = new Date(),
+  leaseMs = DEFAULT_LEASE_MS,
+): Promise<boolean> {
   await ensureIndex();
   const day = at.toISOString().slice(0, 10);
   const leaseUntil = new Date(at.getTime() + leaseMs);
@@ -43,9 +47,12 @@ export async function claimDailyRun(job: string, at = new Date(), leaseMs = DEFA
 }
 
 /** Records how a claimed run ended: done for the day, or failed (retried later the same day). */
-export async function finishDailyRun(job: string, at: Date, outcome: { error?: unknown } = {}): Promise<void> {
-  const day = at.toISOString().slice(0, 10);
-  const now = new Date();
+export async function finishDailyRun(
+  job: string,
+  day: string,
+  now: Date,
+  outcome: { error?: unknown } = {},
+): Promise<void> {
   await runs().updateOne(
     { job, day },
     outcome.error === undefined
@@ -55,21 +62,28 @@ export async function finishDailyRun(job: string, at: Date, outcome: { error?: u
             status: 'failed',
             finishedAt: now,
             leaseUntil: new Date(now.getTime() + RETRY_AFTER_MS),
-            lastError: outcome.error instanceof Error ? outcome.error.message.slice(0, 500) : String(outcome.error),
+            lastError:
+              outcome.error instanceof Error ? outcome.error.message.slice(0, 500) : String(outcome.error),
           },
         },
   );
 }
 
 /** Runs `work` as today's run of `job` if this process wins the claim; failures are retried later today. */
-export async function runDaily(job: string, work: () => Promise<unknown>, at = new Date()): Promise<boolean> {
+export async function runDaily(
+  job: string,
+  work: () => Promise<unknown>,
+  clock: () => Date = () => new Date(),
+): Promise<boolean> {
+  const at = clock();
+  const day = at.toISOString().slice(0, 10);
   if (!(await claimDailyRun(job, at))) return false;
   try {
     await work();
   } catch (err) {
-    await finishDailyRun(job, at, { error: err });
+    await finishDailyRun(job, day, clock(), { error: err });
     throw err;
   }
-  await finishDailyRun(job, at);
+  await finishDailyRun(job, day, clock());
   return true;
 }

@@ -31,8 +31,12 @@ export function createReconciler(deps: {
       provider,
       payments.map((p) => p.paymentId),
     );
-    const differs = (paymentId: string, field: 'amount' | 'refunded' | 'dispute', providerValue: string, ledgerValue: string) =>
-      record.mismatched.push({ provider, paymentId, field, providerValue, ledgerValue });
+    const differs = (
+      paymentId: string,
+      field: 'amount' | 'refunded' | 'dispute',
+      providerValue: string,
+      ledgerValue: string,
+    ) => record.mismatched.push({ provider, paymentId, field, providerValue, ledgerValue });
     for (const p of payments) {
       const entry = ledger.get(p.paymentId);
       if (!entry) {
@@ -40,7 +44,12 @@ export function createReconciler(deps: {
         continue;
       }
       if (entry.amountMinor !== p.amount.amountMinor || entry.currency !== p.amount.currency) {
-        differs(p.paymentId, 'amount', `${p.amount.amountMinor} ${p.amount.currency}`, `${entry.amountMinor} ${entry.currency}`);
+        differs(
+          p.paymentId,
+          'amount',
+          `${p.amount.amountMinor} ${p.amount.currency}`,
+          `${entry.amountMinor} ${entry.currency}`,
+        );
       }
       if (p.refundedMinor !== undefined && p.refundedMinor !== entry.refundedMinor) {
         differs(p.paymentId, 'refunded', String(p.refundedMinor), String(entry.refundedMinor));
@@ -48,14 +57,20 @@ export function createReconciler(deps: {
       for (const dispute of p.disputes ?? []) {
         const ours = entry.disputes.find((d) => d.id === dispute.id);
         if (!ours || decided(ours.status) !== decided(dispute.status)) {
-          differs(p.paymentId, 'dispute', `${dispute.id} ${dispute.status}`, ours ? `${ours.id} ${ours.status}` : 'not recorded');
+          differs(
+            p.paymentId,
+            'dispute',
+            `${dispute.id} ${dispute.status}`,
+            ours ? `${ours.id} ${ours.status}` : 'not recorded',
+          );
         }
       }
     }
   }
 
   return async function reconcile(options: { days: number; until?: Date }): Promise<ReconciliationReport> {
-    if (!Number.isFinite(options.days) || options.days <= 0) throw new Error('days must be a positive number');
+    if (!Number.isFinite(options.days) || options.days <= 0)
+      throw new Error('days must be a positive number');
     const startedAt = new Date();
     const until = options.until ?? startedAt;
     const since = new Date(until.getTime() - options.days * 86_400_000);
@@ -87,7 +102,11 @@ export function createReconciler(deps: {
         record.providers.push({ provider: id, checked });
       } catch (err) {
         logger.error({ err, provider: id }, 'reconciliation could not list payments');
-        record.providers.push({ provider: id, checked, error: err instanceof Error ? err.message : String(err) });
+        record.providers.push({
+          provider: id,
+          checked,
+          error: err instanceof Error ? err.message : String(err),
+        });
       }
     }
     record.finishedAt = new Date();

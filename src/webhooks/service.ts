@@ -120,11 +120,16 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     inFlight.add(key);
     // Keep the lease while working; if renewing fails the lease simply runs out, and whoever takes
     // the event over finds the ledger's work idempotent.
-    const heartbeat = setInterval(() => {
-      repo
-        .renew(event.id, worker, lease())
-        .catch((err: unknown) => logger.warn({ err, eventId: event.eventId }, 'could not renew a webhook lease'));
-    }, Math.max(Math.floor(leaseMs / 3), 10));
+    const heartbeat = setInterval(
+      () => {
+        repo
+          .renew(event.id, worker, lease())
+          .catch((err: unknown) =>
+            logger.warn({ err, eventId: event.eventId }, 'could not renew a webhook lease'),
+          );
+      },
+      Math.max(Math.floor(leaseMs / 3), 10),
+    );
     heartbeat.unref();
     try {
       return await attempt(event, verified);
@@ -141,12 +146,12 @@ export function createWebhookService(deps: WebhookServiceDeps) {
       if (!provider) throw new Error(`provider ${event.provider} is not configured`);
       const payload = verified?.payload ?? (JSON.parse(event.rawBody) as Record<string, unknown>);
       const facts = await provider.factsFromEvent({
-          provider: event.provider,
-          eventId: event.eventId,
-          type: event.type,
-          createdAt: event.eventCreatedAt,
-          payload,
-        });
+        provider: event.provider,
+        eventId: event.eventId,
+        type: event.type,
+        createdAt: event.eventCreatedAt,
+        payload,
+      });
       if (facts.length === 0) {
         await repo.finish(event.id, worker, 'ignored', undefined);
         return { ...base, status: 'ignored' };

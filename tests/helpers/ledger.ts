@@ -28,7 +28,10 @@ export const Checkout = modelOf(connection, 'Checkout', checkoutSchema);
 /** A stored document's fields, for assertions (records are loosely typed on purpose). */
 export type Stored = Record<string, unknown> & { _id: mongoose.Types.ObjectId };
 
-export async function one(model: mongoose.Model<Record<string, unknown>>, filter: Record<string, unknown>): Promise<Stored | null> {
+export async function one(
+  model: mongoose.Model<Record<string, unknown>>,
+  filter: Record<string, unknown>,
+): Promise<Stored | null> {
   return (await model.findOne(filter).lean()) as Stored | null;
 }
 

@@ -40,7 +40,9 @@ export async function startTestRuntime(
 }
 
 /** A runtime without payment providers (and without the simulator): for tests that apply facts to the ledger directly. */
-export function startLedgerRuntime(overrides: DeepPartial<AppConfig> | Record<string, unknown> = {}): Promise<Runtime> {
+export function startLedgerRuntime(
+  overrides: DeepPartial<AppConfig> | Record<string, unknown> = {},
+): Promise<Runtime> {
   return startTestRuntime(overrides, {
     backgroundJobs: false,
     payments: { providers: {}, formActionOrigins: [], stop: async () => undefined },

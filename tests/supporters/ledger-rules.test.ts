@@ -37,7 +37,11 @@ const refund = (overrides: Partial<PaymentRefunded>): PaymentRefunded => ({
   ...overrides,
 });
 
-const dispute = (status: PaymentDisputed['status'], day: number, overrides: Partial<PaymentDisputed> = {}): PaymentDisputed => ({
+const dispute = (
+  status: PaymentDisputed['status'],
+  day: number,
+  overrides: Partial<PaymentDisputed> = {},
+): PaymentDisputed => ({
   type: 'payment.disputed',
   provider: 'stripe',
   paymentId: 'pi_1',
@@ -78,7 +82,8 @@ describe('ledger rules: refunds', () => {
   });
 
   test('individual refunds count once each by id and never exceed what was paid', () => {
-    const r = (id: string, amountMinor: number) => refund({ refund: { id, amount: { amountMinor, currency: 'USD' } } });
+    const r = (id: string, amountMinor: number) =>
+      refund({ refund: { id, amount: { amountMinor, currency: 'USD' } } });
     const { state, net } = replay(payment(), [r('R1', 600), r('R1', 600), r('R2', 600)]);
     assert.equal(net, -1000);
     assert.equal(state.refunds.length, 2);
@@ -161,7 +166,11 @@ describe('ledger rules: subscriptions only move forward', () => {
     assert.equal(pastDue.status, 'past_due');
     const paid = moveSubscription(pastDue, { status: 'active', at: at(33) })!;
     assert.equal(paid.status, 'active');
-    assert.equal(moveSubscription(paid, { status: 'past_due', at: at(32) }), null, 'an older failure is ignored');
+    assert.equal(
+      moveSubscription(paid, { status: 'past_due', at: at(32) }),
+      null,
+      'an older failure is ignored',
+    );
   });
 
   test('a reactivated (suspended → active) subscription is active', () => {

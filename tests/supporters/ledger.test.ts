@@ -1,11 +1,25 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
-import type { PaymentDisputed, PaymentFact, PaymentSucceeded, SubscriptionMoved } from '../../src/payments/types.js';
+import type {
+  PaymentDisputed,
+  PaymentFact,
+  PaymentSucceeded,
+  SubscriptionMoved,
+} from '../../src/payments/types.js';
 import { createLedgerRepository } from '../../src/supporters/repository.js';
 import type { Runtime } from '../../src/runtime.js';
 import { startLedgerRuntime } from '../helpers/runtime.js';
-import { Checkout, Donation, LedgerEntry, Rollup, Subscription, Supporter, one, rollupSum } from '../helpers/ledger.js';
+import {
+  Checkout,
+  Donation,
+  LedgerEntry,
+  Rollup,
+  Subscription,
+  Supporter,
+  one,
+  rollupSum,
+} from '../helpers/ledger.js';
 
 let runtime: Runtime;
 before(async () => {
@@ -30,7 +44,12 @@ function payment(overrides: Partial<PaymentSucceeded> = {}): PaymentSucceeded {
   };
 }
 
-const dispute = (fact: PaymentSucceeded, status: PaymentDisputed['status'], at: string, id = 'dp_1'): PaymentDisputed => ({
+const dispute = (
+  fact: PaymentSucceeded,
+  status: PaymentDisputed['status'],
+  at: string,
+  id = 'dp_1',
+): PaymentDisputed => ({
   type: 'payment.disputed',
   provider: fact.provider,
   paymentId: fact.paymentId,
@@ -58,7 +77,9 @@ describe('ledger: payments', () => {
   test('keeps rollups per reporting time zone, each on the local day', async () => {
     // 02:00 UTC on 2 September is still 1 September in New York.
     await runtime.ledger.apply(payment({ occurredAt: new Date('2026-09-02T02:00:00Z') }));
-    const ny = (await Rollup.find({ zone: 'America/New_York', day: '2026-09-01' }).lean()) as Array<{ grossMinor: number }>;
+    const ny = (await Rollup.find({ zone: 'America/New_York', day: '2026-09-01' }).lean()) as Array<{
+      grossMinor: number;
+    }>;
     assert.equal(
       ny.reduce((s, r) => s + r.grossMinor, 0),
       1000,
@@ -95,7 +116,9 @@ describe('ledger: payments', () => {
   });
 
   test('never lets a payment overwrite the name a supporter has, and keeps payer text on one bounded line', async () => {
-    const first = payment({ payer: { email: 'named@example.com', name: 'Rosa\nMeet me at http://x.example' } });
+    const first = payment({
+      payer: { email: 'named@example.com', name: 'Rosa\nMeet me at http://x.example' },
+    });
     await runtime.ledger.apply(first);
     await runtime.ledger.apply(payment({ payer: { email: 'NAMED@example.com', name: 'Mallory' } }));
     const supporter = await one(Supporter, { email: 'named@example.com' });
@@ -128,7 +151,9 @@ describe('ledger: refunds', () => {
     const donation = await one(Donation, { providerPaymentId: fact.paymentId });
     assert.equal(donation?.refundedMinor, 200);
     assert.equal(donation?.status, 'partially_refunded');
-    const entries = (await LedgerEntry.find({ providerPaymentId: fact.paymentId }).sort({ occurredAt: 1 }).lean()) as Array<{
+    const entries = (await LedgerEntry.find({ providerPaymentId: fact.paymentId })
+      .sort({ occurredAt: 1 })
+      .lean()) as Array<{
       type: string;
       amountMinor: number;
       paymentOccurredAt: Date;
@@ -208,14 +233,21 @@ describe('ledger: disputes', () => {
       await runtime.ledger.apply(fact);
       const opened = dispute(fact, 'open', '2026-11-21T10:00:00Z');
       const lost = dispute(fact, 'lost', '2026-11-25T10:00:00Z');
-      await Promise.all([runtime.ledger.apply(opened), runtime.ledger.apply(lost), runtime.ledger.apply(opened)]);
+      await Promise.all([
+        runtime.ledger.apply(opened),
+        runtime.ledger.apply(lost),
+        runtime.ledger.apply(opened),
+      ]);
       const donation = await one(Donation, { providerPaymentId: fact.paymentId });
       assert.deepEqual(
         (donation?.disputes as Array<{ status: string }>).map((d) => d.status),
         ['lost'],
       );
       assert.equal(donation?.status, 'dispute_lost');
-      assert.equal(await LedgerEntry.countDocuments({ providerPaymentId: fact.paymentId, type: 'dispute' }), 1);
+      assert.equal(
+        await LedgerEntry.countDocuments({ providerPaymentId: fact.paymentId, type: 'dispute' }),
+        1,
+      );
     }
   });
 });
@@ -234,7 +266,7 @@ describe('ledger: supporters and subscriptions', () => {
     for (const order of ['activation first', 'payment first'] as const) {
       const n = next();
       const subscriptionId = `I-NEW${n}`;
-      const day = `2026-07-${String(n % 28 + 1).padStart(2, '0')}`;
+      const day = `2026-07-${String((n % 28) + 1).padStart(2, '0')}`;
       const activation = moved(subscriptionId, {
         amount: { amountMinor: 500, currency: 'USD' },
         payer: { email: `monthly${n}@example.com` },
@@ -261,8 +293,14 @@ describe('ledger: supporters and subscriptions', () => {
   });
 
   test('moves the new-supporter count to an earlier payment that arrives late', async () => {
-    const later = payment({ payer: { email: 'twice@example.com' }, occurredAt: new Date('2026-06-20T10:00:00Z') });
-    const earlier = payment({ payer: { email: 'twice@example.com' }, occurredAt: new Date('2026-06-10T10:00:00Z') });
+    const later = payment({
+      payer: { email: 'twice@example.com' },
+      occurredAt: new Date('2026-06-20T10:00:00Z'),
+    });
+    const earlier = payment({
+      payer: { email: 'twice@example.com' },
+      occurredAt: new Date('2026-06-10T10:00:00Z'),
+    });
     await runtime.ledger.apply(later);
     assert.equal(await rollupSum('newSupporters', { day: '2026-06-20' }), 1);
     await runtime.ledger.apply(earlier);
@@ -278,21 +316,41 @@ describe('ledger: supporters and subscriptions', () => {
     await runtime.ledger.apply(fromWebhook);
     const recorded = await one(Donation, { providerPaymentId: fromWebhook.paymentId });
     assert.equal(recorded?.supporterId, undefined);
-    const outcome = await runtime.ledger.apply({ ...fromWebhook, payer: { email: `returned${n}@example.com` } });
+    const outcome = await runtime.ledger.apply({
+      ...fromWebhook,
+      payer: { email: `returned${n}@example.com` },
+    });
     assert.equal(outcome.result, 'applied');
     const donation = await one(Donation, { providerPaymentId: fromWebhook.paymentId });
     assert.ok(donation?.supporterId);
     assert.equal(await totalOf(`returned${n}@example.com`), 500);
     assert.equal((donation?.receipt as { status: string }).status, 'pending', 'the receipt can now go out');
-    assert.equal((await runtime.ledger.apply({ ...fromWebhook, payer: { email: 'someone-else@example.com' } })).result, 'duplicate');
+    assert.equal(
+      (await runtime.ledger.apply({ ...fromWebhook, payer: { email: 'someone-else@example.com' } })).result,
+      'duplicate',
+    );
   });
 
   test('brings a past-due subscription back to active when a later payment succeeds', async () => {
     const subscriptionId = `I-PASTDUE${next()}`;
-    await runtime.ledger.apply(moved(subscriptionId, { amount: { amountMinor: 500, currency: 'USD' }, payer: { email: 'late-payer@example.com' } }));
-    await runtime.ledger.apply(moved(subscriptionId, { status: 'past_due', occurredAt: new Date('2026-08-01T10:00:00Z') }));
     await runtime.ledger.apply(
-      payment({ provider: 'paypal', paymentId: `SALE-${subscriptionId}`, kind: 'recurring', subscriptionId, payer: {}, occurredAt: new Date('2026-08-03T10:00:00Z') }),
+      moved(subscriptionId, {
+        amount: { amountMinor: 500, currency: 'USD' },
+        payer: { email: 'late-payer@example.com' },
+      }),
+    );
+    await runtime.ledger.apply(
+      moved(subscriptionId, { status: 'past_due', occurredAt: new Date('2026-08-01T10:00:00Z') }),
+    );
+    await runtime.ledger.apply(
+      payment({
+        provider: 'paypal',
+        paymentId: `SALE-${subscriptionId}`,
+        kind: 'recurring',
+        subscriptionId,
+        payer: {},
+        occurredAt: new Date('2026-08-03T10:00:00Z'),
+      }),
     );
     assert.equal((await one(Subscription, { providerSubscriptionId: subscriptionId }))?.status, 'active');
   });
@@ -316,7 +374,9 @@ describe('ledger: supporters and subscriptions', () => {
         occurredAt: new Date('2026-07-20T10:00:00Z'),
       }),
     );
-    await runtime.ledger.apply(moved(subscriptionId, { planId: 'unknown', occurredAt: new Date('2026-06-30T10:00:00Z') }));
+    await runtime.ledger.apply(
+      moved(subscriptionId, { planId: 'unknown', occurredAt: new Date('2026-06-30T10:00:00Z') }),
+    );
     const sub = await one(Subscription, { providerSubscriptionId: subscriptionId });
     assert.equal(sub?.status, 'cancelled');
     assert.equal(sub?.planId, 'monthly-supporter');
@@ -327,8 +387,20 @@ describe('ledger: supporters and subscriptions', () => {
 
   test('records a cancellation at the end of the paid period as churn on that day, not the day it was asked for', async () => {
     const subscriptionId = `I-CHURN${next()}`;
-    await runtime.ledger.apply(moved(subscriptionId, { amount: { amountMinor: 700, currency: 'USD' }, payer: { email: 'leaving@example.com' }, occurredAt: new Date('2026-05-01T10:00:00Z') }));
-    await runtime.ledger.apply(moved(subscriptionId, { status: 'cancelled', endsAt: new Date('2026-05-31T10:00:00Z'), occurredAt: new Date('2026-05-10T10:00:00Z') }));
+    await runtime.ledger.apply(
+      moved(subscriptionId, {
+        amount: { amountMinor: 700, currency: 'USD' },
+        payer: { email: 'leaving@example.com' },
+        occurredAt: new Date('2026-05-01T10:00:00Z'),
+      }),
+    );
+    await runtime.ledger.apply(
+      moved(subscriptionId, {
+        status: 'cancelled',
+        endsAt: new Date('2026-05-31T10:00:00Z'),
+        occurredAt: new Date('2026-05-10T10:00:00Z'),
+      }),
+    );
     assert.equal(await rollupSum('mrrChurnMinor', { day: '2026-05-10' }), 0);
     assert.equal(await rollupSum('mrrChurnMinor', { day: '2026-05-31' }), 700);
     assert.equal(await rollupSum('mrrNewMinor', { day: '2026-05-01' }), 700);
@@ -350,7 +422,12 @@ describe('ledger: rollups under races', () => {
           if (options?.upsert && !raced) {
             raced = true;
             const { marks: _marks, ...bucket } = filter;
-            await target.insertOne({ ...bucket, grossMinor: 500, count: 1, marks: ['payment:stripe:other-process'] });
+            await target.insertOne({
+              ...bucket,
+              grossMinor: 500,
+              count: 1,
+              marks: ['payment:stripe:other-process'],
+            });
             throw Object.assign(new Error('E11000 duplicate key error collection: rollups'), { code: 11000 });
           }
           return target.updateOne(filter, update as never, options);
@@ -361,13 +438,24 @@ describe('ledger: rollups under races', () => {
       get(target, name) {
         const model = target[name as string];
         if (name !== 'Rollup' || !model) return model;
-        return new Proxy(model, { get: (m, p) => (p === 'collection' ? racingCollection : Reflect.get(m, p)) });
+        return new Proxy(model, {
+          get: (m, p) => (p === 'collection' ? racingCollection : Reflect.get(m, p)),
+        });
       },
     });
     const connection = new Proxy(real, { get: (c, p) => (p === 'models' ? models : Reflect.get(c, p)) });
     const repository = createLedgerRepository(connection);
-    const bucket = { zone: 'UTC', day: '2030-01-01', currency: 'USD', provider: 'stripe' as const, planId: 'contributor' };
-    await repository.incrementRollupOnce(bucket, 'payment:stripe:this-process', { grossMinor: 700, count: 1 });
+    const bucket = {
+      zone: 'UTC',
+      day: '2030-01-01',
+      currency: 'USD',
+      provider: 'stripe' as const,
+      planId: 'contributor',
+    };
+    await repository.incrementRollupOnce(bucket, 'payment:stripe:this-process', {
+      grossMinor: 700,
+      count: 1,
+    });
     assert.ok(raced);
     const stored = await one(Rollup, { day: '2030-01-01' });
     assert.equal(stored?.grossMinor, 1200, 'both processes counted');
