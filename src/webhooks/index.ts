@@ -41,6 +41,8 @@ export interface WebhooksFeature {
   list(filter: ListFilter): Promise<StoredEvent[]>;
   show(id: string): Promise<StoredEvent | null>;
   reconcile(options: { days: number; until?: Date }): Promise<ReconciliationReport>;
+  /** Retention: drops raw payloads of finished events received before `before`. */
+  pruneRawBodies(before: Date): Promise<number>;
   /**
    * The sweep and a daily reconciliation (over two days, so consecutive runs overlap), once per day
    * across processes; a run that fails is tried again later the same day.
@@ -117,5 +119,6 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
     list: service.list,
     show: service.show,
     reconcile,
+    pruneRawBodies: (before) => repository.pruneRawBodies(before),
   };
 }

@@ -16,7 +16,9 @@ const webhookEventSchema = new Schema(
     /** When the provider says the event happened. */
     eventCreatedAt: { type: Date, required: true },
     /** The body exactly as delivered (UTF-8 text); signatures were computed over these bytes. */
-    rawBody: { type: String, required: true },
+    rawBody: { type: String, default: '' },
+    /** When the raw body was dropped at the end of its retention period. */
+    rawPrunedAt: { type: Date },
     status: { type: String, required: true, enum: webhookStatuses },
     attempts: { type: Number, default: 0 },
     lastError: { type: String },

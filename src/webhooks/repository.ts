@@ -248,6 +248,19 @@ export function createWebhookRepository() {
       return docs.map((d) => toStored(d as Lean));
     },
 
+    /**
+     * Drops the raw payloads of finished events received before `before`; the event, its status
+     * and what it did to the ledger stay as the audit trail. Returns how many were pruned.
+     */
+    async pruneRawBodies(before: Date): Promise<number> {
+      ensureConnected();
+      const result = await WebhookEvent.collection.updateMany(
+        { receivedAt: { $lt: before }, status: { $in: ['processed', 'ignored'] }, rawPrunedAt: { $exists: false } },
+        { $set: { rawBody: '', rawPrunedAt: new Date() } },
+      );
+      return result.modifiedCount;
+    },
+
     async saveReconciliation(record: ReconciliationRecord): Promise<string> {
       ensureConnected();
       const doc = await Reconciliation.create(record);
