@@ -276,6 +276,14 @@ export function createWebhookService(deps: WebhookServiceDeps) {
   async function replay(idOrEventId: string): Promise<ProcessResult | null> {
     const event = await repo.find(idOrEventId);
     if (!event) return null;
+    if (event.rawBody === '') {
+      return {
+        id: event.id,
+        eventId: event.eventId,
+        status: 'failed',
+        error: 'its raw payload was pruned after the retention period',
+      };
+    }
     const claimed = await claim(event, { includeFinished: true });
     if (!claimed) return { id: event.id, eventId: event.eventId, status: 'in_progress' };
     logger.info(
