@@ -142,6 +142,20 @@ export const configSchema = z
           .min(1),
         /** A past-due subscription counts in MRR for this many days, then as involuntary churn. */
         pastDueGraceDays: z.number().int().min(0).max(90),
+        /** Optional: a converted net total, shown only beside the per-currency figures, naming its source and date. */
+        conversion: z
+          .object({
+            currency: currencyCode,
+            source: z.string().min(1),
+            date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must look like "2026-11-30"'),
+            /** Units of `currency` per one unit of each other currency, as exact decimal strings. */
+            rates: z.record(
+              currencyCode,
+              z.string().regex(/^\d+(\.\d+)?$/, 'must be a decimal such as "1.0832"'),
+            ),
+          })
+          .strict()
+          .optional(),
       })
       .strict(),
     mail: z.object({ smtpUrl: z.string(), from: z.string().min(3), outboxDir: z.string().min(1) }).strict(),

@@ -121,6 +121,35 @@ export type SubscriptionFields = Omit<
   'id' | 'provider' | 'providerSubscriptionId' | 'settled' | 'version'
 >;
 
+/** One rollup document's figures (see models.ts). */
+export type RollupRow = RollupBucket & Record<RollupField, number | undefined>;
+
+export const rollupFields = [
+  'grossMinor',
+  'count',
+  'feeMinor',
+  'refundedMinor',
+  'refundCount',
+  'disputeLostMinor',
+  'disputeLostCount',
+  'disputeReversedMinor',
+  'disputeReversedCount',
+  'newSupporters',
+  'mrrNewMinor',
+  'mrrExpansionMinor',
+  'mrrContractionMinor',
+  'mrrChurnMinor',
+  'mrrReactivationMinor',
+  'mrrInvoluntaryChurnMinor',
+  'mrrRecoveredMinor',
+  'subscriptionsNew',
+  'subscriptionsChurned',
+  'subscriptionsReactivated',
+  'subscriptionsDelta',
+  'mrrDeltaMinor',
+] as const;
+export type RollupField = (typeof rollupFields)[number];
+
 /** The bucket a rollup increment lands in. */
 export interface RollupBucket {
   zone: string;
@@ -746,14 +775,151 @@ export function createLedgerRepository(connection: Connection) {
       if (counted === 0) throw new Error(`rollup ${bucket.zone} ${bucket.day} kept refusing ${mark}`);
     },
 
-    /** The raw collections for read-only reporting and the nightly re-derivation. */
+    // ----- reporting reads (reports and the nightly check read the ledger through these) --------
+
+    /** Rollup rows of a zone for days from..to (inclusive, YYYY-MM-DD), without their marks. */
+    async rollupsBetween(zone: string, fromDay: string, toDay: string): Promise<RollupRow[]> {
+      const docs = await raw.rollups
+        .find({ zone, day: { $gte: fromDay, $lte: toDay } }, { projection: { marks: 0, _id: 0 } })
+        .toArray();
+      return docs as unknown as RollupRow[];
+    },
+
+    /** MRR and paying subscriptions per currency, provider and plan as of the start of `day`. */
+    async mrrBefore(
+      zone: string,
+      day: string,
+    ): Promise<
+      Array<{
+        currency: string;
+        provider: ProviderId;
+        planId: string;
+        mrrMinor: number;
+        subscriptions: number;
+      }>
+    > {
+      const docs = await raw.rollups
+        .aggregate([
+          { $match: { zone, day: { $lt: day } } },
+          {
+            $group: {
+              _id: { currency: '$currency', provider: '$provider', planId: '$planId' },
+              mrrMinor: { $sum: '$mrrDeltaMinor' },
+              subscriptions: { $sum: '$subscriptionsDelta' },
+            },
+          },
+        ])
+        .toArray();
+      return docs.map((d) => ({
+        ...(d._id as { currency: string; provider: ProviderId; planId: string }),
+        mrrMinor: d.mrrMinor as number,
+        subscriptions: d.subscriptions as number,
+      }));
+    },
+
+    /** Ledger entries in [from, to), oldest first, read in batches (a million never sit in memory). */
+    async *entriesBetween(
+      from: Date,
+      to: Date,
+      filter: { currency?: string } = {},
+    ): AsyncIterable<LedgerEntryRecord & { id: string }> {
+      const cursor = raw.entries
+        .find({
+          occurredAt: { $gte: from, $lt: to },
+          ...(filter.currency ? { currency: filter.currency } : {}),
+        })
+        .sort({ occurredAt: 1 })
+        .batchSize(2000);
+      for await (const doc of cursor)
+        yield { ...toEntry(doc as Record<string, unknown>), id: String(doc._id) };
+    },
+
+    /** Every ledger entry and MRR movement, for the nightly re-derivation of the rollups. */
+    allEntries: () => raw.entries.find({}, { projection: { _id: 0 } }).batchSize(5000),
+    allMrrMovements: () => raw.mrrMovements.find({}, { projection: { _id: 0 } }).batchSize(5000),
+
+    /** Payments per article in [from, to): count, gross and new supporters, per currency. */
+    async attribution(
+      from: Date,
+      to: Date,
+    ): Promise<
+      Array<{
+        articleSlug: string;
+        currency: string;
+        count: number;
+        grossMinor: number;
+        newSupporters: number;
+      }>
+    > {
+      const docs = await raw.entries
+        .aggregate([
+          {
+            $match: { type: 'payment', occurredAt: { $gte: from, $lt: to }, articleSlug: { $exists: true } },
+          },
+          {
+            $group: {
+              _id: { articleSlug: '$articleSlug', currency: '$currency' },
+              count: { $sum: 1 },
+              grossMinor: { $sum: '$amountMinor' },
+              newSupporters: { $sum: { $cond: ['$newSupporter', 1, 0] } },
+            },
+          },
+        ])
+        .toArray();
+      return docs.map((d) => ({
+        ...(d._id as { articleSlug: string; currency: string }),
+        count: d.count as number,
+        grossMinor: d.grossMinor as number,
+        newSupporters: d.newSupporters as number,
+      }));
+    },
+
+    /** Emails (or erasure markers) of some supporters, for exports. */
+    async supporterEmails(ids: string[]): Promise<Map<string, { email: string; erased: boolean }>> {
+      const valid = ids.filter((id) => mongoose.isValidObjectId(id)).map((id) => oid(id));
+      if (valid.length === 0) return new Map();
+      const docs = await raw.supporters
+        .find({ _id: { $in: valid } }, { projection: { email: 1, erasedAt: 1 } })
+        .toArray();
+      return new Map(docs.map((d) => [String(d._id), { email: d.email as string, erased: !!d.erasedAt }]));
+    },
+
+    /** Current status of some payments, for exports. */
+    async donationStatuses(ids: string[]): Promise<Map<string, PaymentStatus>> {
+      const valid = ids.filter((id) => mongoose.isValidObjectId(id)).map((id) => oid(id));
+      if (valid.length === 0) return new Map();
+      const docs = await raw.donations.find({ _id: { $in: valid } }, { projection: { status: 1 } }).toArray();
+      return new Map(docs.map((d) => [String(d._id), d.status as PaymentStatus]));
+    },
+
+    /**
+     * Sets a past rollup bucket to re-derived values, only if it still holds the values read
+     * (guarded): the nightly check repairs drift without racing live increments.
+     */
+    async repairRollup(
+      bucket: RollupBucket,
+      seen: Record<string, number>,
+      derived: Record<string, number>,
+    ): Promise<boolean> {
+      const guard = Object.fromEntries(
+        Object.entries(seen).map(([field, value]) => [field, value === 0 ? { $in: [0, null] } : value]),
+      );
+      const result = await raw.rollups.updateOne({ ...bucket, ...guard }, upd({ $set: derived }), {
+        upsert: false,
+      });
+      if (result.matchedCount === 0 && Object.values(seen).every((v) => v === 0)) {
+        // The bucket never existed: create it with the derived values.
+        await raw.rollups.updateOne(bucket, upd({ $setOnInsert: { ...derived, marks: [] } }), {
+          upsert: true,
+        });
+        return true;
+      }
+      return result.modifiedCount === 1;
+    },
+
+    /** The raw collections, for the nightly check's record and for tests of the repository itself. */
     collections: {
-      entries: () => Entries.collection,
-      rollups: () => Rollups.collection,
-      mrrMovements: () => MrrMovements.collection,
-      subscriptions: () => Subscriptions.collection,
-      supporters: () => Supporters.collection,
-      donations: () => Donations.collection,
+      rollups: () => raw.rollups,
     },
   };
 }

@@ -255,7 +255,11 @@ export function createWebhookRepository() {
     async pruneRawBodies(before: Date): Promise<number> {
       ensureConnected();
       const result = await WebhookEvent.collection.updateMany(
-        { receivedAt: { $lt: before }, status: { $in: ['processed', 'ignored'] }, rawPrunedAt: { $exists: false } },
+        {
+          receivedAt: { $lt: before },
+          status: { $in: ['processed', 'ignored'] },
+          rawPrunedAt: { $exists: false },
+        },
         { $set: { rawBody: '', rawPrunedAt: new Date() } },
       );
       return result.modifiedCount;
