@@ -148,6 +148,8 @@ export function createStaffFeature(deps: StaffFeatureDeps): StaffFeature {
     const user = req.user;
     const signedIn = Boolean(user && req.session.staffAuth);
     const enrolling = signedIn && user!.role === 'admin' && !user!.totpEnabled;
+    // The reader sections stay out of the way in the staff area; the masthead still links home.
+    res.locals.navSections = [];
     res.locals.staffArea = {
       signedIn,
       user: signedIn ? user : undefined,

@@ -215,7 +215,7 @@ export function createStaffRepository() {
         updated = await StaffUserModel.findOneAndUpdate(
           { _id: id, firstFailedAt: { $gte: windowStart } },
           { $inc: { failedAttempts: 1 } },
-          { new: true },
+          { returnDocument: 'after' },
         ).lean<Lean>();
         if (updated) break;
         // No open window: start one. Only one racer can match "no window / an old window".
@@ -225,7 +225,7 @@ export function createStaffRepository() {
             $or: [{ firstFailedAt: null }, { firstFailedAt: { $lt: windowStart } }],
           },
           { $set: { failedAttempts: 1, firstFailedAt: now } },
-          { new: true },
+          { returnDocument: 'after' },
         ).lean<Lean>();
       }
       if (!updated) return false;
@@ -298,7 +298,7 @@ export function createStaffRepository() {
       const doc = await StaffUserModel.findOneAndUpdate(
         { _id: id, status: 'invited' },
         { $set: { invitation, role } },
-        { new: true },
+        { returnDocument: 'after' },
       ).lean<Lean>();
       return doc ? toRecord(doc) : null;
     },
@@ -318,7 +318,7 @@ export function createStaffRepository() {
           'invitation.expiresAt': { $gt: now },
         },
         { $set: { passwordHash, status: 'active' }, $unset: { invitation: 1 } },
-        { new: true },
+        { returnDocument: 'after' },
       ).lean<Lean>();
       if (!doc) return null;
       const record = toRecord(doc);
@@ -341,7 +341,7 @@ export function createStaffRepository() {
       const doc = await StaffUserModel.findOneAndUpdate(
         { _id: id, role: current.role },
         { $set: { role } },
-        { new: true },
+        { returnDocument: 'after' },
       ).lean<Lean>();
       const record = doc ? toRecord(doc) : await byId(id);
       if (record && record.role === 'admin' && record.status === 'active') await roster.add(id);
@@ -359,7 +359,7 @@ export function createStaffRepository() {
         const doc = await StaffUserModel.findOneAndUpdate(
           { _id: id, status: current.status },
           { $set: { status: 'disabled' }, $unset: { invitation: 1 } },
-          { new: true },
+          { returnDocument: 'after' },
         ).lean<Lean>();
         const record = doc ? toRecord(doc) : await byId(id);
         if (record && record.role === 'admin' && record.status === 'active') await roster.add(id);
@@ -371,7 +371,7 @@ export function createStaffRepository() {
       const doc = await StaffUserModel.findOneAndUpdate(
         { _id: id, status: 'disabled' },
         { $set: { status, failedAttempts: 0 }, $unset: { lockedUntil: 1, firstFailedAt: 1 } },
-        { new: true },
+        { returnDocument: 'after' },
       ).lean<Lean>();
       const record = doc ? toRecord(doc) : await byId(id);
       if (record && record.role === 'admin' && record.status === 'active') await roster.add(id);
