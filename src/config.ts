@@ -127,6 +127,26 @@ export const configSchema = z
       .strict(),
     mail: z.object({ smtpUrl: z.string(), from: z.string().min(3), outboxDir: z.string().min(1) }).strict(),
     secrets: z.object({ session: z.string(), links: z.string() }).strict(),
+    staff: z
+      .object({
+        cookieName: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be letters, digits, "_" or "-"'),
+        idleTimeoutMinutes: z.number().int().min(1).max(1440),
+        absoluteLifetimeHours: z.number().int().min(1).max(168),
+        invitationLifetimeHours: z.number().int().min(1).max(720),
+        lockout: z
+          .object({
+            maxFailures: z.number().int().min(1),
+            windowMinutes: z.number().int().min(1),
+            lockMinutes: z.number().int().min(1),
+          })
+          .strict(),
+        rateLimits: z.object({ signInPerIp: rateLimitSchema }).strict(),
+        /** Encrypts TOTP secrets at rest; empty → derived from the session secret. */
+        totpEncryptionKey: z
+          .string()
+          .refine((v) => v === '' || v.length >= 32, 'must be at least 32 characters when set'),
+      })
+      .strict(),
   })
   .strict()
   .superRefine((c, ctx) => {

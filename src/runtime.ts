@@ -17,6 +17,7 @@ import { createDonationRoutes } from './donations/routes.js';
 import { StoredRateLimiter } from './http/rate-limit.js';
 import { resolveDevSecrets } from './dev-secrets.js';
 import { createPrivacyRoutes } from './consent/routes.js';
+import { createStaffFeature, type StaffFeature } from './staff/index.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -42,6 +43,8 @@ export interface Runtime {
   receipts: ReceiptSender;
   manageLinks: ManageLinks;
   webhooks: WebhooksFeature;
+  /** The staff area: other staff features mount their routers here (staff.mount). */
+  staff: StaffFeature;
   /** Stops background work and closes the store. The HTTP server is closed by its owner first. */
   stop(): Promise<void>;
 }
@@ -90,6 +93,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       ),
     };
     const selfService = createSelfService({ config, ledger, providers: payments.providers });
+    const staff = createStaffFeature({ config, logger, connection: store.connection, secrets, mailer });
+    await staff.service.ready();
 
     const app = createApp({
       config,
@@ -102,11 +107,12 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
         createDonationRoutes({ config, service: donations, limits }),
         createSupporterRoutes({ links: manageLinks, selfService }),
         createPrivacyRoutes(config),
+        staff.router,
       ],
     });
     if (options.backgroundJobs !== false) receipts.start();
     if (options.backgroundJobs !== false) webhooks.startJobs();
-    return { config, logger, store, app, payments, ledger, receipts, manageLinks, webhooks, stop };
+    return { config, logger, store, app, payments, ledger, receipts, manageLinks, webhooks, staff, stop };
   } catch (err) {
     await stop();
     throw err;
