@@ -7,6 +7,7 @@ import type { AppConfig } from '../config.js';
 import type { StoredRateLimiter } from '../http/rate-limit.js';
 import type { Logger } from '../log.js';
 import { claimDailyRun } from '../webhooks/daily-run.js';
+import { createConsentAudit, type ConsentAudit } from './audit.js';
 import { ConsentCookieCodec, deriveKey } from './cookie.js';
 import { policyFromConfig, type ConsentPolicy } from './policy.js';
 import { createConsentRepository } from './repository.js';
@@ -16,7 +17,8 @@ import { ConsentStates } from './state.js';
 import { createTextStore, renderTexts } from './texts.js';
 
 export type { ConsentRequestState, ConsentView } from './state.js';
-export type { ConsentProof, ConsentService } from './service.js';
+export type { ConsentService } from './service.js';
+export type { ConsentAudit, ConsentProof } from './audit.js';
 export { consentCookieName } from './cookie.js';
 
 export interface ConsentFeature {
@@ -24,6 +26,7 @@ export interface ConsentFeature {
   middleware: RequestHandler;
   router: Router;
   service: ConsentService;
+  audit: ConsentAudit;
   policy: ConsentPolicy;
   /** Runs the retention job if this process claims today's run; null when another process has it. */
   pruneIfDue(now?: Date): Promise<number | null>;
@@ -94,6 +97,7 @@ export function createConsentFeature(deps: {
       https: publicOrigin.startsWith('https:'),
     }),
     service,
+    audit: createConsentAudit({ policy, repository }),
     policy,
     pruneIfDue,
     startJobs(options = {}) {

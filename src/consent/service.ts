@@ -1,13 +1,13 @@
 /**
  * The consent rules: turn a reader's answer into exactly one appended record (two when a GPC
- * signal is seen for the first time), give back the cookie summary, and produce the proof of any
- * consent id on demand. Everything is decided here; routes only parse and render.
+ * signal is seen for the first time) and give back the cookie summary; prune past retention.
+ * Everything is decided here; routes only parse and render. Reading the log is in audit.ts.
  */
 import { createHmac } from 'node:crypto';
 import Bowser from 'bowser';
-import { subYears } from 'date-fns';
 import { AppError, conflict, validationError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { retentionCutoffOf } from './audit.js';
 import { newConsentId, type ConsentCookie } from './cookie.js';
 import {
   askedCategories,
@@ -17,9 +17,9 @@ import {
   type ConsentPolicy,
   type ConsentSource,
 } from './policy.js';
-import { newRecordId, sealRecord, verifyChain, type ChainCheck, type ConsentRecord } from './records.js';
-import { isDuplicateKey, type ConsentRepository, type StoredTexts } from './repository.js';
-import { hashTexts, type ConsentTexts } from './texts.js';
+import { newRecordId, sealRecord, type ConsentRecord } from './records.js';
+import { isDuplicateKey, type ConsentRepository } from './repository.js';
+import type { ConsentTexts } from './texts.js';
 
 export const formChoices = ['accept_all', 'reject_all', 'custom', 'settings', 'withdraw', 'allow'] as const;
 export type FormChoice = (typeof formChoices)[number];
@@ -56,26 +56,9 @@ export interface ChoiceOutcome {
   expireCookies: string[];
 }
 
-export interface TextsCheck {
-  policyVersion: string;
-  hash: string;
-  stored: StoredTexts | null;
-  /** The stored words still hash to the hash the records point to. */
-  intact: boolean;
-}
-
-export interface ConsentProof {
-  consentId: string;
-  records: ConsentRecord[];
-  check: ChainCheck;
-  texts: TextsCheck[];
-}
-
 export interface ConsentService {
   readonly texts: ConsentTexts;
   recordChoice(input: ChoiceInput, now?: Date): Promise<ChoiceOutcome>;
-  proof(consentId: string, now?: Date): Promise<ConsentProof>;
-  log(from: Date, to: Date): AsyncIterable<ConsentRecord>;
   /** Deletes records older than the retention period; answers how many. */
   pruneExpired(now?: Date): Promise<number>;
   retentionCutoff(now?: Date): Date;
@@ -108,7 +91,7 @@ export function createConsentService(deps: {
       throw err;
     }));
 
-  const retentionCutoff = (now = new Date()) => subYears(now, policy.recordRetentionYears);
+  const retentionCutoff = (now = new Date()) => retentionCutoffOf(policy, now);
   const ipHash = (ip: string) => createHmac('sha256', deps.ipKey).update(ip).digest('base64url');
 
   function grantedBy(input: ChoiceInput): Set<CategoryId> {
@@ -213,34 +196,6 @@ export function createConsentService(deps: {
           expireCookies: policy.optional.filter((c) => !granted.has(c.id)).flatMap((c) => c.cookies),
         };
       }
-    },
-
-    async proof(consentId, now = new Date()) {
-      await init();
-      const records = await repository.chain(consentId);
-      const check = verifyChain(records, retentionCutoff(now));
-      const pairs = new Map<string, { policyVersion: string; hash: string }>();
-      for (const r of records)
-        pairs.set(`${r.policyVersion}\n${r.textHash}`, { policyVersion: r.policyVersion, hash: r.textHash });
-      const textChecks: TextsCheck[] = [];
-      for (const { policyVersion, hash } of pairs.values()) {
-        const stored = await repository.texts(policyVersion, hash);
-        const intact = stored !== null && hashTexts(stored) === hash;
-        textChecks.push({ policyVersion, hash, stored, intact });
-        if (!intact) {
-          check.verified = false;
-          check.problems.push(
-            stored
-              ? `the stored texts of policy ${policyVersion} no longer hash to ${hash}: they were changed`
-              : `the texts of policy ${policyVersion} with hash ${hash} are not stored`,
-          );
-        }
-      }
-      return { consentId, records, check, texts: textChecks };
-    },
-
-    log(from, to) {
-      return repository.between(from, to);
     },
 
     retentionCutoff,
