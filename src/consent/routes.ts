@@ -152,13 +152,14 @@ export function consentStateMiddleware(deps: {
     ) {
       return next();
     }
+    const gpc = req.headers['sec-gpc'];
     const state = states.resolve(
       readCookie(req.headers.cookie, consentCookieName),
-      req.get('sec-gpc'),
+      typeof gpc === 'string' ? gpc : undefined,
       new Date(),
     );
     res.locals.consentState = state;
-    res.locals.consent = states.fullView(state);
+    res.locals.consent = state.fullView;
     res.locals.consentReturn = state.choice || req.method !== 'GET' ? '/' : ownPath(req.originalUrl);
     if (state.csp) res.locals.cspAllow = state.csp;
     // What a shared cache must key on: the consent cookie and the GPC signal change the page.

@@ -52,16 +52,24 @@ export interface ConsentRequestState {
   csp: CspAllowance | null;
   /** The view for a page that only changes with the given categories (plus those with scripts). */
   forPage(uses: readonly CategoryId[]): ConsentView;
+  /** The view for every category, as pages rendered per request use. */
+  readonly fullView: ConsentView;
 }
 
 export const commentsCategory = 'comments';
 
 const noGrants: ReadonlySet<CategoryId> = new Set();
 
+/** Decided states kept per cookie value, so a reader's next page costs a lookup, not a signature check. */
+const MAX_REMEMBERED = 10_000;
+const REMEMBER_MS = 3_600_000;
+
 export class ConsentStates {
   private readonly views = new Map<string, ConsentView>();
   private readonly allowances = new Map<string, CspAllowance | null>();
   private readonly allIds: CategoryId[];
+  private readonly remembered = new Map<string, { state: ConsentRequestState; until: number }>();
+  private anonymous: [ConsentRequestState, ConsentRequestState] | null = null;
 
   constructor(
     private readonly policy: ConsentPolicy,
@@ -75,6 +83,8 @@ export class ConsentStates {
   setTextsHash(hash: string): void {
     this.textsHash = hash;
     this.views.clear();
+    this.remembered.clear();
+    this.anonymous = null;
   }
 
   banner(gpc: boolean): BannerView {
@@ -101,25 +111,50 @@ export class ConsentStates {
   }
 
   resolve(cookieValue: string | undefined, gpcHeader: string | undefined, now: Date): ConsentRequestState {
-    const gpc = gpcHeader?.trim() === '1';
-    const cookie = this.codec.decode(cookieValue);
+    const gpc = gpcHeader === '1' || gpcHeader?.trim() === '1';
+    if (!cookieValue) {
+      this.anonymous ??= [this.decide(null, false, now), this.decide(null, true, now)];
+      return this.anonymous[gpc ? 1 : 0];
+    }
+    const key = `${gpc ? 1 : 0}${cookieValue}`;
+    const nowMs = now.getTime();
+    const known = this.remembered.get(key);
+    if (known && nowMs < known.until) return known.state;
+    const state = this.decide(cookieValue, gpc, now);
+    // A standing choice is remembered until it expires; anything else for a while (it cannot become valid).
+    const until = Math.min(
+      nowMs + REMEMBER_MS,
+      state.choice ? choiceExpiresAt(this.policy, state.choice.decidedAt).getTime() : Infinity,
+    );
+    if (this.remembered.size >= MAX_REMEMBERED) this.remembered.clear();
+    this.remembered.set(key, { state, until });
+    return state;
+  }
+
+  private decide(cookieValue: string | null, gpc: boolean, now: Date): ConsentRequestState {
+    const cookie = cookieValue ? this.codec.decode(cookieValue) : null;
     const choice = cookie && this.stands(cookie, now) ? cookie : null;
     const granted = choice
       ? new Set(choice.granted.filter((id) => this.policy.optionalIds.has(id)))
       : noGrants;
+    const pages = new Map<readonly CategoryId[], ConsentView>();
+    const forPage = (uses: readonly CategoryId[]) => {
+      let view = pages.get(uses);
+      if (!view) {
+        view = this.view(choice === null, gpc, granted, uses);
+        pages.set(uses, view);
+      }
+      return view;
+    };
     return {
       choice,
       cookie,
       gpc,
       granted,
       csp: this.allowance(granted),
-      forPage: (uses) => this.view(choice === null, gpc, granted, uses),
+      forPage,
+      fullView: forPage(this.allIds),
     };
-  }
-
-  /** The view for every category, as pages rendered per request use. */
-  fullView(state: ConsentRequestState): ConsentView {
-    return state.forPage(this.allIds);
   }
 
   private view(
