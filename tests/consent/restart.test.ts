@@ -33,7 +33,7 @@ const onDisk = () => {
 };
 
 describe('a choice across restarts and policy versions', () => {
-  it('survives reloads and a restart, and a new policy version asks again and continues the chain', async () => {
+  it('accept, reject and custom survive reloads and a restart; a new policy version asks again and continues the chain', async () => {
     const embeddedPath = onDisk();
     const dbName = `readerfund_test_${randomUUID().slice(0, 8)}`;
     const start = (overrides = {}) =>
@@ -41,12 +41,19 @@ describe('a choice across restarts and policy versions', () => {
 
     let runtime: Runtime = await start();
     let cookie: string;
+    /** Each reader's cookie and whether their choice shows the comments widget. */
+    const readers: Array<[string, boolean]> = [];
     try {
       cookie = consentCookieOf(await choose(runtime.app, 'accept_all'));
+      readers.push([cookie, true]);
+      readers.push([consentCookieOf(await choose(runtime.app, 'reject_all')), false]);
+      readers.push([consentCookieOf(await choose(runtime.app, 'custom', { grant: ['comments'] })), true]);
       for (let reload = 0; reload < 3; reload++) {
-        const page = await request(runtime.app).get(ARTICLE).set('Cookie', cookie).expect(200);
-        assert.equal(hasBanner(page.text), false);
-        assert.ok(hasIframe(page.text));
+        for (const [reader, comments] of readers) {
+          const page = await request(runtime.app).get(ARTICLE).set('Cookie', reader).expect(200);
+          assert.equal(hasBanner(page.text), false);
+          assert.equal(hasIframe(page.text), comments);
+        }
       }
     } finally {
       await runtime.stop();
@@ -54,12 +61,14 @@ describe('a choice across restarts and policy versions', () => {
 
     runtime = await start();
     try {
-      const page = await request(runtime.app).get(ARTICLE).set('Cookie', cookie).expect(200);
-      assert.equal(hasBanner(page.text), false, 'the choice stands after a restart');
-      assert.ok(hasIframe(page.text));
-      const records = await recordsOf(consentIdOf(cookie));
-      assert.equal(records.length, 1, 'the record survived the restart');
-      assert.equal((await runtime.consent.audit.proof(consentIdOf(cookie))).check.verified, true);
+      for (const [reader, comments] of readers) {
+        const page = await request(runtime.app).get(ARTICLE).set('Cookie', reader).expect(200);
+        assert.equal(hasBanner(page.text), false, 'the choice stands after a restart');
+        assert.equal(hasIframe(page.text), comments);
+        const records = await recordsOf(consentIdOf(reader));
+        assert.equal(records.length, 1, 'the record survived the restart');
+        assert.equal((await runtime.consent.audit.proof(consentIdOf(reader))).check.verified, true);
+      }
     } finally {
       await runtime.stop();
     }
