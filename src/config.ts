@@ -117,14 +117,64 @@ export const configSchema = z
       .strict(),
     consent: z
       .object({
-        policyVersion: z.string().min(1),
+        /** Changing it asks every reader again. */
+        policyVersion: z.string().regex(/^[A-Za-z0-9._-]{1,40}$/, 'must be letters, digits, dots or dashes'),
+        /** A choice (a refusal exactly as an acceptance) is asked again after this many months. */
+        askAgainAfterMonths: z.number().int().min(1).max(13),
+        /** Consent records are kept this long after they were made, then pruned by a daily job. */
+        recordRetentionYears: z.number().int().min(1).max(10),
+        /** The third-party comments widget, framed only for readers who allowed `comments`. */
+        commentsWidget: z
+          .object({
+            origin: z.url({ protocol: /^https?$/ }).transform((u) => new URL(u).origin),
+            embedPath: z.string().regex(/^\/[^\s]*$/, 'must be a path starting with /'),
+          })
+          .strict(),
+        rateLimit: rateLimitSchema,
         categories: z
           .array(
-            z.object({ id: z.string().min(1), label: z.string().min(1), required: z.boolean() }).strict(),
+            z
+              .object({
+                id: z.string().regex(/^[a-z][a-z0-9_]{1,30}$/, 'must be lowercase letters, digits and _'),
+                label: z.string().min(1),
+                /** Plain language: what it does and who is involved. */
+                description: z.string().min(1),
+                required: z.boolean(),
+                /** A Global Privacy Control signal (Sec-GPC: 1) counts as a refusal of this category. */
+                optOutByGpc: z.boolean().default(false),
+                /** First-party cookies of this category; expired whenever the category is refused. */
+                cookies: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).default([]),
+                /** Scripts emitted (and allowed by CSP) only on pages of readers who granted it. */
+                scripts: z.array(z.url({ protocol: /^https?$/ })).default([]),
+              })
+              .strict(),
           )
           .min(1),
       })
-      .strict(),
+      .strict()
+      .superRefine((c, ctx) => {
+        const ids = new Set<string>();
+        c.categories.forEach((category, i) => {
+          if (ids.has(category.id)) {
+            ctx.addIssue({ code: 'custom', path: ['categories', i, 'id'], message: 'is used twice' });
+          }
+          ids.add(category.id);
+          if (category.required && (category.optOutByGpc || category.scripts.length)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['categories', i, 'required'],
+              message: 'a required category cannot be refused by GPC or carry optional scripts',
+            });
+          }
+        });
+        if (!c.categories.some((category) => category.id === 'necessary' && category.required)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['categories'],
+            message: 'must contain the required category "necessary"',
+          });
+        }
+      }),
     mail: z.object({ smtpUrl: z.string(), from: z.string().min(3), outboxDir: z.string().min(1) }).strict(),
     secrets: z.object({ session: z.string(), links: z.string() }).strict(),
     staff: z

@@ -2,7 +2,7 @@ import type { Express } from 'express';
 import type { AppConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { connectStore, type Store } from './db/index.js';
-import { createApp } from './app.js';
+import { createApp, viewsDir } from './app.js';
 import { createArticlesFeature } from './articles/index.js';
 import { setUpPayments, type PaymentSetup } from './payments/index.js';
 import { createLedger, type Ledger } from './supporters/ledger.js';
@@ -16,8 +16,8 @@ import { createDonationService } from './donations/service.js';
 import { createDonationRoutes } from './donations/routes.js';
 import { StoredRateLimiter } from './http/rate-limit.js';
 import { resolveDevSecrets } from './dev-secrets.js';
-import { createPrivacyRoutes } from './consent/routes.js';
 import { createStaffFeature, type StaffFeature } from './staff/index.js';
+import { createConsentFeature, type ConsentFeature } from './consent/index.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -45,6 +45,7 @@ export interface Runtime {
   webhooks: WebhooksFeature;
   /** The staff area: other staff features mount their routers here (staff.mount). */
   staff: StaffFeature;
+  consent: ConsentFeature;
   /** Stops background work and closes the store. The HTTP server is closed by its owner first. */
   stop(): Promise<void>;
 }
@@ -96,23 +97,37 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
     const staff = createStaffFeature({ config, logger, connection: store.connection, secrets, mailer });
     await staff.service.ready();
 
+    const consent = createConsentFeature({
+      config,
+      logger,
+      secret: secrets.session,
+      viewsDir,
+      limiter: new StoredRateLimiter(
+        { name: 'consent_ip', ...config.consent.rateLimit },
+        'Too many choices were sent from your connection. Please wait a few minutes and try again.',
+      ),
+    });
+    cleanups.push(() => consent.stopJobs());
+
     const app = createApp({
       config,
       logger,
       store,
       formActionOrigins: payments.formActionOrigins,
       rawBodyRouters: [webhooks.router],
+      requestState: [consent.middleware],
       routers: [
         articles.router,
         createDonationRoutes({ config, service: donations, limits }),
         createSupporterRoutes({ links: manageLinks, selfService }),
-        createPrivacyRoutes(config),
+        consent.router,
         staff.router,
       ],
     });
     if (options.backgroundJobs !== false) receipts.start();
     if (options.backgroundJobs !== false) webhooks.startJobs();
-    return { config, logger, store, app, payments, ledger, receipts, manageLinks, webhooks, staff, stop };
+    if (options.backgroundJobs !== false) consent.startJobs();
+    return { config, logger, store, app, payments, ledger, receipts, manageLinks, webhooks, staff, consent, stop };
   } catch (err) {
     await stop();
     throw err;
