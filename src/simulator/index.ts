@@ -121,7 +121,16 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
   stripeApp.disable('x-powered-by');
   stripeApp.set('etag', false);
   stripeApp.use(stripeRouter({ state: stripeState, apiVersion: STRIPE_API_VERSION, logger }));
-  stripeApp.use(dashboardRouter({ stripe: stripeState, paypal: paypalState, clock, webhooks, advance }));
+  stripeApp.use(
+    dashboardRouter({
+      stripe: stripeState,
+      paypal: paypalState,
+      clock,
+      webhooks,
+      advance,
+      ownOrigins: () => [stripeBase, stripeBase.replace(/\/\/(127\.0\.0\.1|\[::1\])/, '//localhost')],
+    }),
+  );
 
   const paypalApp = express();
   paypalApp.disable('x-powered-by');
