@@ -33,15 +33,16 @@ function reaches(publicUrl: string, listening: string): boolean {
 function reportAddress(config: AppConfig, logger: Logger, port: number): void {
   const local = listenUrl(config.server.host, port);
   const { publicUrl, publicUrlFrom } = config.site;
-  logger.info(
-    { port, host: config.server.host, url: local, publicUrl },
-    `Readerfund is serving on port ${port}: open ${publicUrlFrom === 'config' ? publicUrl : local}`,
-  );
   if (config.server.hostFrom === 'local-default') {
     logger.info(
       `Listening on ${config.server.host} only, because the payment simulator or the embedded store is in use: ` +
         'only this machine can reach it. Set HOST=0.0.0.0 to accept other machines (in a container, also to ' +
         'reach it through a published port); the simulator’s payment pages stay on 127.0.0.1.',
+    );
+  }
+  if (publicUrlFrom === 'listen-address' && ['0.0.0.0', '::'].includes(config.server.host)) {
+    logger.info(
+      `Links, return pages and webhooks use ${publicUrl}; set PUBLIC_URL to the address other machines use to reach this one.`,
     );
   }
   if (publicUrlFrom === 'config' && isDevelopmentEnv(config.env) && !reaches(publicUrl, local)) {
@@ -52,6 +53,11 @@ function reportAddress(config: AppConfig, logger: Logger, port: number): void {
         'Unset PUBLIC_URL to use the listening address.',
     );
   }
+  // Last, so it is the line a newcomer sees: where to go.
+  logger.info(
+    { port, host: config.server.host, url: local, publicUrl },
+    `Readerfund is serving on port ${port}: open ${publicUrlFrom === 'config' ? publicUrl : local}`,
+  );
 }
 
 async function main(): Promise<void> {

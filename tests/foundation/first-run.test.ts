@@ -54,6 +54,7 @@ describe('first run', () => {
           assert.equal(String(app.port), env.PORT);
           assert.match(app.output(), new RegExp(`Readerfund is serving on port ${app.port}: open ${base}`));
           assert.doesNotMatch(app.output(), /localhost:3000/);
+          assert.match(app.output(), /Listening on 127\.0\.0\.1 only.*Set HOST=0\.0\.0\.0/);
 
           const started = await fetch(`${base}/donate`, {
             method: 'POST',
@@ -91,24 +92,33 @@ describe('first run', () => {
       }),
   );
 
-  test('reads settings from .env, and the environment wins over the file', { timeout: 60_000 }, () =>
-    withDataFolder(async (dir) => {
-      const env = await newcomerEnv(dir, { SITE_NAME: 'Set In The Environment' });
-      const filePort = await freePort();
-      await writeFile(
-        path.join(dir, '.env'),
-        `# a newcomer's settings\nPORT=${filePort}\nSITE_NAME=Set In The File\n`,
-      );
-      delete env.PORT;
-      const app = await startServerProcess({ env, cwd: dir });
-      try {
-        assert.equal(app.port, filePort);
-        const home = await (await fetch(`http://localhost:${app.port}/`)).text();
-        assert.match(home, /Set In The Environment/);
-      } finally {
-        await app.stop();
-      }
-    }),
+  test(
+    'reads settings from .env (the environment wins), and warns of a PUBLIC_URL that does not lead to the app',
+    { timeout: 60_000 },
+    () =>
+      withDataFolder(async (dir) => {
+        const env = await newcomerEnv(dir, { SITE_NAME: 'Set In The Environment' });
+        const filePort = await freePort();
+        await writeFile(
+          path.join(dir, '.env'),
+          `# a newcomer's settings\nPORT=${filePort}\nSITE_NAME=Set In The File\nPUBLIC_URL=http://localhost:3999\n`,
+        );
+        delete env.PORT;
+        const app = await startServerProcess({ env, cwd: dir });
+        try {
+          assert.equal(app.port, filePort);
+          const home = await (await fetch(`http://localhost:${app.port}/`)).text();
+          assert.match(home, /Set In The Environment/);
+          assert.match(
+            app.output(),
+            new RegExp(
+              `PUBLIC_URL is http://localhost:3999, but the app listens at http://localhost:${filePort}`,
+            ),
+          );
+        } finally {
+          await app.stop();
+        }
+      }),
   );
 
   test(
