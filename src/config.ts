@@ -53,7 +53,10 @@ export const configSchema = z
       .object({
         name: z.string().min(1),
         tagline: z.string(),
-        publicUrl: z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, '')),
+        // Empty: derived from where the app listens (http://localhost:PORT).
+        publicUrl: z
+          .union([z.literal(''), z.url({ protocol: /^https?$/ })])
+          .transform((u) => u.replace(/\/+$/, '')),
         locale: z.string().min(2),
         contactEmail: z.email(),
       })
@@ -61,12 +64,22 @@ export const configSchema = z
     server: z
       .object({
         port,
-        host: z.string().min(1),
+        // Empty: 127.0.0.1 while the payment simulator or the embedded store is in use, else 0.0.0.0.
+        host: z.string(),
         trustProxy,
         bodyLimit: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like "100kb"'),
         shutdownTimeoutMs: z.coerce.number().int().min(100).max(60_000),
+        // A whole request (headers and body) must arrive within requestTimeoutMs, its headers within
+        // headersTimeoutMs; an idle keep-alive connection is closed after keepAliveTimeoutMs.
+        requestTimeoutMs: z.coerce.number().int().min(1000).max(600_000),
+        headersTimeoutMs: z.coerce.number().int().min(1000).max(600_000),
+        keepAliveTimeoutMs: z.coerce.number().int().min(100).max(600_000),
       })
-      .strict(),
+      .strict()
+      .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, {
+        message: 'must not be longer than server.requestTimeoutMs',
+        path: ['headersTimeoutMs'],
+      }),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -233,33 +246,45 @@ export const configSchema = z
         message: 'must be set (PAYPAL_CLIENT_SECRET and PAYPAL_WEBHOOK_ID) when PAYPAL_CLIENT_ID is',
       });
     }
-    const production = c.env === 'production';
-    if (production && c.payments.mode === 'simulator') {
+    if (!isDevelopmentEnv(c.env) && c.payments.mode === 'simulator') {
       ctx.addIssue({
         code: 'custom',
         path: ['payments', 'mode'],
-        message: 'the payment simulator is refused when NODE_ENV=production',
+        message: `is "simulator", but the payment simulator runs only when NODE_ENV is development or test (NODE_ENV=${c.env})`,
       });
     }
-    if (production) {
+    if (!isDevelopmentEnv(c.env)) {
       for (const key of ['session', 'links'] as const) {
         if (c.secrets[key].length < 32) {
           ctx.addIssue({
             code: 'custom',
             path: ['secrets', key],
-            message: 'must be set (at least 32 characters) in production',
+            message: `must be set (at least 32 characters) outside development and test (NODE_ENV=${c.env})`,
           });
         }
       }
     }
   });
 
+/**
+ * The payment simulator, the embedded store and generated secrets are for development and tests
+ * only; any other NODE_ENV (production, staging, prod...) is treated as production. Unset means
+ * development.
+ */
+export function isDevelopmentEnv(env: string | undefined): boolean {
+  return env === undefined || env === '' || env === 'development' || env === 'test';
+}
+
 export type RawConfig = z.infer<typeof configSchema>;
 export type Plan = RawConfig['donations']['plans'][number];
 export type ProviderId = z.infer<typeof providerId>;
 
-export interface AppConfig extends Omit<RawConfig, 'payments'> {
+export interface AppConfig extends Omit<RawConfig, 'payments' | 'server' | 'site'> {
   payments: RawConfig['payments'] & { resolvedMode: 'simulator' | 'live' };
+  /** `hostFrom` says whether HOST was configured or chosen (127.0.0.1 for local-only setups). */
+  server: RawConfig['server'] & { hostFrom: 'config' | 'local-default' | 'default' };
+  /** `publicUrlFrom` says whether PUBLIC_URL was configured or derived from the listening address. */
+  site: RawConfig['site'] & { publicUrlFrom: 'config' | 'listen-address' };
 }
 
 export class ConfigError extends Error {
@@ -292,13 +317,46 @@ export function parseConfig(raw: unknown): AppConfig {
   const { stripe, paypal } = c.payments;
   const hasKeys = stripe.secretKey !== '' || paypal.clientId !== '';
   const resolvedMode = c.payments.mode === 'auto' ? (hasKeys ? 'live' : 'simulator') : c.payments.mode;
-  if (c.env === 'production' && resolvedMode === 'simulator') {
+  if (!isDevelopmentEnv(c.env) && resolvedMode === 'simulator') {
     throw new ConfigError(
       'payments.mode',
-      'resolves to the simulator, which is refused when NODE_ENV=production',
+      `resolves to the payment simulator (no STRIPE_SECRET_KEY or PAYPAL_CLIENT_ID), which runs only when NODE_ENV is development or test (NODE_ENV=${c.env})`,
     );
   }
-  return deepFreeze({ ...c, payments: { ...c.payments, resolvedMode } });
+  if (!isDevelopmentEnv(c.env) && c.db.uri === '') {
+    throw new ConfigError(
+      'db.uri',
+      `must be set (MONGODB_URI): the embedded store runs only when NODE_ENV is development or test (NODE_ENV=${c.env})`,
+    );
+  }
+  // Nothing but this machine should reach the simulator's demo payments or the embedded store's
+  // development data unless HOST says otherwise.
+  const localOnly = resolvedMode === 'simulator' || c.db.uri === '';
+  const host = c.server.host || (localOnly ? '127.0.0.1' : '0.0.0.0');
+  const hostFrom = c.server.host ? 'config' : localOnly ? 'local-default' : 'default';
+  const server = { ...c.server, host, hostFrom } as const;
+  const site = c.site.publicUrl
+    ? { ...c.site, publicUrlFrom: 'config' as const }
+    : { ...c.site, publicUrl: listenUrl(host, c.server.port), publicUrlFrom: 'listen-address' as const };
+  return deepFreeze({ ...c, server, site, payments: { ...c.payments, resolvedMode } });
+}
+
+/** The address a browser on this machine uses for an app listening on host:port. */
+export function listenUrl(host: string, port: number): string {
+  const anyOrLoopback = ['0.0.0.0', '::', '127.0.0.1', '::1', 'localhost', ''].includes(host);
+  const name = anyOrLoopback ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${name}:${port}`;
+}
+
+/**
+ * The configuration once the server listens: a PUBLIC_URL derived from the configured port is
+ * replaced by one with the port actually bound (port 0 picks one).
+ */
+export function withListenPort(config: AppConfig, port: number): AppConfig {
+  if (config.site.publicUrlFrom !== 'listen-address') return config;
+  const publicUrl = listenUrl(config.server.host, port);
+  if (publicUrl === config.site.publicUrl) return config;
+  return deepFreeze({ ...config, site: { ...config.site, publicUrl } });
 }
 
 let loaded: AppConfig | undefined;

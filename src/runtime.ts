@@ -127,7 +127,20 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
     if (options.backgroundJobs !== false) receipts.start();
     if (options.backgroundJobs !== false) webhooks.startJobs();
     if (options.backgroundJobs !== false) consent.startJobs();
-    return { config, logger, store, app, payments, ledger, receipts, manageLinks, webhooks, staff, consent, stop };
+    return {
+      config,
+      logger,
+      store,
+      app,
+      payments,
+      ledger,
+      receipts,
+      manageLinks,
+      webhooks,
+      staff,
+      consent,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

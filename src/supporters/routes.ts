@@ -13,7 +13,7 @@ export function createSupporterRoutes(deps: { links: ManageLinks; selfService: S
 
   // The token in the path is the credential: keep it out of caches and Referer headers.
   router.use('/manage', (_req, res, next) => {
-    res.set({ 'Cache-Control': 'private, no-store', 'Referrer-Policy': 'no-referrer' });
+    res.set({ 'Cache-Control': 'private, no-store', 'Referrer-Policy': 'same-origin' });
     next();
   });
 

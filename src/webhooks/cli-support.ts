@@ -1,11 +1,13 @@
 /**
  * What the operator CLIs share: configuration, the store connection (with a clear word when the
- * embedded store is already held by a running app), providers and the ledger.
+ * embedded store is already held by a running app), providers and the ledger. Each command opens
+ * only what it needs: reading the inbox needs the store alone; replaying and reconciling need the
+ * providers, which in simulator mode are the running app's simulator, never one of their own.
  */
 import { ConfigError, getConfig, type AppConfig } from '../config.js';
 import { connectStore, type Store } from '../db/index.js';
 import { createLogger, type Logger } from '../log.js';
-import { setUpPayments, type PaymentSetup } from '../payments/index.js';
+import { paymentsOfRunningApp, SimulatorUnavailableError, type PaymentSetup } from '../payments/index.js';
 import { createLedger } from '../supporters/ledger.js';
 import { createWebhooksFeature, type WebhooksFeature } from './index.js';
 
@@ -18,7 +20,7 @@ export interface CliContext {
 
 export class CliError extends Error {}
 
-export async function openCliContext(): Promise<CliContext> {
+export async function openCliContext(needs: { providers: boolean }): Promise<CliContext> {
   let config: AppConfig;
   try {
     config = getConfig();
@@ -43,22 +45,23 @@ export async function openCliContext(): Promise<CliContext> {
   }
   let payments: PaymentSetup | undefined;
   try {
-    payments = await setUpPayments(config, logger);
+    if (needs.providers) payments = await paymentsOfRunningApp(config, logger);
     const ledger = createLedger({ logger });
-    const webhooks = createWebhooksFeature({ config, logger, providers: payments.providers, ledger });
+    const webhooks = createWebhooksFeature({ config, logger, providers: payments?.providers ?? {}, ledger });
     const setup = payments;
     return {
       config,
       logger,
       webhooks,
       async close() {
-        await setup.stop();
+        await setup?.stop();
         await store.close();
       },
     };
   } catch (err) {
     await payments?.stop();
     await store.close();
+    if (err instanceof SimulatorUnavailableError) throw new CliError(err.message);
     throw err;
   }
 }
