@@ -84,8 +84,10 @@ export class ConsentCookieCodec {
     const firstDot = value.indexOf('.');
     if (firstDot <= 0 || lastDot <= firstDot) return null;
     const data = value.slice(0, lastDot);
-    const given = Buffer.from(value.slice(lastDot + 1), 'base64url');
-    const expected = this.sign(data);
+    // Compared as text: base64 decoding ignores the unused bits of the last character, so two
+    // different strings can decode to the same bytes, and only the one we wrote is ours.
+    const given = Buffer.from(value.slice(lastDot + 1));
+    const expected = Buffer.from(this.sign(data).toString('base64url'));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
     const consentId = value.slice(0, firstDot);
     if (!isConsentId(consentId)) return null;
