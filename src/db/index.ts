@@ -45,6 +45,38 @@ async function startEmbedded(options: StoreOptions): Promise<{ uri: string; stop
   return server;
 }
 
+const QUIET_MS = 25;
+const INDEX_BUILD_WAIT_MS = 5000;
+
+/**
+ * Counts the `createIndexes` commands under way on a client. Index builds are started in the
+ * background (mongoose's autoIndex, the rate limiter's collections); closing the client while one
+ * runs interrupts it and its owner prints a stack trace, so `close()` waits for them first.
+ */
+function trackIndexBuilds(client: mongoose.mongo.MongoClient): () => Promise<void> {
+  let running = 0;
+  let lastChange = 0;
+  const done = (event: { commandName: string }): void => {
+    if (event.commandName !== 'createIndexes') return;
+    running = Math.max(0, running - 1);
+    lastChange = Date.now();
+  };
+  client.on('commandStarted', (event) => {
+    if (event.commandName !== 'createIndexes') return;
+    running++;
+    lastChange = Date.now();
+  });
+  client.on('commandSucceeded', done);
+  client.on('commandFailed', done);
+  return async () => {
+    // a caller often builds its indexes one after another: wait until none has run for a moment
+    const deadline = Date.now() + INDEX_BUILD_WAIT_MS;
+    while (Date.now() < deadline && (running > 0 || Date.now() - lastChange < QUIET_MS)) {
+      await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    }
+  };
+}
+
 /** Connects mongoose to MONGODB_URI, or starts the embedded store and connects to that. */
 export async function connectStore(options: StoreOptions): Promise<Store> {
   const embedded = options.uri === '' ? await startEmbedded(options) : null;
@@ -54,12 +86,15 @@ export async function connectStore(options: StoreOptions): Promise<Store> {
       ...(options.dbName ? { dbName: options.dbName } : embedded ? { dbName: 'readerfund' } : {}),
       serverSelectionTimeoutMS: 10_000,
       autoIndex: true,
+      // only to see index builds in flight at close; see trackIndexBuilds
+      monitorCommands: true,
     });
   } catch (err) {
     await embedded?.stop();
     throw err;
   }
   const connection = mongoose.connection;
+  const indexBuildsDone = trackIndexBuilds(connection.getClient());
   return {
     connection,
     uri,
@@ -75,6 +110,8 @@ export async function connectStore(options: StoreOptions): Promise<Store> {
       return Promise.race([ping, timeout]);
     },
     async close() {
+      await Promise.allSettled(Object.values(connection.models).map((model) => model.init()));
+      await indexBuildsDone();
       await mongoose.disconnect();
       await embedded?.stop();
     },
