@@ -46,31 +46,32 @@ async function startEmbedded(options: StoreOptions): Promise<{ uri: string; stop
 }
 
 const QUIET_MS = 25;
-const INDEX_BUILD_WAIT_MS = 5000;
+const DRAIN_WAIT_MS = 5000;
 
 /**
- * Counts the `createIndexes` commands under way on a client. Index builds are started in the
- * background (mongoose's autoIndex, the rate limiter's collections); closing the client while one
- * runs interrupts it and its owner prints a stack trace, so `close()` waits for them first.
+ * Follows the operations under way on a client through its connection pool. Some are started in
+ * the background and awaited by nobody (mongoose's autoIndex, the rate limiter's index builds);
+ * closing the client interrupts them and their owner prints a stack trace, so `close()` first
+ * waits, for a few seconds at most, until no operation has been running for a moment (callers
+ * often chain them one after another).
  */
-function trackIndexBuilds(client: mongoose.mongo.MongoClient): () => Promise<void> {
+function trackOperations(client: mongoose.mongo.MongoClient): () => Promise<void> {
   let running = 0;
   let lastChange = 0;
-  const done = (event: { commandName: string }): void => {
-    if (event.commandName !== 'createIndexes') return;
+  const started = (): void => {
+    running++;
+    lastChange = Date.now();
+  };
+  const ended = (): void => {
     running = Math.max(0, running - 1);
     lastChange = Date.now();
   };
-  client.on('commandStarted', (event) => {
-    if (event.commandName !== 'createIndexes') return;
-    running++;
-    lastChange = Date.now();
-  });
-  client.on('commandSucceeded', done);
-  client.on('commandFailed', done);
+  client.on('connectionCheckOutStarted', started);
+  client.on('connectionCheckOutFailed', ended);
+  client.on('connectionCheckedIn', ended);
   return async () => {
-    // a caller often builds its indexes one after another: wait until none has run for a moment
-    const deadline = Date.now() + INDEX_BUILD_WAIT_MS;
+    lastChange = Math.max(lastChange, Date.now());
+    const deadline = Date.now() + DRAIN_WAIT_MS;
     while (Date.now() < deadline && (running > 0 || Date.now() - lastChange < QUIET_MS)) {
       await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     }
@@ -86,15 +87,13 @@ export async function connectStore(options: StoreOptions): Promise<Store> {
       ...(options.dbName ? { dbName: options.dbName } : embedded ? { dbName: 'readerfund' } : {}),
       serverSelectionTimeoutMS: 10_000,
       autoIndex: true,
-      // only to see index builds in flight at close; see trackIndexBuilds
-      monitorCommands: true,
     });
   } catch (err) {
     await embedded?.stop();
     throw err;
   }
   const connection = mongoose.connection;
-  const indexBuildsDone = trackIndexBuilds(connection.getClient());
+  const operationsDone = trackOperations(connection.getClient());
   return {
     connection,
     uri,
@@ -111,7 +110,7 @@ export async function connectStore(options: StoreOptions): Promise<Store> {
     },
     async close() {
       await Promise.allSettled(Object.values(connection.models).map((model) => model.init()));
-      await indexBuildsDone();
+      await operationsDone();
       await mongoose.disconnect();
       await embedded?.stop();
     },
