@@ -8,6 +8,7 @@ import { asCommandError, MongoCommandError } from './errors.js';
 import {
   applyUpdate,
   compileFilter,
+  evaluateVariables,
   findMatching,
   isOperatorUpdate,
   project,
@@ -940,7 +941,7 @@ export function isView(coll: Collection): boolean {
 function letOf(cmd: Doc): Doc | undefined {
   if (cmd.let === undefined) return undefined;
   if (!isPlainObject(cmd.let)) throw new MongoCommandError(14, "'let' must be an object");
-  return cmd.let;
+  return evaluateVariables(cmd.let);
 }
 
 /**

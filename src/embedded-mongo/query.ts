@@ -226,6 +226,12 @@ export function runPipeline(
   }
 }
 
+/** A command's `let`: each value is an expression, evaluated once, before the command runs. */
+export function evaluateVariables(spec: Doc): Doc {
+  const out = runPipeline([{}], [{ $replaceWith: { vars: spec } }], () => [])[0];
+  return isPlainObject(out?.vars) ? out.vars : {};
+}
+
 const UPDATE_OPERATORS = new Set([
   '$set',
   '$unset',
