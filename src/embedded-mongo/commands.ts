@@ -27,14 +27,10 @@ const CURSOR_IDLE_MS = 10 * 60 * 1000;
 export const SERVER_VERSION = '7.0.0';
 export const MAX_WIRE_VERSION = 21;
 const MAX_VIEW_DEPTH = 20;
-const SESSION_CACHE_LIMIT = 10_000;
+/** How many recent commands' sessions `$listLocalSessions` can see (a power of two). */
+const SESSION_RING = 8192;
 /** Without authentication every session belongs to the same, empty user name. */
 const ANONYMOUS_UID = new Binary(createHash('sha256').update('').digest());
-
-interface LocalSession {
-  id: unknown;
-  lastUse: Date;
-}
 
 interface CursorState {
   id: Long;
@@ -52,8 +48,10 @@ export class CommandRouter {
   private readonly catalog: Catalog;
   private readonly cursors = new Map<string, CursorState>();
   private nextCursorId = BigInt(Date.now()) * 1000n;
-  /** The logical sessions seen recently, for `$listLocalSessions`. */
-  private readonly sessions = new Map<string, LocalSession>();
+  /** The logical session ids of recent commands and when they were used, for `$listLocalSessions`. */
+  private readonly recentSessions: (Binary | undefined)[] = new Array<Binary | undefined>(SESSION_RING);
+  private readonly recentUse = new Float64Array(SESSION_RING);
+  private sessionPos = 0;
 
   constructor(catalog: Catalog) {
     this.catalog = catalog;
@@ -71,7 +69,7 @@ export class CommandRouter {
   private dispatch(cmd: Doc, ctx: CommandContext): Doc {
     const name = Object.keys(cmd)[0] ?? '';
     const db = typeof cmd.$db === 'string' ? cmd.$db : 'admin';
-    if (isPlainObject(cmd.lsid)) this.touchSession(cmd.lsid.id);
+    if (cmd.lsid !== undefined) this.touchSession((cmd.lsid as Doc).id);
     if (cmd.txnNumber !== undefined || cmd.startTransaction !== undefined || cmd.autocommit !== undefined) {
       throw new MongoCommandError(
         20,
@@ -146,19 +144,29 @@ export class CommandRouter {
 
   // ---------- helpers ----------
 
+  /** Runs on every command, so it only writes down the id; `localSessions` sorts them out. */
   private touchSession(id: unknown): void {
     if (!(id instanceof Binary)) return;
-    const key = Buffer.from(id.buffer).toString('hex');
-    const known = this.sessions.get(key);
-    if (known) {
-      known.lastUse = new Date();
-      return;
+    const i = this.sessionPos;
+    this.recentSessions[i] = id;
+    this.recentUse[i] = Date.now();
+    this.sessionPos = (i + 1) & (SESSION_RING - 1);
+  }
+
+  private localSessions(): Doc[] {
+    const latest = new Map<string, { id: Binary; lastUse: number }>();
+    for (let i = 0; i < SESSION_RING; i++) {
+      const id = this.recentSessions[i];
+      if (!id) continue;
+      const key = Buffer.from(id.buffer).toString('hex');
+      const use = this.recentUse[i] as number;
+      const seen = latest.get(key);
+      if (!seen || seen.lastUse < use) latest.set(key, { id, lastUse: use });
     }
-    if (this.sessions.size >= SESSION_CACHE_LIMIT) {
-      const oldest = this.sessions.keys().next().value;
-      if (oldest !== undefined) this.sessions.delete(oldest);
-    }
-    this.sessions.set(key, { id, lastUse: new Date() });
+    return [...latest.values()].map((s) => ({
+      _id: { id: s.id, uid: ANONYMOUS_UID },
+      lastUse: new Date(s.lastUse),
+    }));
   }
 
   /**
@@ -352,10 +360,7 @@ export class CommandRouter {
       const spec = first.$listLocalSessions;
       if (!isPlainObject(spec))
         throw new MongoCommandError(14, '$listLocalSessions must take an object as its argument');
-      return [...this.sessions.values()].map((s) => ({
-        _id: { id: s.id, uid: ANONYMOUS_UID },
-        lastUse: s.lastUse,
-      }));
+      return this.localSessions();
     }
     if (first && stage === '$documents') {
       const docs = runPipeline([{}], [{ $project: { _id: 0, docs: first.$documents } }], () => [])[0]?.docs;
