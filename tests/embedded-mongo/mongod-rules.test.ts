@@ -369,6 +369,11 @@ describe('database-level aggregate', () => {
     }
   });
 
+  it('starts from the documents $documents lists', async () => {
+    const docs = await db.aggregate([{ $documents: [{ x: 1 }, { x: 2 }] }, { $match: { x: 2 } }]).toArray();
+    assert.deepEqual(docs, [{ x: 2 }]);
+  });
+
   it('refuses a stage that needs a collection (InvalidNamespace, 73)', async () => {
     await assert.rejects(db.aggregate([{ $match: {} }]).toArray(), serverError(73));
   });
@@ -393,6 +398,18 @@ describe('let variables', () => {
     assert.equal(after?.x, 23);
     assert.equal((await c.deleteOne(byVar, { let: { id: 1 } })).deletedCount, 1);
     assert.deepEqual(await c.find().toArray(), [{ _id: 2, x: 23 }]);
+  });
+
+  it('are expressions, evaluated once for the command', async () => {
+    const c = coll('let_exprs');
+    await c.insertOne({ _id: 1 });
+    await c.updateOne({ _id: 1 }, [{ $set: { y: '$$y', r: '$$r', sum: '$$sum' } }], {
+      let: { y: { $literal: '$bar' }, r: { $rand: {} }, sum: { $add: [1, 2] } },
+    });
+    const doc = await c.findOne({ _id: 1 });
+    assert.equal(doc?.y, '$bar');
+    assert.equal(typeof doc?.r, 'number');
+    assert.equal(doc?.sum, 3);
   });
 });
 
