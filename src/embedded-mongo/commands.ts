@@ -430,20 +430,21 @@ export class CommandRouter {
     const whenNotMatched = spec.whenNotMatched ?? 'insert';
     const byId = onFields.length === 1 && onFields[0] === '_id';
     let coll = this.catalog.get(intoDb, into);
-    if (!byId) {
-      const wanted = [...onFields].sort().join('\u0000');
-      const unique = coll?.indexes.some(
-        (ix) => ix.unique && !ix.partial && [...ix.fields].sort().join('\u0000') === wanted,
-      );
-      if (!unique)
-        throw new MongoCommandError(51183, 'Cannot find index to verify that join fields will be unique');
-    }
+    // the matched document is found through the unique index behind 'on' (the _id index by default)
+    const wanted = [...onFields].sort().join('\u0000');
+    const index = byId
+      ? undefined
+      : coll?.indexes.find(
+          (ix) => ix.unique && !ix.partial && [...ix.fields].sort().join('\u0000') === wanted,
+        );
+    if (!byId && !index)
+      throw new MongoCommandError(51183, 'Cannot find index to verify that join fields will be unique');
     coll ??= this.catalog.ensure(intoDb, into).coll;
     for (const source of docs) {
       let doc = cloneDoc(source);
       // a result without an _id cannot match on _id: it is new
       if (byId && doc._id === undefined) doc = withIdFirst(doc);
-      const key: Doc = {};
+      const values: Doc = {};
       for (const f of onFields) {
         const v = getPath(doc, f);
         if (v === undefined || v === null || Array.isArray(v))
@@ -451,9 +452,13 @@ export class CommandRouter {
             51132,
             `$merge write error: 'on' field '${f}' cannot be missing, null, undefined or an array`,
           );
-        key[f] = { $eq: v };
+        values[f] = v;
       }
-      const match = findMatching(coll, key, 1)[0];
+      let match: Doc | undefined;
+      if (index) {
+        const key = index.keyFromValues(index.fields.map((f) => values[f]));
+        for (const idk of index.lookup(key)) match ??= coll.docs.get(idk);
+      } else match = coll.docs.get(keyOf(doc._id));
       if (!match) {
         if (whenNotMatched === 'insert') {
           doc = withIdFirst(doc);
@@ -759,6 +764,7 @@ export class CommandRouter {
     const name = this.collName(cmd, cmdName);
     const coll = this.catalog.get(db, name);
     if (!coll) throw new MongoCommandError(26, `ns not found ${db}.${name}`);
+    this.writable(db, name);
     const was = coll.indexes.length;
     const which = cmd.index;
     const names: string[] = [];
