@@ -120,6 +120,42 @@ if (!againstRealServer) {
       },
     );
 
+    it('keeps a view and the output of $out and $merge across a restart', async () => {
+      const dbPath = tempDir();
+      let store = await startEmbeddedMongo({ dbPath });
+      let client = await MongoClient.connect(store.uri);
+      let db = client.db('derived');
+      await db
+        .collection('gifts')
+        .insertMany([{ _id: 1, amount: 500 } as never, { _id: 2, amount: 1500 } as never]);
+      await db.createCollection('large_gifts', {
+        viewOn: 'gifts',
+        pipeline: [{ $match: { amount: { $gt: 1000 } } }],
+      });
+      await db
+        .collection('gifts')
+        .aggregate([{ $out: 'gifts_copy' }])
+        .toArray();
+      await db
+        .collection('gifts')
+        .aggregate([{ $group: { _id: 'all', total: { $sum: '$amount' } } }, { $merge: { into: 'totals' } }])
+        .toArray();
+      await client.close();
+      await store.stop();
+
+      store = await startEmbeddedMongo({ dbPath });
+      client = await MongoClient.connect(store.uri);
+      db = client.db('derived');
+      try {
+        assert.deepEqual(await db.collection('large_gifts').find().toArray(), [{ _id: 2, amount: 1500 }]);
+        assert.equal(await db.collection('gifts_copy').countDocuments(), 2);
+        assert.deepEqual(await db.collection('totals').find().toArray(), [{ _id: 'all', total: 2000 }]);
+      } finally {
+        await client.close();
+        await store.stop();
+      }
+    });
+
     it('acknowledges a j:true write only once it is on disk, and keeps it', async () => {
       const dbPath = tempDir();
       let store = await startEmbeddedMongo({ dbPath });

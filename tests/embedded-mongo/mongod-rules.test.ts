@@ -271,6 +271,15 @@ describe('$merge', () => {
     assert.deepEqual(await coll('merge_fail').find().toArray(), [{ _id: 2, x: 0 }]);
   });
 
+  it("refuses a result whose 'on' field is null, as a $group by null gives (51132)", async () => {
+    await assert.rejects(
+      coll('merge_source')
+        .aggregate([{ $group: { _id: null, n: { $sum: 1 } } }, { $merge: { into: 'merge_null' } }])
+        .toArray(),
+      serverError(51132),
+    );
+  });
+
   it('matches on other fields only through a unique index on them', async () => {
     const src = coll('merge_on_source');
     await src.insertMany([
