@@ -1,17 +1,23 @@
 /**
  * Closing the app's store connection (src/db) while index builds are still running: the builds
- * finish instead of being interrupted, so nothing prints a stack trace at shutdown.
+ * finish instead of being interrupted, so nothing prints a stack trace at shutdown. Runs against
+ * MONGODB_URI when it is set, like the rest of the suite.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { MongoClient } from 'mongodb';
 import { connectStore } from '../../src/db/index.js';
 import { createLogger } from '../../src/log.js';
+import { againstRealServer, realServerUri } from './helpers.js';
 
 describe('closing the store connection', () => {
   it('waits for index builds started in the background, one after another', async () => {
+    const dbName = `conformance_close_${randomBytes(4).toString('hex')}`;
     const store = await connectStore({
-      uri: '',
+      uri: againstRealServer ? (realServerUri as string) : '',
       embeddedPath: null,
+      dbName,
       logger: createLogger({ level: 'silent' }),
     });
     const db = store.connection.db;
@@ -24,5 +30,10 @@ describe('closing the store connection', () => {
     })();
     await store.close();
     assert.equal(await builds, 'key_1');
+    if (againstRealServer) {
+      const client = await MongoClient.connect(realServerUri as string);
+      await client.db(dbName).dropDatabase();
+      await client.close();
+    }
   });
 });
