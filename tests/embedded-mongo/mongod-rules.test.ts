@@ -50,6 +50,7 @@ describe('_id values', () => {
       const found = await c.find({ _id: { $type: 'null' } }).toArray();
       assert.equal(found.length, 1);
       assert.equal(found[0]?._id, null);
+      assert.equal((await c.findOne({ _id: null }))?.via, found[0]?.via);
       await assert.rejects(c.insertOne({ _id: null }, serverIds), serverError(11000, /E11000/));
       assert.equal(await c.countDocuments(), 1);
     }
