@@ -10,6 +10,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import autocannon from 'autocannon';
+import type { SimulatorSecrets } from '../src/payments/index.js';
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -24,29 +25,30 @@ interface Ready {
 interface SimulatorEndpoints {
   stripe: { host: string; port: number; baseUrl: string };
   paypal: { baseUrl: string; certUrl: string };
+  secrets: SimulatorSecrets;
 }
 
 async function simulate(): Promise<void> {
-  const [{ startPaymentSimulator }, { simulatorCredentials }] = await Promise.all([
+  const [{ startPaymentSimulator }, { newSimulatorSecrets }] = await Promise.all([
     import('../src/simulator/index.js'),
     import('../src/payments/index.js'),
   ]);
+  const secrets = newSimulatorSecrets();
   const sim = await startPaymentSimulator({
-    stripeWebhookSecret: simulatorCredentials.stripeWebhookSecret,
-    paypalWebhookId: simulatorCredentials.paypalWebhookId,
+    stripeWebhookSecret: secrets.stripeWebhookSecret,
+    paypalWebhookId: secrets.paypalWebhookId,
   });
-  const endpoints: SimulatorEndpoints = { stripe: sim.stripe, paypal: sim.paypal };
+  const endpoints: SimulatorEndpoints = { stripe: sim.stripe, paypal: sim.paypal, secrets };
   process.send?.(endpoints);
 }
 
 async function serve(): Promise<void> {
-  const [{ testConfig }, { createLogger }, { startRuntime }, { paymentsForSimulator, simulatorCredentials }] =
-    await Promise.all([
-      import('../tests/helpers/runtime.js'),
-      import('../src/log.js'),
-      import('../src/runtime.js'),
-      import('../src/payments/index.js'),
-    ]);
+  const [{ testConfig }, { createLogger }, { startRuntime }, { paymentsForSimulator }] = await Promise.all([
+    import('../tests/helpers/runtime.js'),
+    import('../src/log.js'),
+    import('../src/runtime.js'),
+    import('../src/payments/index.js'),
+  ]);
   const endpoints = JSON.parse(process.env.SIMULATOR_ENDPOINTS!) as SimulatorEndpoints;
   const server = await import('node:net').then(
     (net) =>
@@ -68,7 +70,7 @@ async function serve(): Promise<void> {
   });
   const logger = createLogger({ level: 'silent' });
   const payments = {
-    ...paymentsForSimulator(config, logger, endpoints, simulatorCredentials),
+    ...paymentsForSimulator(config, logger, endpoints, endpoints.secrets),
     stop: async () => undefined,
   };
   const runtime = await startRuntime(config, {

@@ -39,14 +39,12 @@ interface Counts {
 }
 
 async function serve(): Promise<void> {
-  const [{ getConfig }, { createLogger }, { startRuntime }, { simulatorCredentials }, mongoose] =
-    await Promise.all([
-      import('../src/config.js'),
-      import('../src/log.js'),
-      import('../src/runtime.js'),
-      import('../src/payments/index.js'),
-      import('mongoose'),
-    ]);
+  const [{ getConfig }, { createLogger }, { startRuntime }, mongoose] = await Promise.all([
+    import('../src/config.js'),
+    import('../src/log.js'),
+    import('../src/runtime.js'),
+    import('mongoose'),
+  ]);
   const config = getConfig();
   const runtime = await startRuntime(config, {
     embeddedPath: null,
@@ -59,7 +57,7 @@ async function serve(): Promise<void> {
     const { port } = server.address() as { port: number };
     process.send?.({
       port,
-      secret: config.payments.stripe.webhookSecret || simulatorCredentials.stripeWebhookSecret,
+      secret: runtime.payments.simulator?.secrets.stripeWebhookSecret ?? config.payments.stripe.webhookSecret,
     });
   });
   process.on('message', (message) => {

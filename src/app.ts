@@ -1,5 +1,5 @@
 import path from 'node:path';
-import express, { type Router } from 'express';
+import express, { type RequestHandler, type Router } from 'express';
 import nunjucks from 'nunjucks';
 import type { AppConfig } from './config.js';
 import type { Logger } from './log.js';
@@ -19,6 +19,8 @@ export interface AppDeps {
   formActionOrigins: string[];
   /** Routers that need the raw request body (webhooks); mounted before any body parser. */
   rawBodyRouters?: Router[];
+  /** Middleware deciding per-request state that headers depend on (consent); runs before the security headers. */
+  requestState?: RequestHandler[];
   /** Feature routers, mounted in order after the body parsers. */
   routers?: Router[];
 }
@@ -41,6 +43,7 @@ export function createApp(deps: AppDeps): express.Express {
   views.addGlobal('site', config.site);
 
   app.use(requestLogging(deps.logger));
+  for (const middleware of deps.requestState ?? []) app.use(middleware);
   app.use(
     securityHeaders({
       formActionOrigins: deps.formActionOrigins,

@@ -53,7 +53,10 @@ export const configSchema = z
       .object({
         name: z.string().min(1),
         tagline: z.string(),
-        publicUrl: z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, '')),
+        // Empty: derived from where the app listens (http://localhost:PORT).
+        publicUrl: z
+          .union([z.literal(''), z.url({ protocol: /^https?$/ })])
+          .transform((u) => u.replace(/\/+$/, '')),
         locale: z.string().min(2),
         contactEmail: z.email(),
       })
@@ -61,12 +64,22 @@ export const configSchema = z
     server: z
       .object({
         port,
-        host: z.string().min(1),
+        // Empty: 127.0.0.1 while the payment simulator or the embedded store is in use, else 0.0.0.0.
+        host: z.string(),
         trustProxy,
         bodyLimit: z.string().regex(/^\d+(b|kb|mb)$/i, 'must look like "100kb"'),
         shutdownTimeoutMs: z.coerce.number().int().min(100).max(60_000),
+        // A whole request (headers and body) must arrive within requestTimeoutMs, its headers within
+        // headersTimeoutMs; an idle keep-alive connection is closed after keepAliveTimeoutMs.
+        requestTimeoutMs: z.coerce.number().int().min(1000).max(600_000),
+        headersTimeoutMs: z.coerce.number().int().min(1000).max(600_000),
+        keepAliveTimeoutMs: z.coerce.number().int().min(100).max(600_000),
       })
-      .strict(),
+      .strict()
+      .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, {
+        message: 'must not be longer than server.requestTimeoutMs',
+        path: ['headersTimeoutMs'],
+      }),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -117,14 +130,64 @@ export const configSchema = z
       .strict(),
     consent: z
       .object({
-        policyVersion: z.string().min(1),
+        /** Changing it asks every reader again. */
+        policyVersion: z.string().regex(/^[A-Za-z0-9._-]{1,40}$/, 'must be letters, digits, dots or dashes'),
+        /** A choice (a refusal exactly as an acceptance) is asked again after this many months. */
+        askAgainAfterMonths: z.number().int().min(1).max(13),
+        /** Consent records are kept this long after they were made, then pruned by a daily job. */
+        recordRetentionYears: z.number().int().min(1).max(10),
+        /** The third-party comments widget, framed only for readers who allowed `comments`. */
+        commentsWidget: z
+          .object({
+            origin: z.url({ protocol: /^https?$/ }).transform((u) => new URL(u).origin),
+            embedPath: z.string().regex(/^\/[^\s]*$/, 'must be a path starting with /'),
+          })
+          .strict(),
+        rateLimit: rateLimitSchema,
         categories: z
           .array(
-            z.object({ id: z.string().min(1), label: z.string().min(1), required: z.boolean() }).strict(),
+            z
+              .object({
+                id: z.string().regex(/^[a-z][a-z0-9_]{1,30}$/, 'must be lowercase letters, digits and _'),
+                label: z.string().min(1),
+                /** Plain language: what it does and who is involved. */
+                description: z.string().min(1),
+                required: z.boolean(),
+                /** A Global Privacy Control signal (Sec-GPC: 1) counts as a refusal of this category. */
+                optOutByGpc: z.boolean().default(false),
+                /** First-party cookies of this category; expired whenever the category is refused. */
+                cookies: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).default([]),
+                /** Scripts emitted (and allowed by CSP) only on pages of readers who granted it. */
+                scripts: z.array(z.url({ protocol: /^https?$/ })).default([]),
+              })
+              .strict(),
           )
           .min(1),
       })
-      .strict(),
+      .strict()
+      .superRefine((c, ctx) => {
+        const ids = new Set<string>();
+        c.categories.forEach((category, i) => {
+          if (ids.has(category.id)) {
+            ctx.addIssue({ code: 'custom', path: ['categories', i, 'id'], message: 'is used twice' });
+          }
+          ids.add(category.id);
+          if (category.required && (category.optOutByGpc || category.scripts.length)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['categories', i, 'required'],
+              message: 'a required category cannot be refused by GPC or carry optional scripts',
+            });
+          }
+        });
+        if (!c.categories.some((category) => category.id === 'necessary' && category.required)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['categories'],
+            message: 'must contain the required category "necessary"',
+          });
+        }
+      }),
     reports: z
       .object({
         /** Rollups are kept per day in each of these zones, so reports in them are exact. */
@@ -160,6 +223,26 @@ export const configSchema = z
       .strict(),
     mail: z.object({ smtpUrl: z.string(), from: z.string().min(3), outboxDir: z.string().min(1) }).strict(),
     secrets: z.object({ session: z.string(), links: z.string() }).strict(),
+    staff: z
+      .object({
+        cookieName: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be letters, digits, "_" or "-"'),
+        idleTimeoutMinutes: z.number().int().min(1).max(1440),
+        absoluteLifetimeHours: z.number().int().min(1).max(168),
+        invitationLifetimeHours: z.number().int().min(1).max(720),
+        lockout: z
+          .object({
+            maxFailures: z.number().int().min(1),
+            windowMinutes: z.number().int().min(1),
+            lockMinutes: z.number().int().min(1),
+          })
+          .strict(),
+        rateLimits: z.object({ signInPerIp: rateLimitSchema }).strict(),
+        /** Encrypts TOTP secrets at rest; empty → derived from the session secret. */
+        totpEncryptionKey: z
+          .string()
+          .refine((v) => v === '' || v.length >= 32, 'must be at least 32 characters when set'),
+      })
+      .strict(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -196,33 +279,45 @@ export const configSchema = z
         message: 'must be set (PAYPAL_CLIENT_SECRET and PAYPAL_WEBHOOK_ID) when PAYPAL_CLIENT_ID is',
       });
     }
-    const production = c.env === 'production';
-    if (production && c.payments.mode === 'simulator') {
+    if (!isDevelopmentEnv(c.env) && c.payments.mode === 'simulator') {
       ctx.addIssue({
         code: 'custom',
         path: ['payments', 'mode'],
-        message: 'the payment simulator is refused when NODE_ENV=production',
+        message: `is "simulator", but the payment simulator runs only when NODE_ENV is development or test (NODE_ENV=${c.env})`,
       });
     }
-    if (production) {
+    if (!isDevelopmentEnv(c.env)) {
       for (const key of ['session', 'links'] as const) {
         if (c.secrets[key].length < 32) {
           ctx.addIssue({
             code: 'custom',
             path: ['secrets', key],
-            message: 'must be set (at least 32 characters) in production',
+            message: `must be set (at least 32 characters) outside development and test (NODE_ENV=${c.env})`,
           });
         }
       }
     }
   });
 
+/**
+ * The payment simulator, the embedded store and generated secrets are for development and tests
+ * only; any other NODE_ENV (production, staging, prod...) is treated as production. Unset means
+ * development.
+ */
+export function isDevelopmentEnv(env: string | undefined): boolean {
+  return env === undefined || env === '' || env === 'development' || env === 'test';
+}
+
 export type RawConfig = z.infer<typeof configSchema>;
 export type Plan = RawConfig['donations']['plans'][number];
 export type ProviderId = z.infer<typeof providerId>;
 
-export interface AppConfig extends Omit<RawConfig, 'payments'> {
+export interface AppConfig extends Omit<RawConfig, 'payments' | 'server' | 'site'> {
   payments: RawConfig['payments'] & { resolvedMode: 'simulator' | 'live' };
+  /** `hostFrom` says whether HOST was configured or chosen (127.0.0.1 for local-only setups). */
+  server: RawConfig['server'] & { hostFrom: 'config' | 'local-default' | 'default' };
+  /** `publicUrlFrom` says whether PUBLIC_URL was configured or derived from the listening address. */
+  site: RawConfig['site'] & { publicUrlFrom: 'config' | 'listen-address' };
 }
 
 export class ConfigError extends Error {
@@ -255,13 +350,46 @@ export function parseConfig(raw: unknown): AppConfig {
   const { stripe, paypal } = c.payments;
   const hasKeys = stripe.secretKey !== '' || paypal.clientId !== '';
   const resolvedMode = c.payments.mode === 'auto' ? (hasKeys ? 'live' : 'simulator') : c.payments.mode;
-  if (c.env === 'production' && resolvedMode === 'simulator') {
+  if (!isDevelopmentEnv(c.env) && resolvedMode === 'simulator') {
     throw new ConfigError(
       'payments.mode',
-      'resolves to the simulator, which is refused when NODE_ENV=production',
+      `resolves to the payment simulator (no STRIPE_SECRET_KEY or PAYPAL_CLIENT_ID), which runs only when NODE_ENV is development or test (NODE_ENV=${c.env})`,
     );
   }
-  return deepFreeze({ ...c, payments: { ...c.payments, resolvedMode } });
+  if (!isDevelopmentEnv(c.env) && c.db.uri === '') {
+    throw new ConfigError(
+      'db.uri',
+      `must be set (MONGODB_URI): the embedded store runs only when NODE_ENV is development or test (NODE_ENV=${c.env})`,
+    );
+  }
+  // Nothing but this machine should reach the simulator's demo payments or the embedded store's
+  // development data unless HOST says otherwise.
+  const localOnly = resolvedMode === 'simulator' || c.db.uri === '';
+  const host = c.server.host || (localOnly ? '127.0.0.1' : '0.0.0.0');
+  const hostFrom = c.server.host ? 'config' : localOnly ? 'local-default' : 'default';
+  const server = { ...c.server, host, hostFrom } as const;
+  const site = c.site.publicUrl
+    ? { ...c.site, publicUrlFrom: 'config' as const }
+    : { ...c.site, publicUrl: listenUrl(host, c.server.port), publicUrlFrom: 'listen-address' as const };
+  return deepFreeze({ ...c, server, site, payments: { ...c.payments, resolvedMode } });
+}
+
+/** The address a browser on this machine uses for an app listening on host:port. */
+export function listenUrl(host: string, port: number): string {
+  const anyOrLoopback = ['0.0.0.0', '::', '127.0.0.1', '::1', 'localhost', ''].includes(host);
+  const name = anyOrLoopback ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${name}:${port}`;
+}
+
+/**
+ * The configuration once the server listens: a PUBLIC_URL derived from the configured port is
+ * replaced by one with the port actually bound (port 0 picks one).
+ */
+export function withListenPort(config: AppConfig, port: number): AppConfig {
+  if (config.site.publicUrlFrom !== 'listen-address') return config;
+  const publicUrl = listenUrl(config.server.host, port);
+  if (publicUrl === config.site.publicUrl) return config;
+  return deepFreeze({ ...config, site: { ...config.site, publicUrl } });
 }
 
 let loaded: AppConfig | undefined;

@@ -2,7 +2,7 @@ import type { Express } from 'express';
 import type { AppConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { connectStore, type Store } from './db/index.js';
-import { createApp, createViewEnvironment } from './app.js';
+import { createApp, createViewEnvironment, viewsDir } from './app.js';
 import { createArticlesFeature } from './articles/index.js';
 import { setUpPayments, type PaymentSetup } from './payments/index.js';
 import { createLedger, type Ledger } from './supporters/ledger.js';
@@ -18,7 +18,8 @@ import { createCheckoutRepository } from './donations/repository.js';
 import { createDonationRoutes } from './donations/routes.js';
 import { StoredRateLimiter } from './http/rate-limit.js';
 import { resolveDevSecrets, type Secrets } from './dev-secrets.js';
-import { createPrivacyRoutes } from './consent/routes.js';
+import { createStaffFeature, type StaffFeature } from './staff/index.js';
+import { createConsentFeature, type ConsentFeature } from './consent/index.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -55,6 +56,9 @@ export interface Core {
 export interface Runtime extends Core {
   app: Express;
   receipts: ReceiptSender;
+  /** The staff area: other staff features mount their routers here (staff.mount). */
+  staff: StaffFeature;
+  consent: ConsentFeature;
   /** One pass of every background job (tests call this instead of waiting for timers). */
   runJobsOnce(): Promise<void>;
 }
@@ -187,6 +191,26 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       mailer,
       links: manageLinks,
     });
+    const staff = createStaffFeature({
+      config,
+      logger,
+      connection: store.connection,
+      secrets: core.secrets,
+      mailer,
+    });
+    await staff.service.ready();
+
+    const consent = createConsentFeature({
+      config,
+      logger,
+      secret: core.secrets.session,
+      viewsDir,
+      limiter: new StoredRateLimiter(
+        { name: 'consent_ip', ...config.consent.rateLimit },
+        'Too many choices were sent from your connection. Please wait a few minutes and try again.',
+      ),
+    });
+    cleanups.push(() => consent.stopJobs());
 
     const app = createApp({
       config,
@@ -194,11 +218,13 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       store,
       formActionOrigins: payments.formActionOrigins,
       rawBodyRouters: [webhooks.router],
+      requestState: [consent.middleware],
       routers: [
         articles.router,
         createDonationRoutes({ config, service: donations, limits: donateLimits }),
         createSupporterRoutes({ links: manageLinks, selfService, limits: linkLimits }),
-        createPrivacyRoutes(config),
+        consent.router,
+        staff.router,
       ],
     });
 
@@ -210,6 +236,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
     if (options.backgroundJobs !== false) {
       receipts.start();
       webhooks.startJobs();
+      consent.startJobs();
       let running: Promise<unknown> | undefined;
       const timer = setInterval(() => {
         // Unfinished checkouts (readers who never came back) and anything a crash left unsettled.
@@ -223,7 +250,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
         await running;
       });
     }
-    return { ...core, app, receipts, runJobsOnce, stop };
+    return { ...core, app, receipts, staff, consent, runJobsOnce, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,6 +1,7 @@
 import { Feed } from 'feed';
 import type { AppConfig } from '../config.js';
 import type { Article } from './article.js';
+import { sanitizeArticleBody } from './sanitize.js';
 
 export const feedContentTypes = {
   rss: 'application/rss+xml; charset=utf-8',
@@ -11,36 +12,64 @@ export function articleUrl(publicUrl: string, slug: string): string {
   return `${publicUrl}/articles/${encodeURIComponent(slug)}`;
 }
 
-/** The RSS 2.0 and Atom documents for the newest articles, every link absolute. */
+// Characters XML 1.0 does not allow at all; one of them makes a whole feed unreadable.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NOT_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udfff]/gu;
+
+function xmlText(value: string): string {
+  return value.replace(NOT_XML, '');
+}
+
+/**
+ * Titles and summaries are plain text, but the feed library writes them into fields that feed
+ * readers render as HTML (Atom `type="html"`, RSS `<description>`), inside CDATA. Escaping them
+ * as HTML makes readers show the text as written, tags and all, instead of running it.
+ */
+function htmlEscaped(value: string): string {
+  return xmlText(value)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/** The library escapes only "&" in attribute values (the Atom category label); "<" would break the XML. */
+function attributeText(value: string): string {
+  return xmlText(value).replace(/[<>]/g, '');
+}
+
+/** The RSS 2.0 and Atom documents for the newest articles, every link absolute, every field escaped. */
 export function buildFeeds(config: AppConfig, articles: Article[]): { rss: string; atom: string } {
   const base = config.site.publicUrl;
   let updated = new Date(0);
   for (const a of articles) if (a.updatedAt > updated) updated = a.updatedAt;
   const feed = new Feed({
     id: `${base}/`,
-    title: config.site.name,
-    description: config.site.tagline,
+    title: xmlText(config.site.name),
+    description: xmlText(config.site.tagline),
     link: `${base}/`,
     language: config.site.locale.split('-')[0] ?? 'en',
     updated,
     generator: false,
-    copyright: `© ${config.site.name}`,
+    copyright: xmlText(`© ${config.site.name}`),
     feedLinks: { rss: `${base}/feed.xml`, atom: `${base}/feed.atom` },
     ttl: 15,
   });
   for (const article of articles) {
     const link = articleUrl(base, article.slug);
     feed.addItem({
-      title: article.title,
+      title: htmlEscaped(article.title),
       id: link,
       guid: link,
       link,
       date: article.publishedAt,
       published: article.publishedAt,
-      description: article.summary,
-      content: article.body,
-      author: [{ name: article.byline }],
-      category: [{ name: article.section, domain: `${base}/section/${article.sectionSlug}` }],
+      description: htmlEscaped(article.summary),
+      // Sanitised when saved; again here, so a record written before a rule existed cannot reach readers.
+      content: xmlText(sanitizeArticleBody(article.body)),
+      author: [{ name: xmlText(article.byline) }],
+      category: [{ name: attributeText(article.section), domain: `${base}/section/${article.sectionSlug}` }],
     });
   }
   return { rss: feed.rss2(), atom: feed.atom1() };

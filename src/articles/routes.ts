@@ -1,6 +1,7 @@
 import { Router, type Application, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { AppConfig } from '../config.js';
+import type { ConsentRequestState } from '../consent/index.js';
 import { notFound } from '../errors.js';
 import { slugPattern } from './article.js';
 import { buildDonationPanel } from '../donations/panel.js';
@@ -13,6 +14,13 @@ import type { ArticleService } from './service.js';
 export const publicCacheControl = 'public, max-age=60, stale-while-revalidate=300';
 /** A page that differs per reader must never be stored by a shared cache. */
 export const privateCacheControl = 'private, no-cache';
+
+/**
+ * Optional categories that change each page: the comments widget sits under articles only. Pages
+ * are cached per consent variant (see src/consent/state.ts), never per reader.
+ */
+const articleUses = ['comments'] as const;
+const noUses = [] as const;
 
 const htmlType = 'text/html; charset=utf-8';
 
@@ -74,19 +82,28 @@ export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
   const router = Router();
 
   /**
-   * Renders a page once and serves it from the cache after that. When an earlier middleware marks
-   * the request as per-reader (res.locals.perReader, e.g. after a consent choice), the page is
-   * rendered with res.locals and sent as private instead.
+   * Renders a page once per consent variant and serves it from the cache after that. Readers who
+   * have made a choice get their variant as `private` (a shared cache keeps only the no-choice
+   * pages, which hold no reader's data). When an earlier middleware marks the request as per-reader
+   * (res.locals.perReader), the page is rendered with res.locals instead and not cached.
    */
-  async function serve(req: Request, res: Response, key: string, load: () => Promise<PageSource | null>) {
+  async function serve(
+    req: Request,
+    res: Response,
+    page: { key: string; path: string; uses: readonly string[] },
+    load: () => Promise<PageSource | null>,
+  ) {
     const perReader = res.locals.perReader === true;
+    const consent = (res.locals.consentState as ConsentRequestState | undefined)?.forPage(page.uses) ?? null;
+    const key = `${page.key}|${consent?.key ?? '-'}`;
+    const shared = !perReader && (consent === null || consent.ask);
     const hit = perReader ? undefined : cache.peek(key);
-    if (hit) return sendPage(res, hit, false);
+    if (hit) return sendPage(res, hit, !shared);
     const build = async (): Promise<CachedPage | null> => {
       const source = await load();
       if (!source) return null;
       const navSections = await deps.navSections();
-      const context = { ...source.context, navSections };
+      const context = { ...source.context, navSections, consent, consentReturn: page.path };
       const html = await renderView(
         req.app,
         source.view,
@@ -94,15 +111,15 @@ export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
       );
       return cachedPage(html, htmlType, source.lastModified);
     };
-    let page: CachedPage | null;
+    let built: CachedPage | null;
     if (perReader) {
       await cache.ensureFresh();
-      page = await build();
+      built = await build();
     } else {
-      page = await cache.get(key, build);
+      built = await cache.get(key, build);
     }
-    if (!page) throw notFound();
-    sendPage(res, page, perReader);
+    if (!built) throw notFound();
+    sendPage(res, built, !shared);
   }
 
   router.use((_req, res, next) => {
@@ -113,7 +130,8 @@ export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
 
   router.get('/', async (req, res) => {
     const page = pageNumber(req);
-    await serve(req, res, `home:${page}`, async () => {
+    const path = page > 1 ? `/?page=${page}` : '/';
+    await serve(req, res, { key: `home:${page}`, path, uses: noUses }, async () => {
       const home = await service.homePage(page);
       if (!home) return null;
       return {
@@ -137,7 +155,8 @@ export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
   router.get('/section/:slug', async (req, res) => {
     const slug = slugParam(req.params.slug);
     const page = pageNumber(req);
-    await serve(req, res, `section:${slug}:${page}`, async () => {
+    const path = `/section/${slug}${page > 1 ? `?page=${page}` : ''}`;
+    await serve(req, res, { key: `section:${slug}:${page}`, path, uses: noUses }, async () => {
       const section = await service.sectionPage(slug, page);
       if (!section) return null;
       return {
@@ -159,7 +178,8 @@ export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
 
   router.get('/articles/:slug', async (req, res) => {
     const slug = slugParam(req.params.slug);
-    await serve(req, res, `article:${slug}`, async () => {
+    const path = `/articles/${slug}`;
+    await serve(req, res, { key: `article:${slug}`, path, uses: articleUses }, async () => {
       const found = await service.articlePage(slug);
       if (!found) return null;
       const { article } = found;
@@ -186,7 +206,7 @@ export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
   });
 
   router.get('/support', async (req, res) => {
-    await serve(req, res, 'support', async () => ({
+    await serve(req, res, { key: 'support', path: '/support', uses: noUses }, async () => ({
       view: 'support.njk',
       lastModified: null,
       context: {

@@ -45,6 +45,39 @@ async function startEmbedded(options: StoreOptions): Promise<{ uri: string; stop
   return server;
 }
 
+const QUIET_MS = 25;
+const DRAIN_WAIT_MS = 5000;
+
+/**
+ * Follows the operations under way on a client through its connection pool. Some are started in
+ * the background and awaited by nobody (mongoose's autoIndex, the rate limiter's index builds);
+ * closing the client interrupts them and their owner prints a stack trace, so `close()` first
+ * waits, for a few seconds at most, until no operation has been running for a moment (callers
+ * often chain them one after another).
+ */
+function trackOperations(client: mongoose.mongo.MongoClient): () => Promise<void> {
+  let running = 0;
+  let lastChange = 0;
+  const started = (): void => {
+    running++;
+    lastChange = Date.now();
+  };
+  const ended = (): void => {
+    running = Math.max(0, running - 1);
+    lastChange = Date.now();
+  };
+  client.on('connectionCheckOutStarted', started);
+  client.on('connectionCheckOutFailed', ended);
+  client.on('connectionCheckedIn', ended);
+  return async () => {
+    lastChange = Math.max(lastChange, Date.now());
+    const deadline = Date.now() + DRAIN_WAIT_MS;
+    while (Date.now() < deadline && (running > 0 || Date.now() - lastChange < QUIET_MS)) {
+      await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    }
+  };
+}
+
 /** Connects mongoose to MONGODB_URI, or starts the embedded store and connects to that. */
 export async function connectStore(options: StoreOptions): Promise<Store> {
   const embedded = options.uri === '' ? await startEmbedded(options) : null;
@@ -60,6 +93,7 @@ export async function connectStore(options: StoreOptions): Promise<Store> {
     throw err;
   }
   const connection = mongoose.connection;
+  const operationsDone = trackOperations(connection.getClient());
   return {
     connection,
     uri,
@@ -75,6 +109,8 @@ export async function connectStore(options: StoreOptions): Promise<Store> {
       return Promise.race([ping, timeout]);
     },
     async close() {
+      await Promise.allSettled(Object.values(connection.models).map((model) => model.init()));
+      await operationsDone();
       await mongoose.disconnect();
       await embedded?.stop();
     },

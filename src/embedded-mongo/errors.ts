@@ -19,6 +19,8 @@ const CODE_NAMES: Record<number, string> = {
   73: 'InvalidNamespace',
   85: 'IndexOptionsConflict',
   86: 'IndexKeySpecsConflict',
+  166: 'CommandNotSupportedOnView',
+  13113: 'MergeStageNoMatchingDocument',
   11000: 'DuplicateKey',
 };
 
@@ -30,7 +32,8 @@ export class MongoCommandError extends Error {
   constructor(code: number, message: string, extra: Doc = {}) {
     super(message);
     this.code = code;
-    this.codeName = CODE_NAMES[code] ?? 'UnknownError';
+    // mongod names the codes it has no name for after the place that raised them
+    this.codeName = CODE_NAMES[code] ?? `Location${code}`;
     this.extra = extra;
   }
 

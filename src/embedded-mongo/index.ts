@@ -33,10 +33,14 @@ export interface EmbeddedMongo {
 
 const silent = { info() {}, warn() {}, error() {} };
 
+/** The same rule as the payment simulator's: never anywhere that could be production. */
+const ALLOWED_ENVIRONMENTS = new Set(['', 'development', 'test']);
+
 export async function startEmbeddedMongo(options: EmbeddedMongoOptions = {}): Promise<EmbeddedMongo> {
-  if (process.env.NODE_ENV === 'production') {
+  const env = process.env.NODE_ENV ?? '';
+  if (!ALLOWED_ENVIRONMENTS.has(env)) {
     throw new Error(
-      'The embedded MongoDB-compatible store must not run with NODE_ENV=production; set MONGODB_URI',
+      `The embedded MongoDB-compatible store runs only when NODE_ENV is unset, development or test (it is "${env}"); set MONGODB_URI to a MongoDB server.`,
     );
   }
   const logger = options.logger ?? silent;
@@ -47,7 +51,7 @@ export async function startEmbeddedMongo(options: EmbeddedMongoOptions = {}): Pr
   if (options.dbPath !== undefined) {
     const dir = path.resolve(options.dbPath);
     fs.mkdirSync(dir, { recursive: true });
-    release = acquireLock(dir);
+    release = await acquireLock(dir);
     try {
       journal = Journal.open(dir, catalog, logger);
     } catch (err) {

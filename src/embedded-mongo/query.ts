@@ -41,7 +41,7 @@ function isOperatorObject(v: unknown): v is Doc {
 export type Matcher = (doc: Doc) => boolean;
 
 /** Compiles a filter; plain equality filters on scalars are matched without mingo. */
-export function compileFilter(filter: Doc | undefined): Matcher {
+export function compileFilter(filter: Doc | undefined, variables?: Doc): Matcher {
   if (!filter) return () => true;
   const keys = Object.keys(filter);
   if (keys.length === 0) return () => true;
@@ -62,7 +62,7 @@ export function compileFilter(filter: Doc | undefined): Matcher {
   }
   let q: Query;
   try {
-    q = new Query(filter, queryOptions);
+    q = new Query(filter, variables ? { ...queryOptions, variables } : queryOptions);
   } catch (err) {
     throw new MongoCommandError(2, err instanceof Error ? err.message : String(err));
   }
@@ -135,8 +135,8 @@ export function candidates(coll: Collection, filter: Doc | undefined): Iterable<
 }
 
 /** Matching documents in storage order (no sort), up to `limit` if given. */
-export function findMatching(coll: Collection, filter: Doc | undefined, limit = 0): Doc[] {
-  const match = compileFilter(filter);
+export function findMatching(coll: Collection, filter: Doc | undefined, limit = 0, variables?: Doc): Doc[] {
+  const match = compileFilter(filter, variables);
   const out: Doc[] = [];
   for (const d of candidates(coll, filter)) {
     if (match(d)) {
@@ -192,23 +192,44 @@ export function project(docs: Doc[], projection: Doc | undefined, filter?: Doc):
   }
 }
 
-export function runPipeline(input: Doc[], pipeline: Doc[], resolve: (name: string) => Doc[]): Doc[] {
+export function runPipeline(
+  input: Doc[],
+  pipeline: Doc[],
+  resolve: (name: string) => Doc[],
+  variables?: Doc,
+): Doc[] {
   const stages: Doc[] = [];
   for (const stage of pipeline) {
+    if (!isPlainObject(stage) || Object.keys(stage).length !== 1)
+      throw new MongoCommandError(
+        40323,
+        'A pipeline stage specification object must contain exactly one field.',
+      );
     const name = Object.keys(stage)[0];
     if (name === '$count') {
       // mingo yields {field: 0} on empty input; MongoDB yields nothing
       stages.push({ $group: { _id: null, [String(stage.$count)]: { $sum: 1 } } }, { $project: { _id: 0 } });
     } else if (name === '$out' || name === '$merge') {
-      throw new MongoCommandError(20, `${name} is not supported by this server`);
+      // the aggregate command writes these itself (see commands.ts); anywhere else they are misplaced
+      throw new MongoCommandError(40601, `${name} can only be the final stage in the pipeline`);
     } else stages.push(stage);
   }
   try {
-    return new Aggregator(stages, { ...queryOptions, collectionResolver: resolve }).run(input) as Doc[];
+    return new Aggregator(stages, {
+      ...queryOptions,
+      collectionResolver: resolve,
+      ...(variables ? { variables } : {}),
+    }).run(input) as Doc[];
   } catch (err) {
     if (err instanceof MongoCommandError) throw err;
     throw new MongoCommandError(2, err instanceof Error ? err.message : String(err));
   }
+}
+
+/** A command's `let`: each value is an expression, evaluated once, before the command runs. */
+export function evaluateVariables(spec: Doc): Doc {
+  const out = runPipeline([{}], [{ $replaceWith: { vars: spec } }], () => [])[0];
+  return isPlainObject(out?.vars) ? out.vars : {};
 }
 
 const UPDATE_OPERATORS = new Set([
@@ -229,9 +250,22 @@ const UPDATE_OPERATORS = new Set([
   '$setOnInsert',
 ]);
 
+/** mongod tells a modifier document from a replacement by its first field alone. */
 export function isOperatorUpdate(u: unknown): boolean {
-  return isPlainObject(u) && Object.keys(u).some((k) => k.startsWith('$'));
+  if (!isPlainObject(u)) return false;
+  for (const k in u) return k.startsWith('$');
+  return false;
 }
+
+function dollarFieldRefused(field: string, path: string): MongoCommandError {
+  return new MongoCommandError(
+    52,
+    `The dollar ($) prefixed field '${field}' in '${path}' is not allowed in the context of an update's replacement document. Consider using an aggregation pipeline with $replaceWith.`,
+  );
+}
+
+/** A positional element of an update path: `$`, `$[]` or `$[identifier]`. */
+const POSITIONAL = /^\$(\[[A-Za-z0-9]*\])?$/;
 
 function idOf(doc: Doc): string {
   return keyOf(doc._id);
@@ -251,10 +285,15 @@ function immutableId(): MongoCommandError {
 export function applyUpdate(
   doc: Doc,
   u: unknown,
-  opts: { arrayFilters?: Doc[] | undefined; filter?: Doc | undefined; inserting?: boolean },
+  opts: {
+    arrayFilters?: Doc[] | undefined;
+    filter?: Doc | undefined;
+    inserting?: boolean;
+    variables?: Doc | undefined;
+  },
 ): Doc | undefined {
   if (Array.isArray(u)) {
-    const out = runPipeline([cloneDoc(doc)], u as Doc[], () => []);
+    const out = runPipeline([cloneDoc(doc)], u as Doc[], () => [], opts.variables);
     const next = out[0];
     if (!next) return undefined;
     if (next._id === undefined) next._id = doc._id;
@@ -263,6 +302,7 @@ export function applyUpdate(
   }
   if (!isPlainObject(u)) throw new MongoCommandError(14, 'Update document must be an object or an array');
   if (!isOperatorUpdate(u)) {
+    for (const k in u) if (k.startsWith('$')) throw dollarFieldRefused(k, k);
     if (u._id !== undefined && keyOf(u._id) !== idOf(doc)) {
       throw new MongoCommandError(
         66,
@@ -277,6 +317,11 @@ export function applyUpdate(
   const mod: Doc = {};
   let newId: unknown;
   for (const [op, fields] of Object.entries(u)) {
+    if (!op.startsWith('$'))
+      throw new MongoCommandError(
+        9,
+        `Unknown modifier: ${op}. Expected a valid update modifier or pipeline-style update specified as an array`,
+      );
     if (!UPDATE_OPERATORS.has(op))
       throw new MongoCommandError(
         9,
@@ -290,6 +335,8 @@ export function applyUpdate(
     const target = op === '$setOnInsert' ? (opts.inserting ? '$set' : undefined) : op;
     if (!target) continue;
     for (const [path, value] of Object.entries(fields)) {
+      for (const part of path.split('.'))
+        if (part.startsWith('$') && !POSITIONAL.test(part)) throw dollarFieldRefused(part, path);
       if (path === '_id' || path.startsWith('_id.')) {
         // setting _id to its current value is a no-op; an upsert may give a new document its _id
         if (target === '$set' && path === '_id' && keyOf(value) === idOf(doc)) continue;

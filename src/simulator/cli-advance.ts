@@ -2,13 +2,16 @@
  * Moves a running payment simulator's test clock forward, billing the next period of every active
  * subscription: `npm run simulator:advance -- --days 31 [--fail] [--url http://127.0.0.1:12111]`.
  */
+// First: fills process.env from .env (SIMULATOR_STRIPE_PORT, say), as for the app.
+import '../load-env.js';
 import { parseArgs } from 'node:util';
 
 const usage = `Usage: npm run simulator:advance -- [--days N] [--fail] [--url URL]
 
   --days N   days to move the simulator's clock forward (default 31)
   --fail     fail every renewal billed by this step
-  --url URL  the simulator's Stripe-side base URL (default $STRIPE_API_BASE or http://127.0.0.1:12111)`;
+  --url URL  the simulator's Stripe-side base URL (default $STRIPE_API_BASE, or
+             http://127.0.0.1:$SIMULATOR_STRIPE_PORT, or http://127.0.0.1:12111)`;
 
 async function main(): Promise<number> {
   let values;
@@ -36,7 +39,8 @@ async function main(): Promise<number> {
     console.error(`--days must be a positive number, got "${values.days}"`);
     return 2;
   }
-  const base = (values.url ?? process.env.STRIPE_API_BASE ?? 'http://127.0.0.1:12111').replace(/\/+$/, '');
+  const port = process.env.SIMULATOR_STRIPE_PORT || '12111';
+  const base = (values.url ?? process.env.STRIPE_API_BASE ?? `http://127.0.0.1:${port}`).replace(/\/+$/, '');
   let res: Response;
   try {
     res = await fetch(`${base}/_simulator/advance`, {

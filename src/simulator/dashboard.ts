@@ -1,5 +1,6 @@
 import express from 'express';
 import type { Request, Response } from 'express';
+import { isCrossSiteWrite } from '../http/cross-site.js';
 import { layout, PAGE_HEADERS } from './pages.js';
 import type { PayPalState } from './paypal/state.js';
 import type { StripeState } from './stripe/state.js';
@@ -15,9 +16,18 @@ export interface DashboardDeps {
   clock: SimClock;
   webhooks: WebhookDispatcher;
   advance(days: number, failRenewals: boolean): Promise<void>;
+  /** The dashboard's own origins (known once the server listens); posts from elsewhere are refused. */
+  ownOrigins(): string[];
 }
 
 type Action = (input: Record<string, unknown>) => unknown;
+
+function wantsJson(req: Request): boolean {
+  return (
+    (req.header('content-type') ?? '').includes('application/json') ||
+    (req.header('accept') ?? '').includes('application/json')
+  );
+}
 
 /**
  * The simulator dashboard (`GET /_simulator`) and its control API (`POST /_simulator/...`). Forms post
@@ -26,6 +36,19 @@ type Action = (input: Record<string, unknown>) => unknown;
 export function dashboardRouter(deps: DashboardDeps): express.Router {
   const router = express.Router();
   const { stripe, paypal } = deps;
+
+  // Any page a developer visits could otherwise refund, dispute or move the clock with a hidden form.
+  router.post('/_simulator/*path', (req, res, next) => {
+    if (!isCrossSiteWrite(req, deps.ownOrigins())) return next();
+    const message = 'The simulator dashboard only accepts forms sent from its own pages.';
+    if (wantsJson(req)) res.status(403).json({ ok: false, error: message });
+    else
+      res
+        .status(403)
+        .set(PAGE_HEADERS)
+        .type('html')
+        .send(layout('Simulator', `<h1>Not allowed</h1><p class="error">${escapeHtml(message)}</p>`));
+  });
 
   router.get('/_simulator', (_req, res) => {
     res.set(PAGE_HEADERS).type('html').send(dashboardPage(deps));
@@ -50,10 +73,6 @@ export function dashboardRouter(deps: DashboardDeps): express.Router {
       deliveries: deps.webhooks.log,
     });
   });
-
-  const wantsJson = (req: Request): boolean =>
-    (req.header('content-type') ?? '').includes('application/json') ||
-    (req.header('accept') ?? '').includes('application/json');
 
   const action = (path: string, fn: Action) => {
     router.post(

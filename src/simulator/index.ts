@@ -32,6 +32,8 @@ export interface SimulatorOptions {
   deliveryDelayMs?: number;
   retrySchedule?: 'compressed' | number[];
   chaos?: { duplicate?: boolean; reorder?: boolean };
+  /** The publication named on the hosted payment pages. */
+  siteName?: string;
   logger?: SimLogger;
 }
 
@@ -46,15 +48,50 @@ export interface PaymentSimulator {
 
 const CERT_PATH = '/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77';
 
-function listen(app: express.Express, host: string, port: number): Promise<http.Server> {
+/** A simulator port is taken (by another copy of the app, usually); the caller names the setting. */
+export class SimulatorPortInUseError extends Error {
+  constructor(
+    readonly provider: 'stripe' | 'paypal',
+    readonly host: string,
+    readonly port: number,
+  ) {
+    super(`The payment simulator's ${provider} API could not listen on ${host}:${port}: the port is in use`);
+    this.name = 'SimulatorPortInUseError';
+  }
+}
+
+function listen(
+  app: express.Express,
+  host: string,
+  port: number,
+  provider: 'stripe' | 'paypal',
+): Promise<http.Server> {
   return new Promise((resolve, reject) => {
     const server = http.createServer(app);
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'EADDRINUSE' ? new SimulatorPortInUseError(provider, host, port) : err);
+    });
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve(server);
     });
   });
+}
+
+/** The simulator, like the embedded store, is for development and tests; unset NODE_ENV means development. */
+function refuseOutsideDevelopment(): void {
+  const env = process.env.NODE_ENV;
+  if (env === undefined || env === '' || env === 'development' || env === 'test') return;
+  throw new Error(
+    `The payment simulator refuses to run with NODE_ENV=${env}: it runs only when NODE_ENV is development or test. Configure real provider keys.`,
+  );
+}
+
+/** What `GET /_simulator/health` answers, so other processes (the operator CLIs) can find a running simulator. */
+export interface SimulatorEndpoints {
+  simulator: 'readerfund-payment-simulator';
+  stripe: { host: string; port: number; baseUrl: string };
+  paypal: { baseUrl: string; certUrl: string };
 }
 
 function close(server: http.Server): Promise<void> {
@@ -69,11 +106,7 @@ function urlHost(host: string): string {
 }
 
 export async function startPaymentSimulator(options: SimulatorOptions): Promise<PaymentSimulator> {
-  if (process.env.NODE_ENV === 'production') {
-    throw new Error(
-      'The payment simulator refuses to run with NODE_ENV=production; configure real provider keys.',
-    );
-  }
+  refuseOutsideDevelopment();
   if (!options.stripeWebhookSecret) throw new Error('stripeWebhookSecret is required');
   if (!options.paypalWebhookId) throw new Error('paypalWebhookId is required');
   const host = options.host ?? '127.0.0.1';
@@ -120,8 +153,26 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
   const stripeApp = express();
   stripeApp.disable('x-powered-by');
   stripeApp.set('etag', false);
-  stripeApp.use(stripeRouter({ state: stripeState, apiVersion: STRIPE_API_VERSION, logger }));
-  stripeApp.use(dashboardRouter({ stripe: stripeState, paypal: paypalState, clock, webhooks, advance }));
+  const merchantName = options.siteName ?? 'Readerfund';
+  const endpoints = (): SimulatorEndpoints => ({
+    simulator: 'readerfund-payment-simulator',
+    stripe: { host, port: Number(new URL(stripeBase).port), baseUrl: stripeBase },
+    paypal: { baseUrl: paypalBase, certUrl: certUrl() },
+  });
+  stripeApp.get('/_simulator/health', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json(endpoints());
+  });
+  stripeApp.use(stripeRouter({ state: stripeState, apiVersion: STRIPE_API_VERSION, logger, merchantName }));
+  stripeApp.use(
+    dashboardRouter({
+      stripe: stripeState,
+      paypal: paypalState,
+      clock,
+      webhooks,
+      advance,
+      ownOrigins: () => [stripeBase, stripeBase.replace(/\/\/(127\.0\.0\.1|\[::1\])/, '//localhost')],
+    }),
+  );
 
   const paypalApp = express();
   paypalApp.disable('x-powered-by');
@@ -134,13 +185,14 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
       webhookId: options.paypalWebhookId,
       certUrl,
       payloads: webhooks.paypalPayloads,
+      merchantName,
     }),
   );
 
-  const stripeServer = await listen(stripeApp, host, options.stripePort ?? 0);
+  const stripeServer = await listen(stripeApp, host, options.stripePort ?? 0, 'stripe');
   let paypalServer: http.Server;
   try {
-    paypalServer = await listen(paypalApp, host, options.paypalPort ?? 0);
+    paypalServer = await listen(paypalApp, host, options.paypalPort ?? 0, 'paypal');
   } catch (err) {
     await close(stripeServer);
     throw err;

@@ -27,17 +27,32 @@ export interface PayPalSigningKey {
 }
 
 /**
+ * A certificate serial as hex: 16 random bytes read as a positive DER INTEGER in minimal form. The
+ * top bit is cleared (no sign padding needed) and the next one set (never a leading zero byte),
+ * since a leading 0x00 before a byte below 0x80 is invalid DER and OpenSSL refuses the certificate.
+ */
+export function certificateSerial(random: Buffer = randomBytes(16)): string {
+  const bytes = Buffer.from(random.subarray(0, 16));
+  if (bytes.length !== 16) throw new Error('a certificate serial needs 16 random bytes');
+  bytes[0] = (bytes[0]! & 0x7f) | 0x40;
+  return bytes.toString('hex');
+}
+
+/**
  * A fresh RSA key pair and a self-signed certificate whose subject resembles the one PayPal signs
  * webhooks with, valid from yesterday for a year.
  */
-export async function createPayPalSigningKey(now = Date.now()): Promise<PayPalSigningKey> {
+export async function createPayPalSigningKey(
+  now = Date.now(),
+  serial = certificateSerial(),
+): Promise<PayPalSigningKey> {
   const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 });
   const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
 
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(publicKeyPem);
-  cert.serialNumber = '0' + randomBytes(15).toString('hex');
+  cert.serialNumber = serial;
   cert.validity.notBefore = new Date(now - 86_400_000);
   cert.validity.notAfter = new Date(now + 365 * 86_400_000);
   const subject = [

@@ -1,9 +1,12 @@
 /**
  * What the operator CLIs share: configuration, the store connection (with a clear word when the
- * embedded store is already held by a running app), providers and the ledger.
+ * embedded store is already held by a running app), providers and the ledger. Each command opens
+ * only what it needs: reading the inbox needs the store alone; replaying and reconciling need the
+ * providers, which in simulator mode are the running app's simulator, never one of their own.
  */
 import { ConfigError, getConfig, type AppConfig } from '../config.js';
 import { createLogger, type Logger } from '../log.js';
+import { paymentsOfRunningApp, SimulatorUnavailableError, type PaymentSetup } from '../payments/index.js';
 import { openCore, type Core } from '../runtime.js';
 import type { WebhooksFeature } from './index.js';
 
@@ -16,7 +19,7 @@ export interface CliContext {
 
 export class CliError extends Error {}
 
-export async function openCliContext(options: { withPayments?: boolean } = {}): Promise<CliContext> {
+export async function openCliContext(needs: { providers: boolean }): Promise<CliContext> {
   let config: AppConfig;
   try {
     config = getConfig();
@@ -25,14 +28,18 @@ export async function openCliContext(options: { withPayments?: boolean } = {}): 
     throw err;
   }
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', name: 'readerfund-cli' });
+  let payments: PaymentSetup = { providers: {}, formActionOrigins: [], stop: async () => undefined };
+  try {
+    if (needs.providers) payments = await paymentsOfRunningApp(config, logger);
+  } catch (err) {
+    if (err instanceof SimulatorUnavailableError) throw new CliError(err.message);
+    throw err;
+  }
   let core: Core;
   try {
-    core = await openCore(config, {
-      logger,
-      backgroundJobs: false,
-      withPayments: options.withPayments ?? true,
-    });
+    core = await openCore(config, { logger, backgroundJobs: false, payments });
   } catch (err) {
+    await payments.stop();
     const text = err instanceof Error ? err.message : String(err);
     if (/locked/i.test(text)) {
       throw new CliError(

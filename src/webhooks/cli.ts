@@ -4,6 +4,8 @@
  *   npm run webhooks -- show <id|eventId>      the stored event with its raw payload
  *   npm run webhooks -- replay <id|eventId>    process a stored event again (harmless if already applied)
  */
+// First: fills process.env from .env before the configuration is read.
+import '../load-env.js';
 import { parseArgs } from 'node:util';
 import { webhookStatuses, type WebhookStatus } from './models.js';
 import { CliError, openCliContext, runCli } from './cli-support.js';
@@ -46,7 +48,7 @@ async function main(): Promise<number> {
   if (command !== 'list' && !target) throw new CliError(`${command} needs an event: ${usage}`);
   if (!['list', 'show', 'replay'].includes(command)) throw new CliError(usage);
 
-  const ctx = await openCliContext();
+  const ctx = await openCliContext({ providers: command === 'replay' });
   try {
     if (command === 'list') {
       const events = await ctx.webhooks.list({

@@ -3,6 +3,8 @@
  *   npm run reconcile -- --days 7 [--json]
  * Exits 0 when the ledger is complete, 2 when something is missing or differs.
  */
+// First: fills process.env from .env before the configuration is read.
+import '../load-env.js';
 import { parseArgs } from 'node:util';
 import { CliError, openCliContext, runCli } from './cli-support.js';
 
@@ -13,7 +15,7 @@ async function main(): Promise<number> {
   const days = Number(values.days);
   if (!Number.isFinite(days) || days <= 0 || days > 366)
     throw new CliError('--days must be a number from 1 to 366');
-  const ctx = await openCliContext();
+  const ctx = await openCliContext({ providers: true });
   try {
     const report = await ctx.webhooks.reconcile({ days });
     if (values.json) {

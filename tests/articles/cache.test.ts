@@ -12,6 +12,9 @@ import {
   parseImportText,
 } from '../../src/articles/index.js';
 import { PageCache } from '../../src/articles/page-cache.js';
+import { choose, consentCookieOf, consentIdOf, hasBanner, hasIframe } from '../consent/helpers.js';
+
+const ARTICLE = '/articles/coastal-marsh-returns-after-sea-wall-is-opened';
 
 function row(slug: string, title: string) {
   return JSON.stringify({
@@ -92,6 +95,90 @@ describe('render cache', () => {
     const personal = await request(app).get('/support').set('Cookie', 'consent=abc').expect(200);
     assert.equal(personal.headers['cache-control'], 'private, no-cache');
     assert.equal(personal.headers['set-cookie'], undefined);
+  });
+});
+
+describe('render cache and consent', () => {
+  let runtime: Runtime;
+
+  before(async () => {
+    runtime = await startTestRuntime({}, { backgroundJobs: false });
+  });
+  after(async () => {
+    await runtime.stop();
+  });
+
+  const get = (url: string, headers: Record<string, string> = {}) => {
+    let req = request(runtime.app).get(url);
+    for (const [name, value] of Object.entries(headers)) req = req.set(name, value);
+    return req.expect(200);
+  };
+
+  it('never serves one reader the banner state, consent id or widget of another', async () => {
+    const accepted = [consentCookieOf(await choose(runtime.app, 'accept_all'))];
+    accepted.push(consentCookieOf(await choose(runtime.app, 'accept_all')));
+    const refused = consentCookieOf(await choose(runtime.app, 'reject_all'));
+    const ids = [...accepted, refused].map(consentIdOf);
+
+    // Interleaved, so each variant is built once and then served from the cache.
+    for (let round = 0; round < 3; round++) {
+      const [a1, stranger, r, a2, gpc] = await Promise.all([
+        get(ARTICLE, { Cookie: accepted[0]! }),
+        get(ARTICLE),
+        get(ARTICLE, { Cookie: refused }),
+        get(ARTICLE, { Cookie: accepted[1]! }),
+        get(ARTICLE, { 'Sec-GPC': '1' }),
+      ]);
+      assert.ok(hasIframe(a1.text) && !hasBanner(a1.text), 'an accepting reader gets the widget, no banner');
+      assert.ok(hasBanner(stranger.text) && !hasIframe(stranger.text), 'a new reader gets the banner only');
+      assert.ok(!hasBanner(r.text) && !hasIframe(r.text), 'a refusing reader gets neither');
+      assert.match(gpc.text, /opt-out signal is honoured/);
+      assert.doesNotMatch(stranger.text, /opt-out signal is honoured/);
+      // Readers in the same state share one cached page; different states never share an ETag.
+      assert.equal(a1.headers.etag, a2.headers.etag);
+      assert.equal(a1.text, a2.text);
+      assert.equal(new Set([a1, stranger, r, gpc].map((p) => p.headers.etag)).size, 4);
+      for (const page of [a1, stranger, r, a2, gpc]) {
+        for (const id of ids) assert.ok(!page.text.includes(id), 'no consent id in a page');
+        assert.equal(page.headers['set-cookie'], undefined);
+        assert.equal(page.headers.vary, 'Cookie, Sec-GPC');
+      }
+      assert.match(stranger.headers['cache-control'] ?? '', /^public/);
+      assert.match(gpc.headers['cache-control'] ?? '', /^public/);
+      for (const page of [a1, r, a2]) assert.equal(page.headers['cache-control'], 'private, no-cache');
+    }
+  });
+
+  it('keys conditional GETs on the consent state', async () => {
+    const shared = await get(ARTICLE);
+    await request(runtime.app).get(ARTICLE).set('If-None-Match', shared.headers.etag!).expect(304);
+    const cookie = consentCookieOf(await choose(runtime.app, 'accept_all'));
+    const mine = await request(runtime.app)
+      .get(ARTICLE)
+      .set('Cookie', cookie)
+      .set('If-None-Match', shared.headers.etag!)
+      .expect(200);
+    assert.ok(hasIframe(mine.text));
+    await request(runtime.app)
+      .get(ARTICLE)
+      .set('Cookie', cookie)
+      .set('If-None-Match', mine.headers.etag!)
+      .expect(304);
+  });
+
+  it('keeps a handful of variants per page, however many readers', async () => {
+    const readers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => choose(runtime.app, i % 2 ? 'accept_all' : 'reject_all')),
+    );
+    const etags = new Set<string>();
+    for (const res of readers)
+      etags.add((await get('/support', { Cookie: consentCookieOf(res) })).headers.etag!);
+    // Comments do not change /support, so accepting and refusing readers share one page there.
+    assert.equal(etags.size, 1);
+    const articleTags = new Set<string>();
+    for (const res of readers)
+      articleTags.add((await get(ARTICLE, { Cookie: consentCookieOf(res) })).headers.etag!);
+    assert.equal(articleTags.size, 2);
   });
 });
 

@@ -6,6 +6,7 @@ import { startTestRuntime } from '../helpers/runtime.js';
 import type { Runtime } from '../../src/runtime.js';
 import { articleInputSchema, createDefaultArticleService } from '../../src/articles/index.js';
 import type { ArticleInput } from '../../src/articles/index.js';
+import type { ValidArticleInput } from '../../src/articles/article.js';
 
 function article(overrides: Partial<ArticleInput> = {}): ArticleInput {
   return {
@@ -22,6 +23,12 @@ function article(overrides: Partial<ArticleInput> = {}): ArticleInput {
   };
 }
 
+/** Validated like an import, except that titles and summaries keep any markup (records stored earlier). */
+function legacyRecord(input: ArticleInput): ValidArticleInput {
+  const valid = articleInputSchema.parse({ ...input, title: 'placeholder', summary: 'placeholder' });
+  return { ...valid, title: input.title, summary: input.summary };
+}
+
 describe('article content', () => {
   let runtime: Runtime;
   const service = createDefaultArticleService();
@@ -35,8 +42,10 @@ describe('article content', () => {
 
   describe('XSS in article bodies', () => {
     before(async () => {
+      // Titles and summaries with markup are refused on import now; this is a record saved before
+      // that rule, which the pages must still show as text.
       await service.saveArticles([
-        articleInputSchema.parse(
+        legacyRecord(
           article({
             slug: 'hostile-markup',
             title: 'Title with <script>alert("t")</script>',

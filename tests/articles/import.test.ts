@@ -94,6 +94,35 @@ describe('parsing an import file', () => {
     assert.match(parsed.errors.at(-1)!.message, /ends before the closing/);
   });
 
+  it('refuses titles and summaries that are not plain text, each with its line and reason', () => {
+    const text = arrayFile([
+      JSON.stringify(row('script-title', { title: 'x </title><script>alert(1)</script>' })),
+      JSON.stringify(row('entity-title', { title: 'Tom &amp; Jerry' })),
+      JSON.stringify(row('bell-summary', { summary: 'Ring \u0007 ring' })),
+      JSON.stringify(row('two-line-title', { title: 'First\nSecond' })),
+      JSON.stringify(row('plain-but-odd', { title: 'Why 2 < 3 & 4 > 1', summary: 'One line.\nAnother.' })),
+    ]);
+    const parsed = parseImportText(text);
+    assert.deepEqual(
+      parsed.rows.map((r) => r.article.slug),
+      ['plain-but-odd'],
+    );
+    assert.deepEqual(
+      parsed.errors.map((e) => e.line),
+      [2, 3, 4, 5],
+    );
+    assert.match(
+      parsed.errors[0]!.message,
+      /^title: must be plain text, without HTML tags \(found "<\/title>"\)/,
+    );
+    assert.match(parsed.errors[1]!.message, /^title: .*HTML entity "&amp;"/);
+    assert.match(
+      parsed.errors[2]!.message,
+      /^summary: must not contain control characters \(found U\+0007\)/,
+    );
+    assert.match(parsed.errors[3]!.message, /^title: must not contain control characters \(found U\+000A/);
+  });
+
   it('stores bodies sanitised, whatever the file contained', () => {
     const stored = prepareArticle(
       articleInputSchema.parse(row('dirty', { body: '<p onclick="x()">Hi</p><script>x()</script>' })),

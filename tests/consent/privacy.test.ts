@@ -13,7 +13,7 @@ after(() => runtime.stop());
 test('explains what is stored and lists the optional features as off until agreed', async () => {
   const res = await request(runtime.app).get('/privacy').expect(200);
   assert.equal(res.headers['set-cookie'], undefined);
-  assert.match(res.text, /sets no cookies/);
-  assert.match(res.text, /Comments \(third-party widget\)<\/strong> — off until you agree/);
+  assert.match(res.text, /Until you make a choice we set no cookies/);
+  assert.match(res.text, /Comments \(third-party widget\) — off until you agree/);
   assert.match(res.text, /we never see or store your card number/);
 });

@@ -1,7 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Stripe from 'stripe';
-import { simulatorCredentials } from '../../src/payments/index.js';
 import { Donation, Rollup, Subscription, Supporter } from '../../src/supporters/models.js';
 import { getPage, submitHostedPage } from '../helpers/hosted-pages.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -51,7 +50,7 @@ describe('renewals', () => {
       .lean();
     assert.match(renewal!.providerPaymentId, /^in_/);
     const sim = server.runtime.payments.simulator!;
-    const stripe = new Stripe(simulatorCredentials.stripeSecretKey, {
+    const stripe = new Stripe(sim.secrets.stripeSecretKey, {
       host: sim.stripe.host,
       port: sim.stripe.port,
       protocol: 'http',

@@ -39,7 +39,7 @@ describe('manage link', () => {
     const res = await fetch(manageUrl);
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('cache-control'), 'private, no-store');
-    assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
+    assert.equal(res.headers.get('referrer-policy'), 'same-origin');
     const html = await res.text();
     assert.match(html, /monthly@example\.com/);
     assert.match(html, /Cancel monthly support/);

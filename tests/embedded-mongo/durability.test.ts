@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { MongoClient } from 'mongodb';
 import mongoose, { Schema } from 'mongoose';
@@ -118,6 +120,42 @@ if (!againstRealServer) {
       },
     );
 
+    it('keeps a view and the output of $out and $merge across a restart', async () => {
+      const dbPath = tempDir();
+      let store = await startEmbeddedMongo({ dbPath });
+      let client = await MongoClient.connect(store.uri);
+      let db = client.db('derived');
+      await db
+        .collection('gifts')
+        .insertMany([{ _id: 1, amount: 500 } as never, { _id: 2, amount: 1500 } as never]);
+      await db.createCollection('large_gifts', {
+        viewOn: 'gifts',
+        pipeline: [{ $match: { amount: { $gt: 1000 } } }],
+      });
+      await db
+        .collection('gifts')
+        .aggregate([{ $out: 'gifts_copy' }])
+        .toArray();
+      await db
+        .collection('gifts')
+        .aggregate([{ $group: { _id: 'all', total: { $sum: '$amount' } } }, { $merge: { into: 'totals' } }])
+        .toArray();
+      await client.close();
+      await store.stop();
+
+      store = await startEmbeddedMongo({ dbPath });
+      client = await MongoClient.connect(store.uri);
+      db = client.db('derived');
+      try {
+        assert.deepEqual(await db.collection('large_gifts').find().toArray(), [{ _id: 2, amount: 1500 }]);
+        assert.equal(await db.collection('gifts_copy').countDocuments(), 2);
+        assert.deepEqual(await db.collection('totals').find().toArray(), [{ _id: 'all', total: 2000 }]);
+      } finally {
+        await client.close();
+        await store.stop();
+      }
+    });
+
     it('acknowledges a j:true write only once it is on disk, and keeps it', async () => {
       const dbPath = tempDir();
       let store = await startEmbeddedMongo({ dbPath });
@@ -208,6 +246,57 @@ if (!againstRealServer) {
       await again.stop();
     });
 
+    it(
+      'starts 0.5 s after the holder was killed with SIGKILL, while it is still an unreaped zombie',
+      { timeout: 30_000 },
+      async () => {
+        const dbPath = tempDir();
+        // a parent that never reaps: the store runs in the background of a shell that then
+        // becomes `sleep`, as under a container's PID 1 that does not reap
+        const cli = fileURLToPath(new URL('../../src/embedded-mongo/cli.ts', import.meta.url));
+        const parent = spawn(
+          'sh',
+          [
+            '-c',
+            '"$0" --import tsx "$1" --port 0 --dbpath "$2" & echo "pid $!" >&2; exec sleep 60',
+            process.execPath,
+            cli,
+            dbPath,
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'test' } },
+        );
+        try {
+          let err = '';
+          parent.stderr.on('data', (c: Buffer) => (err += c.toString()));
+          let out = '';
+          for await (const chunk of parent.stdout as AsyncIterable<Buffer>) {
+            out += chunk.toString();
+            if (/mongodb:\/\/\S+/.test(out)) break;
+          }
+          const pid = Number(/pid (\d+)/.exec(err)?.[1]);
+          assert.ok(pid > 0, `no pid in ${err}`);
+          assert.ok(fs.existsSync(path.join(dbPath, 'mongod.lock')));
+          process.kill(pid, 'SIGKILL');
+          await new Promise((r) => setTimeout(r, 500));
+          const state = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+          assert.equal(state, 'Z', 'the killed store is a zombie');
+          const store = await startEmbeddedMongo({ dbPath });
+          await store.stop();
+        } finally {
+          parent.kill('SIGKILL');
+        }
+      },
+    );
+
+    it('is not held by a live, unrelated process whose pid the lock file names', async () => {
+      const dbPath = tempDir();
+      // the pid of this very test process: alive, and not a store on this directory
+      fs.writeFileSync(path.join(dbPath, 'mongod.lock'), `${process.pid}\n`);
+      const store = await startEmbeddedMongo({ dbPath });
+      await store.stop();
+      assert.equal(fs.existsSync(path.join(dbPath, 'mongod.lock')), false);
+    });
+
     it('makes a second CLI process on a locked path exit with an error', { timeout: 20_000 }, async () => {
       const dbPath = tempDir();
       const store = await startEmbeddedMongo({ dbPath });
@@ -220,14 +309,40 @@ if (!againstRealServer) {
   });
 
   describe('environment', () => {
-    it('refuses to start when NODE_ENV=production', async () => {
+    const withNodeEnv = async (value: string | undefined, fn: () => Promise<void>): Promise<void> => {
       const previous = process.env.NODE_ENV;
-      process.env.NODE_ENV = 'production';
+      if (value === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = value;
       try {
-        await assert.rejects(startEmbeddedMongo(), /production/);
+        await fn();
       } finally {
         if (previous === undefined) delete process.env.NODE_ENV;
         else process.env.NODE_ENV = previous;
+      }
+    };
+
+    it('refuses to start unless NODE_ENV is unset, development or test, in one line', async () => {
+      for (const env of ['production', 'staging', 'prod']) {
+        await withNodeEnv(env, async () => {
+          await assert.rejects(startEmbeddedMongo(), (err: Error) => {
+            assert.match(
+              err.message,
+              new RegExp(`NODE_ENV is unset, development or test \\(it is "${env}"\\)`),
+            );
+            assert.match(err.message, /MONGODB_URI/);
+            assert.ok(!err.message.includes('\n'));
+            return true;
+          });
+        });
+      }
+    });
+
+    it('starts when NODE_ENV is unset, development or test', async () => {
+      for (const env of [undefined, 'development', 'test']) {
+        await withNodeEnv(env, async () => {
+          const store = await startEmbeddedMongo();
+          await store.stop();
+        });
       }
     });
   });

@@ -62,6 +62,93 @@ describe('configuration', () => {
     assert.equal(config.payments.resolvedMode, 'live');
   });
 
+  for (const env of ['staging', 'prod']) {
+    test(`refuses the payment simulator and the embedded store with NODE_ENV=${env}, as in production`, () => {
+      const secrets = { session: 'x'.repeat(40), links: 'y'.repeat(40) };
+      const simulator = configErrorOf(() => testConfig({ env, secrets }));
+      assert.equal(simulator.key, 'payments.mode');
+      assert.match(simulator.message, new RegExp(`NODE_ENV=${env}`));
+      const embedded = configErrorOf(() =>
+        testConfig({
+          env,
+          secrets,
+          db: { uri: '' },
+          payments: { stripe: { secretKey: 'sk_live_x', webhookSecret: 'whsec_x' } },
+        }),
+      );
+      assert.equal(embedded.key, 'db.uri');
+      assert.match(embedded.message, /MONGODB_URI/);
+      const unsetSecrets = configErrorOf(() =>
+        testConfig({
+          env,
+          db: { uri: 'mongodb://db.internal:27017/readerfund' },
+          payments: { stripe: { secretKey: 'sk_live_x', webhookSecret: 'whsec_x' } },
+          secrets: { session: '', links: '' },
+        }),
+      );
+      assert.equal(unsetSecrets.key, 'secrets.session');
+    });
+  }
+
+  test('allows the simulator and embedded store in development, test, or with NODE_ENV unset', () => {
+    for (const env of ['development', 'test', '']) {
+      assert.equal(testConfig({ env, db: { uri: '' } }).payments.resolvedMode, 'simulator');
+    }
+  });
+
+  test('listens on 127.0.0.1 unless HOST says otherwise while the simulator or embedded store runs', () => {
+    const local = testConfig({ server: { host: '' } });
+    assert.equal(local.server.host, '127.0.0.1');
+    assert.equal(local.server.hostFrom, 'local-default');
+    const explicit = testConfig({ server: { host: '0.0.0.0' } });
+    assert.equal(explicit.server.host, '0.0.0.0');
+    assert.equal(explicit.server.hostFrom, 'config');
+    const production = testConfig({
+      server: { host: '' },
+      db: { uri: 'mongodb://db.internal:27017/readerfund' },
+      payments: { stripe: { secretKey: 'sk_live_x', webhookSecret: 'whsec_x' } },
+    });
+    assert.equal(production.server.host, '0.0.0.0');
+  });
+
+  test('derives PUBLIC_URL from the port when it is not set, and keeps it when it is', () => {
+    const derived = testConfig({ site: { publicUrl: '' }, server: { port: 8080, host: '' } });
+    assert.equal(derived.site.publicUrl, 'http://localhost:8080');
+    assert.equal(derived.site.publicUrlFrom, 'listen-address');
+    const onAddress = testConfig({ site: { publicUrl: '' }, server: { port: 8080, host: '192.168.1.20' } });
+    assert.equal(onAddress.site.publicUrl, 'http://192.168.1.20:8080');
+    const configured = testConfig({ site: { publicUrl: 'https://news.example/' } });
+    assert.equal(configured.site.publicUrl, 'https://news.example');
+    assert.equal(configured.site.publicUrlFrom, 'config');
+  });
+
+  test('refuses a headers timeout longer than the request timeout', () => {
+    const err = configErrorOf(() =>
+      testConfig({ server: { requestTimeoutMs: 5000, headersTimeoutMs: 10_000 } }),
+    );
+    assert.equal(err.key, 'server.headersTimeoutMs');
+  });
+
+  test('stops start-up with one line naming NODE_ENV when the simulator would run in staging', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      env: {
+        ...process.env,
+        NODE_ENV: 'staging',
+        SESSION_SECRET: 'x'.repeat(40),
+        LINK_SIGNING_SECRET: 'y'.repeat(40),
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(result.status, 1);
+    const ours = result.stderr
+      .trim()
+      .split('\n')
+      .filter((line) => !line.startsWith('WARNING:'));
+    assert.equal(ours.length, 1, result.stderr);
+    assert.match(ours[0]!, /^Invalid configuration: payments\.mode .*NODE_ENV=staging/);
+  });
+
   test('stops start-up with one line naming the key when the environment is invalid', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       env: { ...process.env, NODE_ENV: 'test', PORT: 'not-a-port' },

@@ -113,6 +113,16 @@ describe('security headers', () => {
     assert.equal(res.headers['x-powered-by'], undefined);
   });
 
+  test('forbids framing in both headers and switches off powerful browser features', async () => {
+    const res = await request(app).get('/healthz');
+    assert.match(String(res.headers['content-security-policy']), /frame-ancestors 'none'/);
+    assert.equal(res.headers['x-frame-options'], 'DENY');
+    const policy = String(res.headers['permissions-policy']);
+    for (const feature of ['camera', 'microphone', 'geolocation', 'payment', 'usb']) {
+      assert.match(policy, new RegExp(`(^|, )${feature}=\\(\\)`));
+    }
+  });
+
   test('passes a request id through and returns it', async () => {
     const res = await request(app).get('/healthz').set('X-Request-Id', 'abc12345-test');
     assert.equal(res.headers['x-request-id'], 'abc12345-test');
@@ -135,6 +145,40 @@ describe('cross-site form posts', () => {
     await request(app)
       .post('/form')
       .set('Origin', 'https://evil.example')
+      .type('form')
+      .send('a=1')
+      .expect(403);
+  });
+
+  test('refuses a post whose Origin matches the Host it sent but not our public address', async () => {
+    await request(app)
+      .post('/form')
+      .set('Host', 'evil.example')
+      .set('Origin', 'http://evil.example')
+      .type('form')
+      .send('a=1')
+      .expect(403);
+  });
+
+  test('refuses a post with Origin null from a browser without Fetch Metadata', async () => {
+    await request(app).post('/form').set('Origin', 'null').type('form').send('a=1').expect(403);
+  });
+
+  test('accepts a same-origin post from a page whose referrer policy nulls Origin', async () => {
+    await request(app)
+      .post('/form')
+      .set('Sec-Fetch-Site', 'same-origin')
+      .set('Origin', 'null')
+      .type('form')
+      .send('a=1')
+      .expect(200, 'accepted');
+  });
+
+  test('refuses a post the browser marks as same-site (a sibling subdomain) whatever its Origin', async () => {
+    await request(app)
+      .post('/form')
+      .set('Sec-Fetch-Site', 'same-site')
+      .set('Origin', 'http://localhost:3000')
       .type('form')
       .send('a=1')
       .expect(403);

@@ -7,6 +7,7 @@ import { crc32 } from 'node:zlib';
 import forge from 'node-forge';
 import { createLogger } from '../../src/log.js';
 import { createPayPalAdapter, type PayPalAdapterOptions } from '../../src/payments/paypal/index.js';
+import { ONLINE_VERIFICATION_BURST } from '../../src/payments/paypal/webhook.js';
 import { WebhookVerificationError } from '../../src/payments/types.js';
 
 const WEBHOOK_ID = 'WH-TEST-0001';
@@ -45,6 +46,66 @@ const stranger = makeCertificate({
   notBefore: new Date(Date.now() - DAY),
   notAfter: new Date(Date.now() + 365 * DAY),
 });
+
+interface Issued {
+  privateKeyPem: string;
+  certificatePem: string;
+  subject: Array<{ shortName: string; value: string }>;
+}
+
+/** A certificate in a chain: a CA (root or intermediate) or a signing certificate, issued by `issuer` or itself. */
+function issue(options: { cn: string; ca: boolean; issuer?: Issued; notAfter?: Date }): Issued {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateKeyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  cert.serialNumber = '4' + randomBytes(8).toString('hex').slice(1);
+  cert.validity.notBefore = new Date(Date.now() - 2 * DAY);
+  cert.validity.notAfter = options.notAfter ?? new Date(Date.now() + 365 * DAY);
+  const subject = [
+    { shortName: 'O', value: options.ca ? 'Test Trust Services' : 'PayPal, Inc.' },
+    { shortName: 'CN', value: options.cn },
+  ];
+  cert.setSubject(subject);
+  cert.setIssuer(options.issuer?.subject ?? subject);
+  cert.setExtensions(
+    options.ca
+      ? [
+          { name: 'basicConstraints', cA: true, critical: true },
+          { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+        ]
+      : [
+          { name: 'basicConstraints', cA: false },
+          { name: 'keyUsage', digitalSignature: true },
+        ],
+  );
+  cert.sign(
+    forge.pki.privateKeyFromPem((options.issuer ?? { privateKeyPem }).privateKeyPem),
+    forge.md.sha256.create(),
+  );
+  return { privateKeyPem, certificatePem: forge.pki.certificateToPem(cert), subject };
+}
+
+const root = issue({ cn: 'Test Root CA', ca: true });
+const intermediate = issue({ cn: 'Test Intermediate CA', ca: true, issuer: root });
+const signing = issue({ cn: 'messageverificationcerts.paypal.com', ca: false, issuer: intermediate });
+const otherRoot = issue({ cn: 'Other Root CA', ca: true });
+const otherIntermediate = issue({ cn: 'Test Intermediate CA', ca: true, issuer: otherRoot });
+const expiredIntermediate = issue({
+  cn: 'Test Intermediate CA',
+  ca: true,
+  issuer: root,
+  notAfter: new Date(Date.now() - DAY),
+});
+const DOCUMENTED_PATH = '/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77';
+
+/** A fetch that answers every URL with `pem`, recording what was asked. */
+function serving(pem: string, requested: string[] = []): typeof fetch {
+  return (input) => {
+    requested.push(String(input));
+    return Promise.resolve(new Response(pem, { status: 200 }));
+  };
+}
 
 /** Serves certificates and a fake verify-webhook-signature endpoint; counts what was asked. */
 let server: Server;
@@ -230,20 +291,101 @@ describe('PayPal webhook verification', () => {
     assert.equal(fetched, 0);
   });
 
-  test('fetches certificates from PayPal’s own certificate path', async () => {
+  test('fetches certificates from PayPal’s own certificate path and accepts a chain to a trusted root', async () => {
     const requested: string[] = [];
-    const fake: typeof fetch = (input) => {
-      requested.push(String(input));
-      return Promise.resolve(new Response(good.certificatePem, { status: 200 }));
-    };
     const body = JSON.stringify(event);
-    const certUrl = 'https://api-m.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594';
-    const verified = await adapter({ fetch: fake, extraCertOrigins: [] }).verifyWebhook(
-      Buffer.from(body),
-      signed(body, { certUrl }),
-    );
+    const certUrl = `https://api-m.sandbox.paypal.com${DOCUMENTED_PATH}`;
+    const verified = await adapter({
+      fetch: serving(signing.certificatePem + intermediate.certificatePem, requested),
+      extraCertOrigins: [],
+      trustedRoots: [root.certificatePem],
+    }).verifyWebhook(Buffer.from(body), signed(body, { certUrl, key: signing.privateKeyPem }));
     assert.equal(verified.eventId, 'WH-EVT-1');
     assert.deepEqual(requested, [certUrl]);
+  });
+
+  test('refuses a self-signed certificate on PayPal’s host that names PayPal and is valid now', async () => {
+    const body = JSON.stringify(event);
+    const certUrl = `https://api.paypal.com${DOCUMENTED_PATH}`;
+    // Node's own root store, as in production.
+    await rejects(
+      adapter({ fetch: serving(good.certificatePem), extraCertOrigins: [] }).verifyWebhook(
+        Buffer.from(body),
+        signed(body, { certUrl }),
+      ),
+      /does not chain to a trusted root/,
+    );
+  });
+
+  test('refuses a PayPal chain that leads to a root we do not trust', async () => {
+    const body = JSON.stringify(event);
+    const forgedSigning = issue({
+      cn: 'messageverificationcerts.paypal.com',
+      ca: false,
+      issuer: otherIntermediate,
+    });
+    await rejects(
+      adapter({
+        fetch: serving(
+          forgedSigning.certificatePem + otherIntermediate.certificatePem + otherRoot.certificatePem,
+        ),
+        extraCertOrigins: [],
+        trustedRoots: [root.certificatePem],
+      }).verifyWebhook(
+        Buffer.from(body),
+        signed(body, {
+          certUrl: `https://api.paypal.com${DOCUMENTED_PATH}`,
+          key: forgedSigning.privateKeyPem,
+        }),
+      ),
+      /does not chain to a trusted root/,
+    );
+  });
+
+  test('refuses a PayPal chain whose signing certificate is not issued by the intermediate served with it', async () => {
+    const body = JSON.stringify(event);
+    const forgedSigning = issue({
+      cn: 'messageverificationcerts.paypal.com',
+      ca: false,
+      issuer: otherIntermediate,
+    });
+    await rejects(
+      adapter({
+        fetch: serving(forgedSigning.certificatePem + intermediate.certificatePem),
+        extraCertOrigins: [],
+        trustedRoots: [root.certificatePem],
+      }).verifyWebhook(
+        Buffer.from(body),
+        signed(body, {
+          certUrl: `https://api.paypal.com${DOCUMENTED_PATH}`,
+          key: forgedSigning.privateKeyPem,
+        }),
+      ),
+      /chain is broken/,
+    );
+  });
+
+  test('refuses a PayPal chain with an expired intermediate', async () => {
+    const body = JSON.stringify(event);
+    const underExpired = issue({
+      cn: 'messageverificationcerts.paypal.com',
+      ca: false,
+      issuer: expiredIntermediate,
+    });
+    await rejects(
+      adapter({
+        fetch: serving(underExpired.certificatePem + expiredIntermediate.certificatePem),
+        extraCertOrigins: [],
+        trustedRoots: [root.certificatePem],
+      }).verifyWebhook(
+        Buffer.from(body),
+        signed(body, {
+          certUrl: `https://api.paypal.com${DOCUMENTED_PATH}`,
+          key: underExpired.privateKeyPem,
+        }),
+      ),
+      /not valid now/,
+    );
   });
 
   test('rejects an expired certificate', async () => {
@@ -312,23 +454,99 @@ describe('PayPal webhook verification', () => {
     await rejects(adapter().verifyWebhook(Buffer.from(body), signed(body, { time: tomorrow })), /future/);
   });
 
+  const onlineCalls = () =>
+    hits.filter((h) => h.startsWith('POST /v1/notifications/verify-webhook-signature')).length;
+  const unreachable: typeof fetch = () => Promise.reject(new TypeError('fetch failed'));
+
   test('falls back to PayPal’s verification service when the certificate cannot be downloaded', async () => {
     const body = JSON.stringify(event);
-    const unreachable: typeof fetch = () => Promise.reject(new TypeError('fetch failed'));
-    const before = hits.filter((h) => h.startsWith('POST /v1/notifications/verify-webhook-signature')).length;
+    const certUrl = `${origin}${DOCUMENTED_PATH}`;
+    const before = onlineCalls();
     onlineVerdict = 'SUCCESS';
-    const verified = await adapter({ fetch: unreachable }).verifyWebhook(Buffer.from(body), signed(body));
-    assert.equal(verified.eventId, 'WH-EVT-1');
-    assert.equal(
-      hits.filter((h) => h.startsWith('POST /v1/notifications/verify-webhook-signature')).length - before,
-      1,
+    const verified = await adapter({ fetch: unreachable }).verifyWebhook(
+      Buffer.from(body),
+      signed(body, { certUrl }),
     );
+    assert.equal(verified.eventId, 'WH-EVT-1');
+    assert.equal(onlineCalls() - before, 1);
 
     onlineVerdict = 'FAILURE';
     await rejects(
-      adapter({ fetch: unreachable }).verifyWebhook(Buffer.from(body), signed(body)),
+      adapter({ fetch: unreachable }).verifyWebhook(Buffer.from(body), signed(body, { certUrl })),
       /does not verify \(FAILURE\)/,
     );
     onlineVerdict = 'SUCCESS';
+  });
+
+  test('never verifies online for a certificate URL that is not of the form PayPal sends', async () => {
+    const body = JSON.stringify(event);
+    const before = onlineCalls();
+    for (const certUrl of [
+      `${origin}/certs/missing`,
+      `${origin}/v1/notifications/certs/CERT-anything`,
+      `${origin}${DOCUMENTED_PATH}?x=1`,
+      `https://api.paypal.com/v1/notifications/certs/../certs/CERT-1`,
+    ]) {
+      await rejects(
+        adapter({ fetch: unreachable }).verifyWebhook(Buffer.from(body), signed(body, { certUrl })),
+        /PAYPAL-CERT-URL/,
+      );
+    }
+    assert.equal(onlineCalls() - before, 0);
+  });
+
+  test('treats a certificate PayPal’s host does not have (404) as forged, without verifying online', async () => {
+    const body = JSON.stringify(event);
+    const before = onlineCalls();
+    const notFound: typeof fetch = () => Promise.resolve(new Response('not found', { status: 404 }));
+    await rejects(
+      adapter({ fetch: notFound, extraCertOrigins: [] }).verifyWebhook(
+        Buffer.from(body),
+        signed(body, { certUrl: `https://api.paypal.com${DOCUMENTED_PATH}` }),
+      ),
+      /PayPal has no certificate at PAYPAL-CERT-URL \(HTTP 404/,
+    );
+    assert.equal(onlineCalls() - before, 0);
+  });
+
+  test('remembers a failed certificate download for a while instead of retrying it for every delivery', async () => {
+    let downloads = 0;
+    const failing: typeof fetch = () => {
+      downloads += 1;
+      return Promise.reject(new TypeError('fetch failed'));
+    };
+    let clock = Date.now();
+    const paypal = adapter({ fetch: failing, now: () => clock });
+    const body = JSON.stringify(event);
+    const certUrl = `${origin}${DOCUMENTED_PATH}`;
+    for (let i = 0; i < 3; i++) {
+      await paypal.verifyWebhook(
+        Buffer.from(body),
+        signed(body, { certUrl, time: new Date(clock).toISOString() }),
+      );
+    }
+    assert.equal(downloads, 1);
+    clock += 61_000;
+    await paypal.verifyWebhook(
+      Buffer.from(body),
+      signed(body, { certUrl, time: new Date(clock).toISOString() }),
+    );
+    assert.equal(downloads, 2);
+  });
+
+  test('limits online verifications when forged deliveries keep naming an unreachable certificate', async () => {
+    const body = JSON.stringify(event);
+    const paypal = adapter({ fetch: unreachable });
+    const before = onlineCalls();
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: ONLINE_VERIFICATION_BURST + 5 }, () =>
+        paypal.verifyWebhook(Buffer.from(body), signed(body, { certUrl: `${origin}${DOCUMENTED_PATH}` })),
+      ),
+    );
+    assert.equal(onlineCalls() - before, ONLINE_VERIFICATION_BURST);
+    const refused = outcomes.filter((o) => o.status === 'rejected');
+    assert.equal(refused.length, 5);
+    for (const r of refused)
+      assert.match(String((r as PromiseRejectedResult).reason), /online verification is paused/);
   });
 });

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type express from 'express';
 import Stripe from 'stripe';
 import request from 'supertest';
-import { simulatorCredentials } from '../../src/payments/index.js';
 import type { Runtime } from '../../src/runtime.js';
 import { STRIPE_API_VERSION } from '../../src/simulator/index.js';
 
 export const uid = () => randomUUID().replace(/-/g, '').slice(0, 20);
 
+/** The Stripe webhook secret this runtime's simulator signs with (random per process). */
 export const stripeSecret = (runtime: Runtime) =>
-  runtime.config.payments.stripe.webhookSecret || simulatorCredentials.stripeWebhookSecret;
+  runtime.payments.simulator?.secrets.stripeWebhookSecret ?? runtime.config.payments.stripe.webhookSecret;
 
 /** A Stripe event body as Stripe sends it (pretty-printed JSON). */
 export function stripeEvent(

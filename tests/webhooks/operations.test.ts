@@ -112,6 +112,8 @@ describe('Operator commands', () => {
       NODE_ENV: 'test',
       MONGODB_URI: `${store.uri}/${dbName}`,
       LOG_LEVEL: 'silent',
+      // The commands use the running app's simulator, never one of their own.
+      SIMULATOR_STRIPE_PORT: String(runtime.payments.simulator!.stripe.port),
     };
     const tsx = ['--import', 'tsx'];
     const locked = mkdtempSync(path.join(tmpdir(), 'readerfund-locked-'));

@@ -20,19 +20,30 @@ let child: ChildProcess;
 let server: Server;
 const origins: string[] = [];
 const dbName = `readerfund_shared_${uid().slice(0, 8)}`;
+// Processes behind one endpoint share its configured secret (the simulator would make one per process).
+const webhookSecret = `whsec_shared_${uid()}`;
 
 before(async () => {
   store = await startEmbeddedMongo({ port: 0 });
   child = fork(path.join(import.meta.dirname, 'fixtures', 'app-process.ts'), [], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, NODE_ENV: 'test', SHARED_STORE_URI: store.uri, SHARED_DB_NAME: dbName },
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      SHARED_STORE_URI: store.uri,
+      SHARED_DB_NAME: dbName,
+      STRIPE_WEBHOOK_SECRET: webhookSecret,
+    },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const childPort = new Promise<number>((resolve, reject) => {
     child.once('message', (m) => resolve((m as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`the second app process exited with ${code}`)));
   });
-  runtime = await startTestRuntime({ db: { uri: store.uri } }, { backgroundJobs: false, dbName });
+  runtime = await startTestRuntime(
+    { db: { uri: store.uri }, payments: { stripe: { webhookSecret } } },
+    { backgroundJobs: false, dbName },
+  );
   runtime.payments.simulator?.setWebhookTargets({ stripe: '', paypal: '' });
   server = runtime.app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

@@ -4,6 +4,7 @@
  * facts. Every PayPal call in the product goes through this folder, so replacing the archived
  * `@paypal/checkout-server-sdk` later touches client.ts and nothing outside.
  */
+import { X509Certificate } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from '../../log.js';
 import { toDecimalString } from '../money.js';
@@ -37,6 +38,10 @@ import {
   checkAuthAlgo,
   checkTransmissionTime,
   createCertificateSource,
+  createTokenBucket,
+  isDocumentedCertUrl,
+  ONLINE_VERIFICATION_BURST,
+  ONLINE_VERIFICATION_REFILL_MS,
   readTransmissionHeaders,
   signatureMatches,
   signedMessage,
@@ -59,6 +64,8 @@ export interface PayPalAdapterOptions {
   fetch?: typeof fetch;
   /** The clock for transmission-time and certificate-validity checks (tests). */
   now?: () => number;
+  /** Root certificates (PEM) a PayPal certificate chain must lead to; Node's root store by default (tests). */
+  trustedRoots?: string[];
 }
 
 export interface PayPalPlanStore {
@@ -110,12 +117,21 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
     environment: options.environment,
     logger: options.logger,
   });
+  const extraCertOrigins = new Set((options.extraCertOrigins ?? []).map((o) => new URL(o).origin));
   const certificates = createCertificateSource({
     fetch: options.fetch ?? globalThis.fetch,
     logger: log,
     now,
+    trustedOrigins: extraCertOrigins,
+    ...(options.trustedRoots ? { roots: options.trustedRoots.map((pem) => new X509Certificate(pem)) } : {}),
   });
-  const extraCertOrigins = new Set((options.extraCertOrigins ?? []).map((o) => new URL(o).origin));
+  // Each online verification spends a call with our credentials; forged deliveries must not be
+  // able to spend them without bound.
+  const onlineVerifications = createTokenBucket({
+    capacity: ONLINE_VERIFICATION_BURST,
+    refillEveryMs: ONLINE_VERIFICATION_REFILL_MS,
+    now,
+  });
   const provisioning = new Map<string, Promise<string>>();
   const planAmounts = new Map<string, Money | undefined>();
 
@@ -500,6 +516,16 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
         certificate = await certificates.get(certUrl);
       } catch (err) {
         if (!(err instanceof CertificateUnavailableError)) throw err;
+        if (!isDocumentedCertUrl(certUrl)) {
+          throw new WebhookVerificationError(
+            `${err.message}, and PAYPAL-CERT-URL is not of the form PayPal sends, so it is not verified online`,
+          );
+        }
+        if (!onlineVerifications.take()) {
+          throw new WebhookVerificationError(
+            `${err.message}, and online verification is paused after too many attempts; PayPal retries the delivery later`,
+          );
+        }
         await verifyOnline(transmission, payload, err);
         certificate = undefined;
       }

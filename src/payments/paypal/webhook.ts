@@ -4,10 +4,12 @@
  * RSA-SHA256 signature by the certificate at PAYPAL-CERT-URL. The certificate URL comes from the
  * request, so it is only ever fetched from PayPal's own hosts (or an origin we configured, the
  * simulator's); anything else is refused before any network call, otherwise an attacker could
- * point us at a certificate of their own, or at an internal address.
+ * point us at a certificate of their own, or at an internal address. A certificate from PayPal's
+ * hosts must chain to a well-known root through the intermediates PayPal serves with it.
  */
 import { X509Certificate, createVerify } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { rootCertificates } from 'node:tls';
 import { crc32 } from 'node:zlib';
 import type { Logger } from '../../log.js';
 import { WebhookVerificationError } from '../types.js';
@@ -19,6 +21,11 @@ export const PAYPAL_CERT_HOSTS = new Set([
   'api-m.sandbox.paypal.com',
 ]);
 const PAYPAL_CERT_PATH = '/v1/notifications/certs/';
+/**
+ * The certificate addresses PayPal sends, e.g. `/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77`.
+ * Only these may cost a call to PayPal's verification API when the certificate cannot be downloaded.
+ */
+const DOCUMENTED_CERT_PATH = /^\/v1\/notifications\/certs\/CERT-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$/;
 
 /**
  * How old a transmission may be. PayPal signs every delivery attempt afresh (new transmission id
@@ -34,6 +41,12 @@ export const MAX_CLOCK_SKEW_MS = 15 * 60_000;
 const MAX_CERT_BYTES = 64 * 1024;
 const MAX_CACHED_CERTS = 16;
 const CERT_FETCH_TIMEOUT_MS = 10_000;
+/** A certificate that could not be downloaded is not asked for again this soon. */
+export const CERT_FAILURE_TTL_MS = 60_000;
+const MAX_CACHED_FAILURES = 64;
+/** Calls to PayPal's verification API with our credentials: a burst, then one every few seconds. */
+export const ONLINE_VERIFICATION_BURST = 10;
+export const ONLINE_VERIFICATION_REFILL_MS = 6_000;
 
 export interface TransmissionHeaders {
   transmissionId: string;
@@ -112,6 +125,82 @@ export function allowedCertUrl(certUrl: string, extraOrigins: ReadonlySet<string
   return url;
 }
 
+/** Whether the URL has the form of the certificate addresses PayPal sends (see DOCUMENTED_CERT_PATH). */
+export function isDocumentedCertUrl(url: URL): boolean {
+  return DOCUMENTED_CERT_PATH.test(url.pathname) && url.search === '' && url.hash === '';
+}
+
+/** A small token bucket: `take()` answers whether a call may be made now. */
+export function createTokenBucket(options: { capacity: number; refillEveryMs: number; now?: () => number }): {
+  take(): boolean;
+} {
+  const now = options.now ?? Date.now;
+  let tokens = options.capacity;
+  let updated = now();
+  return {
+    take() {
+      const at = now();
+      const earned = Math.floor((at - updated) / options.refillEveryMs);
+      if (earned > 0) {
+        tokens = Math.min(options.capacity, tokens + earned);
+        updated = tokens === options.capacity ? at : updated + earned * options.refillEveryMs;
+      }
+      if (tokens === 0) return false;
+      tokens -= 1;
+      return true;
+    },
+  };
+}
+
+let wellKnownRoots: X509Certificate[] | undefined;
+
+/** Node's bundled Mozilla root store, parsed once. */
+function nodeRoots(): X509Certificate[] {
+  wellKnownRoots ??= rootCertificates.map((pem) => new X509Certificate(pem));
+  return wellKnownRoots;
+}
+
+function validAt(cert: X509Certificate, at: number): boolean {
+  return Date.parse(cert.validFrom) <= at && at <= Date.parse(cert.validTo);
+}
+
+function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
+  try {
+    return child.checkIssued(parent) && child.verify(parent.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Checks that `chain[0]` (the signing certificate) leads, through the CA certificates after it, to
+ * one of `roots`: each is valid now, each is issued (named and signed) by the next, and the chain
+ * ends at a root or at a certificate a root issued.
+ */
+export function verifyCertificateChain(chain: X509Certificate[], roots: X509Certificate[], at: number): void {
+  const leaf = chain[0];
+  if (!leaf) throw new WebhookVerificationError('PAYPAL-CERT-URL did not return a certificate');
+  if (leaf.ca) throw new WebhookVerificationError('The PayPal signing certificate is a CA certificate');
+  for (let i = 0; i < chain.length; i++) {
+    const cert = chain[i]!;
+    if (!validAt(cert, at)) {
+      throw new WebhookVerificationError(
+        `A certificate in the PayPal chain is not valid now (${cert.subject.replace(/\n/g, ', ')}, valid ${cert.validFrom} to ${cert.validTo})`,
+      );
+    }
+    if (roots.some((root) => root.fingerprint256 === cert.fingerprint256)) return;
+    if (roots.some((root) => validAt(root, at) && issuedBy(cert, root))) return;
+    const next = chain[i + 1];
+    if (!next) break;
+    if (!next.ca || !issuedBy(cert, next)) {
+      throw new WebhookVerificationError(
+        `The PayPal certificate chain is broken: "${cert.subject.replace(/\n/g, ', ')}" is not issued by the certificate after it`,
+      );
+    }
+  }
+  throw new WebhookVerificationError('The PayPal certificate does not chain to a trusted root certificate');
+}
+
 /** A certificate fetch that failed for reasons other than the certificate itself. */
 export class CertificateUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -128,8 +217,16 @@ export function createCertificateSource(options: {
   fetch: typeof fetch;
   logger: Logger;
   now?: () => number;
+  /** Origins we configured (the simulator's): their certificates are ours, no chain is needed. */
+  trustedOrigins?: ReadonlySet<string>;
+  /** Roots a PayPal chain must lead to; Node's bundled root store by default (tests pass their own). */
+  roots?: X509Certificate[];
 }): CertificateSource {
   const now = options.now ?? Date.now;
+  const trustedOrigins = options.trustedOrigins ?? new Set<string>();
+  // A forged delivery can name a certificate URL that fails on purpose; without this, every one
+  // would cost a download attempt (and the caller's fallback) again.
+  const failures = new Map<string, { error: CertificateUnavailableError; until: number }>();
   // Insertion-ordered Map as a small LRU: PayPal rotates certificates rarely, so a handful of
   // entries is plenty, and a bound keeps a stream of forged URLs on an allowed origin from
   // growing memory.
@@ -149,6 +246,12 @@ export function createCertificateSource(options: {
         cause: err,
       });
     }
+    if (response.status >= 400 && response.status < 500) {
+      // PayPal has no certificate there: a forged address, not an outage.
+      throw new WebhookVerificationError(
+        `PayPal has no certificate at PAYPAL-CERT-URL (HTTP ${response.status} from ${url.origin})`,
+      );
+    }
     if (!response.ok) {
       throw new CertificateUnavailableError(
         `Downloading the PayPal certificate from ${url.origin} answered HTTP ${response.status}`,
@@ -161,7 +264,7 @@ export function createCertificateSource(options: {
     return body;
   }
 
-  function check(cert: X509Certificate): void {
+  function check(cert: X509Certificate, chained: boolean): void {
     const at = now();
     if (Date.parse(cert.validFrom) > at || Date.parse(cert.validTo) < at) {
       throw new WebhookVerificationError(
@@ -169,7 +272,9 @@ export function createCertificateSource(options: {
       );
     }
     const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1] ?? '';
-    if (!cn.toLowerCase().includes('paypal')) {
+    // A public CA issues a *.paypal.com name to PayPal only; the simulator's own just says PayPal.
+    const paypalName = chained ? /(^|\.)paypal\.com$/i.test(cn) : cn.toLowerCase().includes('paypal');
+    if (!paypalName) {
       throw new WebhookVerificationError(
         `The certificate subject "${cn}" is not PayPal's webhook signing certificate`,
       );
@@ -182,7 +287,7 @@ export function createCertificateSource(options: {
       const cached = cache.get(key);
       if (cached) {
         try {
-          check(cached);
+          check(cached, !trustedOrigins.has(url.origin));
           cache.delete(key);
           cache.set(key, cached);
           return cached;
@@ -190,9 +295,24 @@ export function createCertificateSource(options: {
           cache.delete(key); // expired since we cached it: fetch again, PayPal may have renewed it
         }
       }
+      const failed = failures.get(key);
+      if (failed && failed.until > now()) throw failed.error;
+      failures.delete(key);
       const pending = downloads.get(key);
       if (pending) return pending;
-      const loading = load(url).finally(() => downloads.delete(key));
+      const loading = load(url)
+        .catch((err: unknown) => {
+          if (err instanceof CertificateUnavailableError) {
+            failures.set(key, { error: err, until: now() + CERT_FAILURE_TTL_MS });
+            while (failures.size > MAX_CACHED_FAILURES) {
+              const oldest = failures.keys().next().value;
+              if (oldest === undefined) break;
+              failures.delete(oldest);
+            }
+          }
+          throw err;
+        })
+        .finally(() => downloads.delete(key));
       downloads.set(key, loading);
       return loading;
     },
@@ -201,17 +321,20 @@ export function createCertificateSource(options: {
   async function load(url: URL): Promise<X509Certificate> {
     const key = url.href;
     const pem = await download(url);
-    let cert: X509Certificate;
+    let chain: X509Certificate[];
     try {
-      // PayPal serves a chain; the first certificate is the signing one.
-      const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem);
-      cert = new X509Certificate(first ? first[0] : pem);
+      // PayPal serves a chain; the first certificate is the signing one, then its issuers.
+      const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [pem];
+      chain = blocks.map((block) => new X509Certificate(block));
     } catch (err) {
       throw new WebhookVerificationError(
         `PAYPAL-CERT-URL did not return a certificate (${err instanceof Error ? err.message : 'unreadable'})`,
       );
     }
-    check(cert);
+    const cert = chain[0]!;
+    const chained = !trustedOrigins.has(url.origin);
+    check(cert, chained);
+    if (chained) verifyCertificateChain(chain, options.roots ?? nodeRoots(), now());
     cache.set(key, cert);
     while (cache.size > MAX_CACHED_CERTS) {
       const oldest = cache.keys().next().value;

@@ -19,6 +19,8 @@ export interface PayPalRoutesOptions {
   certUrl: () => string;
   /** Raw bodies of delivered events by event id. */
   payloads: Map<string, string>;
+  /** The merchant named on the approval pages when an order gives no brand name. */
+  merchantName: string;
 }
 
 function debugId(): string {
@@ -404,7 +406,7 @@ export function paypalRouter(opts: PayPalRoutesOptions): express.Router {
         );
       return;
     }
-    res.type('html').send(orderPage(state, order));
+    res.type('html').send(orderPage(state, order, opts.merchantName));
   });
 
   router.post('/checkoutnow', express.urlencoded({ extended: false, limit: '16kb' }), (req, res) => {
@@ -449,7 +451,7 @@ export function paypalRouter(opts: PayPalRoutesOptions): express.Router {
         .send(layout('PayPal', '<h1>This subscription does not exist.</h1>', { theme: 'paypal' }));
       return;
     }
-    res.type('html').send(subscriptionPage(state, token));
+    res.type('html').send(subscriptionPage(state, token, opts.merchantName));
   });
 
   router.post(
@@ -485,16 +487,17 @@ function candidateBodies(event: Json, payloads: Map<string, string>): string[] {
   return bodies;
 }
 
-function orderPage(state: PayPalState, order: Json): string {
+function orderPage(state: PayPalState, order: Json, defaultMerchant: string): string {
   const unit = (order.purchase_units as Json[])[0]!;
   const amount = unit.amount as { currency_code: string; value: string };
   const internal = state.orderReturnUrls(String(order.id));
   const cancel = internal?.cancelUrl ? withParams(internal.cancelUrl, { token: String(order.id) }) : null;
   const done = order.status === 'COMPLETED';
+  const merchant = brandName(order) ?? defaultMerchant;
   return layout(
     'PayPal Checkout — Payment simulator',
-    `<p class="merchant">PayPal (simulated) · Readerfund</p>
-<h1>${escapeHtml(typeof unit.description === 'string' ? unit.description : 'Pay Readerfund')}</h1>
+    `<p class="merchant">PayPal (simulated) · ${escapeHtml(merchant)}</p>
+<h1>${escapeHtml(typeof unit.description === 'string' ? unit.description : `Pay ${merchant}`)}</h1>
 <p class="amount">${escapeHtml(formatMoney(decimalToMinor(amount.value, amount.currency_code), amount.currency_code))}</p>
 ${done ? '<p class="error">This order has already been paid.</p>' : ''}
 <form method="post" action="/checkoutnow">
@@ -503,19 +506,28 @@ ${done ? '<p class="error">This order has already been paid.</p>' : ''}
 <input type="email" id="email" name="email" required value="sb-buyer@personal.example.com">
 <button type="submit">Continue to review and pay</button>
 </form>
-${cancel ? `<a class="cancel" href="${escapeHtml(cancel)}">Cancel and return to Readerfund</a>` : ''}`,
+${cancel ? `<a class="cancel" href="${escapeHtml(cancel)}">Cancel and return to ${escapeHtml(merchant)}</a>` : ''}`,
     { theme: 'paypal' },
   );
 }
 
-function subscriptionPage(state: PayPalState, token: string): string {
+/** The brand name an order asked PayPal to show (Orders v2 `payment_source.paypal.experience_context` or `application_context`). */
+function brandName(order: Json): string | undefined {
+  const source = order.payment_source as
+    { paypal?: { experience_context?: { brand_name?: unknown } } } | undefined;
+  const context = order.application_context as { brand_name?: unknown } | undefined;
+  const name = source?.paypal?.experience_context?.brand_name ?? context?.brand_name;
+  return typeof name === 'string' && name.trim() ? name : undefined;
+}
+
+function subscriptionPage(state: PayPalState, token: string, merchant: string): string {
   const { subscription, internal } = state.subscriptionByToken(token)!;
   const plan = state.plans.get(String(subscription.plan_id));
   const cancel = state.cancelUrlForSubscription(token);
   const active = subscription.status !== 'APPROVAL_PENDING';
   return layout(
     'PayPal Subscription — Payment simulator',
-    `<p class="merchant">PayPal (simulated) · Readerfund</p>
+    `<p class="merchant">PayPal (simulated) · ${escapeHtml(merchant)}</p>
 <h1>${escapeHtml(plan?.name ?? 'Subscription')}</h1>
 <p class="amount">${escapeHtml(formatMoney(internal.amountMinor, internal.currency))} <span class="hint">every ${internal.count > 1 ? `${internal.count} ` : ''}${escapeHtml(internal.unit)}${internal.count > 1 ? 's' : ''}</span></p>
 ${active ? '<p class="error">This subscription has already been approved.</p>' : ''}
@@ -525,7 +537,7 @@ ${active ? '<p class="error">This subscription has already been approved.</p>' :
 <input type="email" id="email" name="email" required value="sb-buyer@personal.example.com">
 <button type="submit">Agree &amp; Subscribe</button>
 </form>
-${cancel ? `<a class="cancel" href="${escapeHtml(cancel)}">Cancel and return to Readerfund</a>` : ''}`,
+${cancel ? `<a class="cancel" href="${escapeHtml(cancel)}">Cancel and return to ${escapeHtml(merchant)}</a>` : ''}`,
     { theme: 'paypal' },
   );
 }

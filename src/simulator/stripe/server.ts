@@ -41,6 +41,8 @@ export interface StripeRoutesOptions {
   state: StripeState;
   apiVersion: string;
   logger: SimLogger;
+  /** The business name shown on the hosted checkout page (the publication's name). */
+  merchantName: string;
 }
 
 /** The Stripe API subset (`/v1/...`) and the hosted checkout page (`/c/pay/...`). */
@@ -308,7 +310,7 @@ export function stripeRouter(opts: StripeRoutesOptions): express.Router {
       res.status(410).type('html').send(layout('Checkout', '<h1>This checkout session has expired</h1>'));
       return;
     }
-    res.type('html').send(checkoutPage(state, session, {}));
+    res.type('html').send(checkoutPage(state, session, { merchantName: opts.merchantName }));
   });
 
   router.post('/c/pay/:id', express.urlencoded({ extended: false, limit: '16kb' }), (req, res) => {
@@ -336,7 +338,7 @@ export function stripeRouter(opts: StripeRoutesOptions): express.Router {
     res
       .status(402)
       .type('html')
-      .send(checkoutPage(state, session, { error: result.message, form }));
+      .send(checkoutPage(state, session, { merchantName: opts.merchantName, error: result.message, form }));
   });
 
   return router;
@@ -370,7 +372,7 @@ function sendError(res: Response, err: unknown): void {
 function checkoutPage(
   state: StripeState,
   session: StripeObject,
-  opts: { error?: string; form?: Record<string, string> },
+  opts: { merchantName: string; error?: string; form?: Record<string, string> },
 ): string {
   const items = (
     state.sessionLineItems(session.id) as unknown as {
@@ -390,7 +392,7 @@ function checkoutPage(
   const cancel = typeof session.cancel_url === 'string' ? session.cancel_url : null;
   return layout(
     'Pay — Payment simulator (Stripe)',
-    `<p class="merchant">Readerfund · test mode</p>
+    `<p class="merchant">${escapeHtml(opts.merchantName)} · test mode</p>
 <h1>${escapeHtml(items.map((i) => i.description).join(', '))}</h1>
 <p class="amount">${escapeHtml(amount)}${recurring ? ` <span class="hint">per ${escapeHtml(recurring)}</span>` : ''}</p>
 ${opts.error ? `<p class="error" role="alert">${escapeHtml(opts.error)}</p>` : ''}
