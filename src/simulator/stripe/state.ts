@@ -1674,18 +1674,21 @@ export class StripeState {
     };
     this.disputes.set(dispute.id, dispute);
     charge.disputed = true;
-    const events = [this.event('charge.dispute.created', dispute)];
-    if (!inquiry) {
-      const withdrawal = this.balanceTransaction(
-        dispute,
-        'adjustment',
-        -Number(dispute.amount),
-        DISPUTE_FEE_MINOR,
-      );
-      dispute.balance_transactions = [clone(withdrawal)];
-      events.push(this.event('charge.dispute.funds_withdrawn', dispute));
+    if (inquiry) {
+      this.emit(this.event('charge.dispute.created', dispute));
+      return dispute;
     }
-    this.emit(...events);
+    const withdrawal = this.balanceTransaction(
+      dispute,
+      'adjustment',
+      -Number(dispute.amount),
+      DISPUTE_FEE_MINOR,
+    );
+    dispute.balance_transactions = [clone(withdrawal)];
+    this.emit(
+      this.event('charge.dispute.created', dispute),
+      this.event('charge.dispute.funds_withdrawn', dispute),
+    );
     return dispute;
   }
 
