@@ -238,6 +238,10 @@ export function stripeRouter(opts: StripeRoutesOptions): express.Router {
     handle((_p, req) => state.getCharge(id(req))),
   );
   api.get(
+    '/v1/invoices',
+    handle((p) => state.listInvoices(p)),
+  );
+  api.get(
     '/v1/invoices/:id',
     handle((_p, req) => state.getInvoice(id(req))),
   );

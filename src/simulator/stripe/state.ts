@@ -1737,6 +1737,20 @@ export class StripeState {
     return this.page(data, params, '/v1/disputes', 'dispute');
   }
 
+  listInvoices(params: FormObject): StripeObject {
+    const subscription = str(params, 'subscription');
+    const customer = str(params, 'customer');
+    const data = [...this.invoices.values()].filter(
+      (invoice) =>
+        createdInRange(invoice, params) &&
+        (!subscription ||
+          (invoice.parent as { subscription_details?: { subscription?: string } } | null)
+            ?.subscription_details?.subscription === subscription) &&
+        (!customer || invoice.customer === customer),
+    );
+    return this.page(data, params, '/v1/invoices', 'invoice');
+  }
+
   listInvoicePayments(params: FormObject): StripeObject {
     const invoice = str(params, 'invoice');
     const pi = str(obj(params, 'payment'), 'payment_intent');

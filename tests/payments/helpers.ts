@@ -1,0 +1,80 @@
+/**
+ * What the adapter tests share: a webhook receiver the simulator delivers to, and a pass-through
+ * proxy in front of the simulator's API that counts the calls an adapter makes.
+ */
+import http, { type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Delivery {
+  body: Buffer;
+  headers: IncomingHttpHeaders;
+}
+
+async function listen(server: http.Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function close(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** Receives webhook deliveries and answers 200; `take()` hands over what arrived so far. */
+export async function startReceiver(): Promise<{
+  url: string;
+  take(): Delivery[];
+  stop(): Promise<void>;
+}> {
+  const deliveries: Delivery[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      deliveries.push({ body: Buffer.concat(chunks), headers: req.headers });
+      res.writeHead(200).end();
+    });
+  });
+  const port = await listen(server);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    take: () => deliveries.splice(0),
+    stop: () => close(server),
+  };
+}
+
+/** Forwards every request to `target` and remembers it as "METHOD /path". */
+export async function startCountingProxy(target: { host: string; port: number }): Promise<{
+  host: string;
+  port: number;
+  calls: string[];
+  /** The calls made while `work` ran. */
+  during<T>(work: () => Promise<T>): Promise<{ result: T; calls: string[] }>;
+  stop(): Promise<void>;
+}> {
+  const calls: string[] = [];
+  const server = http.createServer((req, res) => {
+    calls.push(`${req.method ?? 'GET'} ${(req.url ?? '').split('?')[0]}`);
+    const upstream = http.request(
+      { host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  const port = await listen(server);
+  return {
+    host: '127.0.0.1',
+    port,
+    calls,
+    async during(work) {
+      const from = calls.length;
+      const result = await work();
+      return { result, calls: calls.slice(from) };
+    },
+    stop: () => close(server),
+  };
+}
