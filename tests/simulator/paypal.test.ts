@@ -288,7 +288,7 @@ describe('PayPal simulator: orders', () => {
 });
 
 describe('PayPal simulator: subscriptions', () => {
-  it('activates on approval and takes the first payment as PAYMENT.SALE.COMPLETED', async () => {
+  it('announces a new subscription, activates it on approval and takes the first payment as PAYMENT.SALE.COMPLETED', async () => {
     const planId = await createPlan();
     const id = await subscribe(planId);
     const sub = await h.paypal.execute<Json>(custom(`/v1/billing/subscriptions/${id}`, 'GET'));
@@ -299,9 +299,12 @@ describe('PayPal simulator: subscriptions', () => {
     const mine = paypalEvents().filter((e) => e.resource.id === id || e.resource.billing_agreement_id === id);
     assert.deepEqual(
       mine.map((e) => e.event_type),
-      ['BILLING.SUBSCRIPTION.ACTIVATED', 'PAYMENT.SALE.COMPLETED'],
+      ['BILLING.SUBSCRIPTION.CREATED', 'BILLING.SUBSCRIPTION.ACTIVATED', 'PAYMENT.SALE.COMPLETED'],
     );
-    const sale = mine[1]!.resource;
+    assert.equal(mine[0]!.resource.status, 'APPROVAL_PENDING');
+    const sale = mine[2]!.resource;
+    // 3.49% of 7.00 is 24.43 minor units, rounded half up to 24, plus 49.
+    assert.deepEqual(sale.transaction_fee, { value: '0.73', currency: 'EUR' });
     assert.deepEqual(sale.amount, { total: '7.00', currency: 'EUR', details: { subtotal: '7.00' } });
     assert.equal(sale.state, 'completed');
   });
@@ -438,5 +441,185 @@ describe('PayPal simulator: subscriptions', () => {
     assert.ok(codes.has('T0002'), 'subscription payments');
     assert.ok(codes.has('T1107'), 'refunds');
     assert.equal(res.result!.total_items, res.result!.transaction_details.length);
+  });
+
+  it('revises a subscription to another plan of its product, billed from the next cycle, with BILLING.SUBSCRIPTION.UPDATED', async () => {
+    const planId = await createPlan();
+    const id = await subscribe(planId);
+    const current = await h.paypal.execute<Json>(custom(`/v1/billing/plans/${planId}`, 'GET'));
+    const bigger = await h.paypal.execute<Json>(
+      custom('/v1/billing/plans', 'POST', {
+        product_id: current.result!.product_id,
+        name: 'Monthly 12 EUR',
+        billing_cycles: [
+          {
+            frequency: { interval_unit: 'MONTH', interval_count: 1 },
+            tenure_type: 'REGULAR',
+            sequence: 1,
+            total_cycles: 0,
+            pricing_scheme: { fixed_price: { value: '12.00', currency_code: 'EUR' } },
+          },
+        ],
+      }),
+    );
+    const revised = await h.paypal.execute<Json>(
+      custom(`/v1/billing/subscriptions/${id}/revise`, 'POST', { plan_id: bigger.result!.id }),
+    );
+    assert.equal(revised.statusCode, 200);
+    assert.equal(revised.result!.plan_id, bigger.result!.id);
+    const otherProduct = await createPlan();
+    await assert.rejects(
+      h.paypal.execute(custom(`/v1/billing/subscriptions/${id}/revise`, 'POST', { plan_id: otherProduct })),
+      (err: { statusCode: number }) => err.statusCode === 422,
+    );
+    await h.sim.advanceDays(31);
+    await h.sim.idle();
+    assert.ok(
+      paypalEvents().some(
+        (e) =>
+          e.event_type === 'BILLING.SUBSCRIPTION.UPDATED' &&
+          e.resource.id === id &&
+          e.resource.plan_id === bigger.result!.id,
+      ),
+    );
+    const renewals = paypalEvents().filter(
+      (e) => e.event_type === 'PAYMENT.SALE.COMPLETED' && e.resource.billing_agreement_id === id,
+    );
+    assert.deepEqual(
+      renewals.map((e) => (e.resource.amount as { total: string }).total),
+      ['7.00', '12.00'],
+    );
+  });
+
+  it('expires a subscription of a finite plan after its last cycle with BILLING.SUBSCRIPTION.EXPIRED', async () => {
+    const planId = await createPlan({
+      billing_cycles: [
+        {
+          frequency: { interval_unit: 'MONTH', interval_count: 1 },
+          tenure_type: 'REGULAR',
+          sequence: 1,
+          total_cycles: 2,
+          pricing_scheme: { fixed_price: { value: '7.00', currency_code: 'EUR' } },
+        },
+      ],
+    });
+    const id = await subscribe(planId);
+    await h.sim.advanceDays(31);
+    await h.sim.advanceDays(31);
+    await h.sim.idle();
+    const sub = await h.paypal.execute<Json>(custom(`/v1/billing/subscriptions/${id}`, 'GET'));
+    assert.equal(sub.result!.status, 'EXPIRED');
+    const mine = paypalEvents().filter((e) => e.resource.id === id || e.resource.billing_agreement_id === id);
+    assert.equal(mine.filter((e) => e.event_type === 'PAYMENT.SALE.COMPLETED').length, 2);
+    assert.equal(mine.at(-1)!.event_type, 'BILLING.SUBSCRIPTION.EXPIRED');
+  });
+
+  it('re-activates a suspended subscription with BILLING.SUBSCRIPTION.RE-ACTIVATED', async () => {
+    const id = await subscribe(await createPlan());
+    await h.paypal.execute(custom(`/v1/billing/subscriptions/${id}/suspend`, 'POST', { reason: 'pause' }));
+    await h.paypal.execute(custom(`/v1/billing/subscriptions/${id}/activate`, 'POST', { reason: 'back' }));
+    await h.sim.idle();
+    const types = paypalEvents()
+      .filter((e) => e.resource.id === id)
+      .map((e) => e.event_type);
+    assert.deepEqual(types.slice(-2), [
+      'BILLING.SUBSCRIPTION.SUSPENDED',
+      'BILLING.SUBSCRIPTION.RE-ACTIVATED',
+    ]);
+  });
+
+  it('opens, escalates and settles disputes: a buyer-favour decision reverses the payment', async () => {
+    const order = await createOrder('8.00');
+    await approvePayPal(link(order.links, 'approve'));
+    const captured = await h.paypal.execute<Json>(
+      new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id)),
+    );
+    const captureId = String(
+      (captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!.payments.captures[0]!
+        .id,
+    );
+    const open = async (stage: string) => {
+      const res = await fetch(`${h.sim.paypal.baseUrl}/_simulator/paypal/disputes`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ transaction_id: captureId, stage }),
+      });
+      assert.equal(res.status, 201);
+      return (await res.json()) as Json;
+    };
+    const inquiry = await open('INQUIRY');
+    assert.equal(inquiry.status, 'WAITING_FOR_SELLER_RESPONSE');
+    await assert.rejects(
+      h.paypal.execute(
+        custom(`/v1/customer/disputes/${String(inquiry.dispute_id)}/adjudicate`, 'POST', {
+          adjudication_outcome: 'BUYER_FAVOR',
+        }),
+      ),
+      (err: { statusCode: number }) => err.statusCode === 422,
+      'only a dispute under review is decided',
+    );
+    await h.paypal.execute(
+      custom(`/v1/customer/disputes/${String(inquiry.dispute_id)}/escalate`, 'POST', {}),
+    );
+    await h.paypal.execute(
+      custom(`/v1/customer/disputes/${String(inquiry.dispute_id)}/adjudicate`, 'POST', {
+        adjudication_outcome: 'BUYER_FAVOR',
+      }),
+    );
+    const shown = await h.paypal.execute<Json>(
+      custom(`/v1/customer/disputes/${String(inquiry.dispute_id)}`, 'GET'),
+    );
+    assert.equal(shown.result!.status, 'RESOLVED');
+    assert.deepEqual(shown.result!.dispute_outcome, {
+      outcome_code: 'RESOLVED_BUYER_FAVOUR',
+      amount_refunded: { currency_code: 'EUR', value: '8.00' },
+    });
+    await h.sim.idle();
+    const mine = paypalEvents().filter(
+      (e) =>
+        (e.resource.disputed_transactions as Json[] | undefined)?.[0]?.seller_transaction_id === captureId ||
+        (e.event_type === 'PAYMENT.CAPTURE.REVERSED' && link(e.resource.links, 'up').endsWith(captureId)),
+    );
+    assert.deepEqual(
+      mine.map((e) => e.event_type),
+      [
+        'CUSTOMER.DISPUTE.CREATED',
+        'CUSTOMER.DISPUTE.UPDATED',
+        'CUSTOMER.DISPUTE.RESOLVED',
+        'PAYMENT.CAPTURE.REVERSED',
+      ],
+    );
+    const capture = await h.paypal.execute<Json>(new h.paypalSdk.payments.CapturesGetRequest(captureId));
+    assert.equal(capture.result!.status, 'REVERSED');
+
+    // A chargeback is under review at once; a buyer may also withdraw a dispute.
+    const order2 = await createOrder('3.00');
+    await approvePayPal(link(order2.links, 'approve'));
+    const captured2 = await h.paypal.execute<Json>(
+      new h.paypalSdk.orders.OrdersCaptureRequest(String(order2.id)),
+    );
+    const capture2 = String(
+      (captured2.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!.payments
+        .captures[0]!.id,
+    );
+    const res = await fetch(`${h.sim.paypal.baseUrl}/_simulator/paypal/disputes`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ transaction_id: capture2, stage: 'CHARGEBACK' }),
+    });
+    const chargeback = (await res.json()) as Json;
+    assert.equal(chargeback.status, 'UNDER_REVIEW');
+    const cancelled = await fetch(
+      `${h.sim.paypal.baseUrl}/_simulator/paypal/disputes/${String(chargeback.dispute_id)}/cancel`,
+      { method: 'POST' },
+    );
+    assert.equal(cancelled.status, 201);
+    const listed = await h.paypal.execute<{ items: Json[] }>(
+      custom(`/v1/customer/disputes?disputed_transaction_id=${capture2}`, 'GET'),
+    );
+    assert.deepEqual(
+      listed.result!.items.map((d) => (d.dispute_outcome as Json).outcome_code),
+      ['CANCELED_BY_BUYER'],
+    );
   });
 });
