@@ -342,7 +342,7 @@ describe('Stripe adapter against the payment simulator', () => {
     // The adapter asks for cards; a bank-debit session is arranged straight at the simulator.
     const bank = await sdk.checkout.sessions.create({
       mode: 'payment',
-      payment_method_types: ['us_bank_account'],
+      allowed_payment_method_types: ['us_bank_account'],
       line_items: [
         { quantity: 1, price_data: { currency: 'usd', unit_amount: 800, product_data: { name: 'Gift' } } },
       ],

@@ -424,13 +424,17 @@ export class StripeState {
     const id = `cs_test_${stripeId('x', 56).slice(2)}`;
     const pid = obj(params, 'payment_intent_data');
     const sub = obj(params, 'subscription_data');
-    const methods = arr(params, 'payment_method_types').filter((m): m is string => typeof m === 'string');
+    // `allowed_payment_method_types` filters the dynamic payment methods (this API version);
+    // older versions named the list `payment_method_types`.
+    const allowed = arr(params, 'allowed_payment_method_types');
+    const methodParam = allowed.length ? 'allowed_payment_method_types' : 'payment_method_types';
+    const methods = arr(params, methodParam).filter((m): m is string => typeof m === 'string');
     const paymentMethodTypes = methods.length ? methods : ['card'];
     for (const [index, method] of paymentMethodTypes.entries()) {
       if (method !== 'card' && method !== 'us_bank_account') {
         throw invalid(
           `The payment method type "${method}" is not supported by the simulator (card, us_bank_account).`,
-          `payment_method_types[${index}]`,
+          `${methodParam}[${index}]`,
           'parameter_invalid',
         );
       }
@@ -440,7 +444,7 @@ export class StripeState {
     if (delayed && mode !== 'payment') {
       throw invalid(
         'The simulator settles bank debits for one-off payments only.',
-        'payment_method_types',
+        methodParam,
         'parameter_invalid',
       );
     }
@@ -472,6 +476,7 @@ export class StripeState {
       metadata: stringMap(params, 'metadata'),
       mode,
       payment_intent: null,
+      allowed_payment_method_types: allowed.length ? paymentMethodTypes : null,
       payment_method_types: paymentMethodTypes,
       payment_status: 'unpaid',
       status: 'open',
