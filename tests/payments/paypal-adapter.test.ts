@@ -13,6 +13,7 @@ import { createLogger } from '../../src/log.js';
 import { paypalDescriptor } from '../../src/payments/paypal/descriptor.js';
 import {
   createPayPalAdapter,
+  PayPalApprovalRequiredError,
   type PayPalAdapterOptions,
   type PayPalPlanStore,
 } from '../../src/payments/paypal/index.js';
@@ -651,3 +652,69 @@ async function simulatorNow(): Promise<Date> {
   const state = (await (await fetch(`${sim.stripe.baseUrl}/_simulator/state`)).json()) as { now: string };
   return new Date(state.now);
 }
+
+describe('PayPal adapter: a revision PayPal wants the supporter to approve', () => {
+  // PayPal's guide: "Subscriptions using PayPal require the user to login and re-consent to the
+  // change using the approve HATEOAS URL returned in the response." The simulator models the
+  // card-funded case that needs none, so this answer comes from a stand-in for PayPal's API.
+  test('is reported with PayPal’s approval link instead of passing for done', async () => {
+    const approve = 'https://www.sandbox.paypal.com/webapps/billing/subscriptions/update?ba_token=BA-1';
+    const answers: Record<string, unknown> = {
+      'POST /v1/oauth2/token': { access_token: 'token', token_type: 'Bearer', expires_in: 3600 },
+      'GET /v1/billing/subscriptions/I-APPROVEME001': {
+        id: 'I-APPROVEME001',
+        status: 'ACTIVE',
+        plan_id: 'P-OLD',
+      },
+      'GET /v1/billing/plans/P-OLD': {
+        id: 'P-OLD',
+        product_id: 'PROD-1',
+        billing_cycles: [
+          {
+            tenure_type: 'REGULAR',
+            pricing_scheme: { fixed_price: { value: '5.00', currency_code: 'USD' } },
+          },
+        ],
+      },
+      'POST /v1/billing/plans': { id: 'P-NEW', status: 'ACTIVE' },
+      'POST /v1/billing/subscriptions/I-APPROVEME001/revise': {
+        plan_id: 'P-NEW',
+        links: [{ href: approve, rel: 'approve', method: 'GET' }],
+      },
+    };
+    const asked: string[] = [];
+    const standIn = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const key = `${req.method ?? ''} ${(req.url ?? '').split('?')[0]}`;
+        asked.push(key);
+        const answer = answers[key];
+        res
+          .writeHead(answer ? 200 : 404, { 'Content-Type': 'application/json' })
+          .end(JSON.stringify(answer ?? {}));
+      });
+    });
+    await new Promise<void>((resolve) => standIn.listen(0, '127.0.0.1', resolve));
+    try {
+      const adapter = createPayPalAdapter(
+        adapterOptions({
+          environment: { baseUrl: `http://127.0.0.1:${(standIn.address() as AddressInfo).port}` },
+          planStore: memoryPlanStore(),
+        }),
+      );
+      await assert.rejects(
+        adapter.changeSubscriptionAmount(
+          'I-APPROVEME001',
+          { amountMinor: 1000, currency: 'USD' },
+          { planName: 'Monthly support of $10.00', requestKey: randomUUID() },
+        ),
+        (err: unknown) =>
+          err instanceof PayPalApprovalRequiredError && !err.retryable && err.approvalUrl === approve,
+      );
+      assert.ok(asked.includes('POST /v1/billing/plans'), 'the plan was made under the current product');
+      assert.ok(!asked.includes('POST /v1/catalogs/products'));
+    } finally {
+      await new Promise<void>((resolve) => standIn.close(() => resolve()));
+    }
+  });
+});
