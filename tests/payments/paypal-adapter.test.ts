@@ -21,13 +21,21 @@ import {
   ProviderError,
   WebhookVerificationError,
   type CheckoutRequest,
-  type PaymentFact,
   type PaymentProvider,
   type ProviderPayment,
 } from '../../src/payments/types.js';
 import { paypalFee } from '../../src/simulator/paypal/state.js';
 import { startPaymentSimulator, type PaymentSimulator } from '../../src/simulator/index.js';
-import { startCountingProxy, startReceiver, type Delivery } from './helpers.js';
+import {
+  deliveredFacts as delivered,
+  eventOf as event,
+  only,
+  startCountingProxy,
+  startReceiver,
+  type Delivery,
+} from './helpers.js';
+
+const deliveredFacts = () => delivered(paypal, { sim, receiver, proxy });
 
 const WEBHOOK_ID = 'WH-ADAPTER-TEST';
 
@@ -142,48 +150,6 @@ async function returnWith(query: Record<string, string>, interval: 'once' | 'mon
   const ref = paypal.returnRef(query);
   assert.ok(ref, `a reference in ${JSON.stringify(query)}`);
   return paypal.resolveCheckout(ref, interval);
-}
-
-function only<T extends PaymentFact['type']>(
-  facts: PaymentFact[],
-  type: T,
-): Extract<PaymentFact, { type: T }> {
-  const found = facts.filter((f): f is Extract<PaymentFact, { type: T }> => f.type === type);
-  assert.equal(found.length, 1, `exactly one ${type}`);
-  return found[0]!;
-}
-
-interface Delivered {
-  type: string;
-  facts: PaymentFact[];
-  calls: string[];
-}
-
-async function deliveredFacts(): Promise<Delivered[]> {
-  await sim.idle();
-  const out: Delivered[] = [];
-  for (const delivery of receiver.take()) {
-    const event = await paypal.verifyWebhook(delivery.body, delivery.headers);
-    if (!paypal.handlesEventType(event.type)) continue;
-    const { result, calls } = await proxy.during(() => paypal.factsFromEvent(event));
-    out.push({ type: event.type, facts: result, calls });
-  }
-  return out;
-}
-
-function event(list: Delivered[], type: string, about?: string): Delivered {
-  const found = list.filter(
-    (e) =>
-      e.type === type &&
-      (!about ||
-        e.facts.some(
-          (f) =>
-            ('subscriptionId' in f && f.subscriptionId === about) ||
-            ('paymentId' in f && f.paymentId === about),
-        )),
-  );
-  assert.equal(found.length, 1, `one ${type} in ${list.map((e) => e.type).join(', ')}`);
-  return found[0]!;
 }
 
 async function paidOrder(amountMinor = 500) {

@@ -16,6 +16,7 @@ import {
   type EventContext,
 } from '../../src/payments/paypal/facts.js';
 import { ProviderError, type PaymentFact } from '../../src/payments/types.js';
+import { only } from './helpers.js';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'paypal');
 
@@ -68,15 +69,6 @@ async function facts(event: Json, with_ = lookups()): Promise<PaymentFact[]> {
 
 function event(type: string, resource: Json, id = `WH-${type}`): Json {
   return { id, event_type: type, create_time: '2026-03-01T10:00:00Z', resource };
-}
-
-function only<T extends PaymentFact['type']>(
-  list: PaymentFact[],
-  type: T,
-): Extract<PaymentFact, { type: T }> {
-  const found = list.filter((f): f is Extract<PaymentFact, { type: T }> => f.type === type);
-  assert.equal(found.length, 1, `exactly one ${type} in ${JSON.stringify(list.map((f) => f.type))}`);
-  return found[0]!;
 }
 
 describe('PayPal events as payment facts', () => {

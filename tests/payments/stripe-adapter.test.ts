@@ -15,7 +15,6 @@ import {
   ProviderError,
   WebhookVerificationError,
   type CheckoutRequest,
-  type PaymentFact,
   type PaymentProvider,
 } from '../../src/payments/types.js';
 import {
@@ -24,7 +23,9 @@ import {
   type PaymentSimulator,
 } from '../../src/simulator/index.js';
 import { payStripeSession } from '../simulator/helpers.js';
-import { startCountingProxy, startReceiver } from './helpers.js';
+import { deliveredFacts, eventOf as event, only, startCountingProxy, startReceiver } from './helpers.js';
+
+const delivered = () => deliveredFacts(adapter, { sim, receiver, proxy });
 
 const WEBHOOK_SECRET = `whsec_${randomUUID().replace(/-/g, '')}`;
 
@@ -79,45 +80,6 @@ function request(overrides: Partial<CheckoutRequest> = {}): CheckoutRequest {
     cancelUrl: 'http://readerfund.test/donate',
     ...overrides,
   };
-}
-
-interface Delivered {
-  type: string;
-  facts: PaymentFact[];
-  /** API calls the adapter made to turn this event into facts. */
-  calls: string[];
-}
-
-/** Every delivery so far, verified and turned into facts one at a time, counting API calls. */
-async function delivered(): Promise<Delivered[]> {
-  await sim.idle();
-  const out: Delivered[] = [];
-  for (const delivery of receiver.take()) {
-    const event = await adapter.verifyWebhook(delivery.body, delivery.headers);
-    if (!adapter.handlesEventType(event.type)) continue;
-    const { result, calls } = await proxy.during(() => adapter.factsFromEvent(event));
-    out.push({ type: event.type, facts: result, calls });
-  }
-  return out;
-}
-
-function event(list: Delivered[], type: string, subscriptionId?: string): Delivered {
-  const found = list.filter(
-    (e) =>
-      e.type === type &&
-      (!subscriptionId || e.facts.some((f) => 'subscriptionId' in f && f.subscriptionId === subscriptionId)),
-  );
-  assert.equal(found.length, 1, `one ${type} in ${list.map((e) => e.type).join(', ')}`);
-  return found[0]!;
-}
-
-function only<T extends PaymentFact['type']>(
-  list: PaymentFact[],
-  type: T,
-): Extract<PaymentFact, { type: T }> {
-  const found = list.filter((f): f is Extract<PaymentFact, { type: T }> => f.type === type);
-  assert.equal(found.length, 1, `exactly one ${type}`);
-  return found[0]!;
 }
 
 async function paidOneOff(card?: string, overrides: Partial<CheckoutRequest> = {}) {

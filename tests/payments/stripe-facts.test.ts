@@ -19,6 +19,7 @@ import {
   type StripeEventView,
 } from '../../src/payments/stripe/facts.js';
 import { ProviderError, type PaymentFact } from '../../src/payments/types.js';
+import { only } from './helpers.js';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'stripe');
 
@@ -37,15 +38,6 @@ function view(payload: Json): StripeEventView {
 function facts(name: string | Json, found: Found = {}): PaymentFact[] {
   const payload = typeof name === 'string' ? fixture(name) : name;
   return factsFromEvent(view(payload), found);
-}
-
-function only<T extends PaymentFact['type']>(
-  list: PaymentFact[],
-  type: T,
-): Extract<PaymentFact, { type: T }> {
-  const found = list.filter((f): f is Extract<PaymentFact, { type: T }> => f.type === type);
-  assert.equal(found.length, 1, `exactly one ${type} fact in ${JSON.stringify(list.map((f) => f.type))}`);
-  return found[0]!;
 }
 
 const at = (seconds: number) => new Date(seconds * 1000);

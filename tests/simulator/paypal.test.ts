@@ -72,23 +72,43 @@ async function createOrder(value = '5.00', extra: Json = {}): Promise<Json> {
   return res.result!;
 }
 
-async function createPlan(extra: Json = {}): Promise<string> {
-  const product = await h.paypal.execute<Json>(
-    custom('/v1/catalogs/products', 'POST', { name: 'Readerfund monthly', type: 'SERVICE' }),
+/** An order the buyer approved and the merchant captured; its capture id. */
+async function capturedOrder(value: string): Promise<string> {
+  const order = await createOrder(value);
+  await approvePayPal(link(order.links, 'approve'));
+  const captured = await h.paypal.execute<Json>(
+    new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id)),
   );
-  assert.equal(product.statusCode, 201);
-  assert.match(String(product.result!.id), /^PROD-/);
+  const units = captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>;
+  return String(units[0]!.payments.captures[0]!.id);
+}
+
+/** A monthly plan (7.00 EUR unless `value`), under a new product unless `productId`. */
+async function createPlan(
+  extra: Json = {},
+  options: { value?: string; totalCycles?: number; productId?: string } = {},
+): Promise<string> {
+  let productId = options.productId;
+  if (!productId) {
+    const product = await h.paypal.execute<Json>(
+      custom('/v1/catalogs/products', 'POST', { name: 'Readerfund monthly', type: 'SERVICE' }),
+    );
+    assert.equal(product.statusCode, 201);
+    assert.match(String(product.result!.id), /^PROD-/);
+    productId = String(product.result!.id);
+  }
+  const value = options.value ?? '7.00';
   const plan = await h.paypal.execute<Json>(
     custom('/v1/billing/plans', 'POST', {
-      product_id: product.result!.id,
-      name: 'Monthly 7 EUR',
+      product_id: productId,
+      name: `Monthly ${value} EUR`,
       billing_cycles: [
         {
           frequency: { interval_unit: 'MONTH', interval_count: 1 },
           tenure_type: 'REGULAR',
           sequence: 1,
-          total_cycles: 0,
-          pricing_scheme: { fixed_price: { value: '7.00', currency_code: 'EUR' } },
+          total_cycles: options.totalCycles ?? 0,
+          pricing_scheme: { fixed_price: { value, currency_code: 'EUR' } },
         },
       ],
       payment_preferences: { auto_bill_outstanding: true, payment_failure_threshold: 2 },
@@ -218,15 +238,7 @@ describe('PayPal simulator: orders', () => {
   });
 
   it('refunds a capture and emits PAYMENT.CAPTURE.REFUNDED', async () => {
-    const order = await createOrder('10.00');
-    await approvePayPal(link(order.links, 'approve'));
-    const captured = await h.paypal.execute<Json>(
-      new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id)),
-    );
-    const captureId = String(
-      (captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!.payments.captures[0]!
-        .id,
-    );
+    const captureId = await capturedOrder('10.00');
     const refundRequest = new h.paypalSdk.payments.CapturesRefundRequest(captureId);
     refundRequest.requestBody({ amount: { currency_code: 'EUR', value: '4.00' } });
     const refund = await h.paypal.execute<Json>(refundRequest);
@@ -376,15 +388,7 @@ describe('PayPal simulator: subscriptions', () => {
   });
 
   it('reverses a capture and a recurring payment from the dashboard as PAYMENT.CAPTURE.REVERSED and PAYMENT.SALE.REVERSED', async () => {
-    const order = await createOrder('6.00');
-    await approvePayPal(link(order.links, 'approve'));
-    const captured = await h.paypal.execute<Json>(
-      new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id)),
-    );
-    const captureId = String(
-      (captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!.payments.captures[0]!
-        .id,
-    );
+    const captureId = await capturedOrder('6.00');
     const id = await subscribe(await createPlan());
     await h.sim.idle();
     const sale = paypalEvents().find(
@@ -447,26 +451,12 @@ describe('PayPal simulator: subscriptions', () => {
     const planId = await createPlan();
     const id = await subscribe(planId);
     const current = await h.paypal.execute<Json>(custom(`/v1/billing/plans/${planId}`, 'GET'));
-    const bigger = await h.paypal.execute<Json>(
-      custom('/v1/billing/plans', 'POST', {
-        product_id: current.result!.product_id,
-        name: 'Monthly 12 EUR',
-        billing_cycles: [
-          {
-            frequency: { interval_unit: 'MONTH', interval_count: 1 },
-            tenure_type: 'REGULAR',
-            sequence: 1,
-            total_cycles: 0,
-            pricing_scheme: { fixed_price: { value: '12.00', currency_code: 'EUR' } },
-          },
-        ],
-      }),
-    );
+    const bigger = await createPlan({}, { value: '12.00', productId: String(current.result!.product_id) });
     const revised = await h.paypal.execute<Json>(
-      custom(`/v1/billing/subscriptions/${id}/revise`, 'POST', { plan_id: bigger.result!.id }),
+      custom(`/v1/billing/subscriptions/${id}/revise`, 'POST', { plan_id: bigger }),
     );
     assert.equal(revised.statusCode, 200);
-    assert.equal(revised.result!.plan_id, bigger.result!.id);
+    assert.equal(revised.result!.plan_id, bigger);
     const otherProduct = await createPlan();
     await assert.rejects(
       h.paypal.execute(custom(`/v1/billing/subscriptions/${id}/revise`, 'POST', { plan_id: otherProduct })),
@@ -479,7 +469,7 @@ describe('PayPal simulator: subscriptions', () => {
         (e) =>
           e.event_type === 'BILLING.SUBSCRIPTION.UPDATED' &&
           e.resource.id === id &&
-          e.resource.plan_id === bigger.result!.id,
+          e.resource.plan_id === bigger,
       ),
     );
     const renewals = paypalEvents().filter(
@@ -492,17 +482,7 @@ describe('PayPal simulator: subscriptions', () => {
   });
 
   it('expires a subscription of a finite plan after its last cycle with BILLING.SUBSCRIPTION.EXPIRED', async () => {
-    const planId = await createPlan({
-      billing_cycles: [
-        {
-          frequency: { interval_unit: 'MONTH', interval_count: 1 },
-          tenure_type: 'REGULAR',
-          sequence: 1,
-          total_cycles: 2,
-          pricing_scheme: { fixed_price: { value: '7.00', currency_code: 'EUR' } },
-        },
-      ],
-    });
+    const planId = await createPlan({}, { totalCycles: 2 });
     const id = await subscribe(planId);
     await h.sim.advanceDays(31);
     await h.sim.advanceDays(31);
@@ -529,15 +509,7 @@ describe('PayPal simulator: subscriptions', () => {
   });
 
   it('opens, escalates and settles disputes: a buyer-favour decision reverses the payment', async () => {
-    const order = await createOrder('8.00');
-    await approvePayPal(link(order.links, 'approve'));
-    const captured = await h.paypal.execute<Json>(
-      new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id)),
-    );
-    const captureId = String(
-      (captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!.payments.captures[0]!
-        .id,
-    );
+    const captureId = await capturedOrder('8.00');
     const open = async (stage: string) => {
       const res = await fetch(`${h.sim.paypal.baseUrl}/_simulator/paypal/disputes`, {
         method: 'POST',
@@ -593,15 +565,7 @@ describe('PayPal simulator: subscriptions', () => {
     assert.equal(capture.result!.status, 'REVERSED');
 
     // A chargeback is under review at once; a buyer may also withdraw a dispute.
-    const order2 = await createOrder('3.00');
-    await approvePayPal(link(order2.links, 'approve'));
-    const captured2 = await h.paypal.execute<Json>(
-      new h.paypalSdk.orders.OrdersCaptureRequest(String(order2.id)),
-    );
-    const capture2 = String(
-      (captured2.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!.payments
-        .captures[0]!.id,
-    );
+    const capture2 = await capturedOrder('3.00');
     const res = await fetch(`${h.sim.paypal.baseUrl}/_simulator/paypal/disputes`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },

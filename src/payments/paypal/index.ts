@@ -110,6 +110,16 @@ function id(value: string): string {
   return encodeURIComponent(value);
 }
 
+/** The answer, or null when PayPal says there is no such resource (a 404 is an answer, not an outage). */
+async function unlessGone<T>(request: Promise<T>): Promise<T | null> {
+  try {
+    return await request;
+  } catch (err) {
+    if (err instanceof PayPalRequestError && err.statusCode === 404) return null;
+    throw err;
+  }
+}
+
 function redirectLink(resource: { id: string; links?: { rel: string; href: string }[] | undefined }): string {
   const found = resource.links?.find((l) => l.rel === 'approve' || l.rel === 'payer-action');
   if (!found) {
@@ -317,14 +327,8 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
 
   /** Where an order stands: an approved one is captured; a 404 can never be paid. */
   async function resolveOrder(orderId: string): Promise<CheckoutOutcome> {
-    let order: s.Order;
-    try {
-      order = await getOrder(orderId);
-    } catch (err) {
-      if (err instanceof PayPalRequestError && err.statusCode === 404)
-        return { status: 'expired', facts: [] };
-      throw err;
-    }
+    const order = await unlessGone(getOrder(orderId));
+    if (!order) return { status: 'expired', facts: [] };
     if (order.status === 'APPROVED') return captureOrder(orderId);
     return outcomeFromOrder(order);
   }
@@ -339,14 +343,8 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
   }
 
   async function resolveSubscription(subscriptionId: string): Promise<CheckoutOutcome> {
-    let sub: s.Subscription;
-    try {
-      sub = await getSubscription(subscriptionId);
-    } catch (err) {
-      if (err instanceof PayPalRequestError && err.statusCode === 404)
-        return { status: 'expired', facts: [] };
-      throw err;
-    }
+    const sub = await unlessGone(getSubscription(subscriptionId));
+    if (!sub) return { status: 'expired', facts: [] };
     const withCheckout = sub.custom_id ? { checkoutId: sub.custom_id } : {};
     const at = new Date(now());
     switch (sub.status) {
@@ -372,31 +370,34 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
   async function transactionKind(transactionId: string): Promise<'capture' | 'sale'> {
     const known = transactionKinds.get(transactionId);
     if (known) return known;
-    let kind: 'capture' | 'sale' = 'capture';
-    try {
-      await client.call({
-        method: 'GET',
-        path: `/v2/payments/captures/${id(transactionId)}`,
-        action: `read payment ${transactionId}`,
-        schema: s.capture,
-      });
-    } catch (err) {
-      if (!(err instanceof PayPalRequestError) || err.statusCode !== 404) throw err;
-      kind = 'sale';
-    }
+    const kind = (await unlessGone(getCapture(transactionId))) ? 'capture' : 'sale';
     if (transactionKinds.size >= PLAN_AMOUNT_CACHE_LIMIT) transactionKinds.clear();
     transactionKinds.set(transactionId, kind);
     return kind;
   }
 
+  function getCapture(captureId: string): Promise<s.Capture> {
+    return client.call({
+      method: 'GET',
+      path: `/v2/payments/captures/${id(captureId)}`,
+      action: `read payment ${captureId}`,
+      schema: s.capture,
+    });
+  }
+
+  function getSale(saleId: string): Promise<s.Sale> {
+    return client.call({
+      method: 'GET',
+      path: `/v1/payments/sale/${id(saleId)}`,
+      action: `read payment ${saleId}`,
+      schema: s.sale,
+    });
+  }
+
+  /** The payer of an order; an order PayPal no longer shows leaves it to a later fact. */
   async function orderPayer(orderId: string): Promise<Payer | undefined> {
-    try {
-      return payerOfOrder(await getOrder(orderId));
-    } catch (err) {
-      // An order PayPal no longer shows: the payer arrives with a later fact instead.
-      if (err instanceof PayPalRequestError && err.statusCode === 404) return undefined;
-      throw err;
-    }
+    const order = await unlessGone(getOrder(orderId));
+    return order ? payerOfOrder(order) : undefined;
   }
 
   async function refundCapture(
@@ -426,13 +427,7 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
   }
 
   async function saleFullyRefunded(saleId: string): Promise<boolean> {
-    const sale = await client.call({
-      method: 'GET',
-      path: `/v1/payments/sale/${id(saleId)}`,
-      action: `read payment ${saleId}`,
-      schema: s.sale,
-    });
-    return sale.state === 'refunded';
+    return (await getSale(saleId)).state === 'refunded';
   }
 
   async function verifyOnline(
@@ -707,36 +702,20 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
     },
 
     async fetchPayment(paymentId: string): Promise<PaymentSucceeded | null> {
-      try {
-        const capture = await client.call({
-          method: 'GET',
-          path: `/v2/payments/captures/${id(paymentId)}`,
-          action: `read payment ${paymentId}`,
-          schema: s.capture,
-        });
+      const capture = await unlessGone(getCapture(paymentId));
+      if (capture) {
         if (!['COMPLETED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'REVERSED'].includes(capture.status))
           return null;
         const orderId = capture.supplementary_data?.related_ids?.order_id;
         const payer = orderId ? await orderPayer(orderId) : undefined;
         return succeededFromCapture(capture, payer ? { payer } : {});
-      } catch (err) {
-        if (!(err instanceof PayPalRequestError) || err.statusCode !== 404) throw err;
       }
-      try {
-        const sale = await client.call({
-          method: 'GET',
-          path: `/v1/payments/sale/${id(paymentId)}`,
-          action: `read payment ${paymentId}`,
-          schema: s.sale,
-        });
-        const state = sale.state?.toLowerCase();
-        if (state && !['completed', 'partially_refunded', 'refunded', 'reversed'].includes(state))
-          return null;
-        return succeededFromSale(sale, {});
-      } catch (err) {
-        if (err instanceof PayPalRequestError && err.statusCode === 404) return null;
-        throw err;
-      }
+      // Not a capture: monthly payments are v1 sales.
+      const sale = await unlessGone(getSale(paymentId));
+      if (!sale) return null;
+      const state = sale.state?.toLowerCase();
+      if (state && !['completed', 'partially_refunded', 'refunded', 'reversed'].includes(state)) return null;
+      return succeededFromSale(sale, {});
     },
 
     /**

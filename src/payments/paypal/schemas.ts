@@ -139,6 +139,8 @@ export const sale = z.object({
   update_time: z.string().optional(),
 });
 
+export type Sale = z.infer<typeof sale>;
+
 /** A v1 sale refund (PAYMENT.SALE.REFUNDED / REVERSED resource). */
 export const saleRefund = z.object({
   id: z.string(),

@@ -642,9 +642,8 @@ export class PayPalState {
     return plan;
   }
 
-  // ---- Subscriptions v1 ----
-
-  createSubscription(body: Json): Json {
+  /** The `plan_id` of a request body: a plan that exists and is active. */
+  private activePlan(body: Json, action: string): { planId: string; plan: Json } {
     const planId = body.plan_id;
     if (typeof planId !== 'string') {
       throw invalidRequest(
@@ -655,11 +654,19 @@ export class PayPalState {
     }
     const plan = this.plans.get(planId);
     if (!plan) throw unprocessable('RESOURCE_NOT_FOUND', 'The specified plan does not exist.');
-    if (plan.status !== 'ACTIVE')
+    if (plan.status !== 'ACTIVE') {
       throw unprocessable(
         'PLAN_STATUS_INVALID',
-        'Invalid plan status for subscribe action; plan should be active.',
+        `Invalid plan status for ${action} action; plan should be active.`,
       );
+    }
+    return { planId, plan };
+  }
+
+  // ---- Subscriptions v1 ----
+
+  createSubscription(body: Json): Json {
+    const { planId, plan } = this.activePlan(body, 'subscribe');
     const regular = (plan.billing_cycles as Json[]).find((c) => c.tenure_type === 'REGULAR')!;
     const price = (regular.pricing_scheme as Json).fixed_price as Money;
     const frequency = regular.frequency as { interval_unit: string; interval_count?: number };
@@ -974,22 +981,7 @@ export class PayPalState {
         'Invalid subscription status for revise action; subscription status should be active or suspended.',
       );
     }
-    const planId = body.plan_id;
-    if (typeof planId !== 'string') {
-      throw invalidRequest(
-        '/plan_id',
-        'MISSING_REQUIRED_PARAMETER',
-        'A required field / parameter is missing.',
-      );
-    }
-    const plan = this.plans.get(planId);
-    if (!plan) throw unprocessable('RESOURCE_NOT_FOUND', 'The specified plan does not exist.');
-    if (plan.status !== 'ACTIVE') {
-      throw unprocessable(
-        'PLAN_STATUS_INVALID',
-        'Invalid plan status for revise action; plan should be active.',
-      );
-    }
+    const { planId, plan } = this.activePlan(body, 'revise');
     const current = this.plans.get(String(sub.plan_id));
     if (current && current.product_id !== plan.product_id) {
       // PayPal revises only between plans of one product (its "upgrade or downgrade" guide).

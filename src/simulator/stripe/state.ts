@@ -172,6 +172,28 @@ function luhn(digits: string): boolean {
   return digits.length >= 12 && sum % 10 === 0;
 }
 
+/** `price_data[unit_amount]` and `price_data[recurring]` of a line or subscription item. */
+function priceAmount(
+  pd: FormObject,
+  param: string,
+): { unitAmount: number; recurring: { interval: IntervalUnit; interval_count: number } | null } {
+  const unitAmount = int(pd, 'unit_amount');
+  if (unitAmount === undefined || unitAmount < 0) {
+    throw invalid('Invalid integer', `${param}[price_data][unit_amount]`, 'parameter_invalid_integer');
+  }
+  const recurring = obj(pd, 'recurring');
+  if (!recurring) return { unitAmount, recurring: null };
+  const interval = str(recurring, 'interval');
+  if (interval !== 'day' && interval !== 'week' && interval !== 'month' && interval !== 'year') {
+    throw invalid(
+      'Invalid recurring interval',
+      `${param}[price_data][recurring][interval]`,
+      'parameter_invalid',
+    );
+  }
+  return { unitAmount, recurring: { interval, interval_count: int(recurring, 'interval_count') ?? 1 } };
+}
+
 /** Stripe's `created[gte|gt|lte|lt]` filter of list calls. */
 function createdInRange(item: StripeObject, params: FormObject): boolean {
   const range = obj(params, 'created');
@@ -536,23 +558,7 @@ export class StripeState {
         'parameter_missing',
       );
     }
-    const unitAmount = int(pd, 'unit_amount');
-    if (unitAmount === undefined || unitAmount < 0) {
-      throw invalid('Invalid integer', `${param}[price_data][unit_amount]`, 'parameter_invalid_integer');
-    }
-    const recurringRaw = obj(pd, 'recurring');
-    let recurring: LineItemInput['recurring'] = null;
-    if (recurringRaw) {
-      const interval = str(recurringRaw, 'interval');
-      if (interval !== 'day' && interval !== 'week' && interval !== 'month' && interval !== 'year') {
-        throw invalid(
-          'Invalid recurring interval',
-          `${param}[price_data][recurring][interval]`,
-          'parameter_invalid',
-        );
-      }
-      recurring = { interval, interval_count: int(recurringRaw, 'interval_count') ?? 1 };
-    }
+    const { unitAmount, recurring } = priceAmount(pd, param);
     if (mode === 'subscription' && !recurring) {
       throw invalid(
         'You must provide at least one recurring price in `subscription` mode when using prices.',
@@ -1327,17 +1333,12 @@ export class StripeState {
           'parameter_invalid',
         );
       }
-      const unitAmount = int(pd, 'unit_amount');
-      if (unitAmount === undefined || unitAmount < 0) {
-        throw invalid('Invalid integer', `${param}[price_data][unit_amount]`, 'parameter_invalid_integer');
-      }
-      const recurring = obj(pd, 'recurring');
-      const interval = str(recurring, 'interval');
-      if (interval !== 'day' && interval !== 'week' && interval !== 'month' && interval !== 'year') {
+      const { unitAmount, recurring } = priceAmount(pd, param);
+      if (!recurring) {
         throw invalid(
-          'Invalid recurring interval',
-          `${param}[price_data][recurring][interval]`,
-          'parameter_invalid',
+          'A subscription item needs a recurring price.',
+          `${param}[price_data][recurring]`,
+          'parameter_missing',
         );
       }
       price = {
@@ -1345,12 +1346,7 @@ export class StripeState {
         id: stripeId('price'),
         created: this.clock.unix(),
         product,
-        recurring: {
-          interval,
-          interval_count: int(recurring, 'interval_count') ?? 1,
-          meter: null,
-          usage_type: 'licensed',
-        },
+        recurring: { ...recurring, meter: null, usage_type: 'licensed' },
         unit_amount: unitAmount,
         unit_amount_decimal: String(unitAmount),
       };
