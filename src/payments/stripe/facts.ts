@@ -192,7 +192,7 @@ export function lookupFor(event: StripeEventView): Lookup | null {
 export function detailsFromPaymentIntent(intent: s.PaymentIntent): PaymentDetails {
   const transaction = expanded(expanded(intent.latest_charge)?.balance_transaction);
   const customer = expanded(intent.customer);
-  const details: PaymentDetails = { occurredAt: fromUnix(intent.created) };
+  const details: PaymentDetails = intent.created ? { occurredAt: fromUnix(intent.created) } : {};
   const fee = transaction ? money(transaction.fee, transaction.currency) : null;
   if (fee) details.fee = fee;
   const email = intent.receipt_email ?? customer?.email;
@@ -291,18 +291,18 @@ export function movedFromSubscription(
   const status = extra.deleted ? 'cancelled' : subscriptionStatus[sub.status];
   if (!status) return null;
   const items = sub.items.data;
-  const currentPeriodEnd = items[0] ? fromUnix(items[0].current_period_end) : undefined;
+  const periodEnd = items[0]?.current_period_end;
+  const currentPeriodEnd = periodEnd ? fromUnix(periodEnd) : undefined;
   let amount: Money | undefined;
-  const currency = items[0]?.price.currency;
-  if (
-    currency &&
-    items.every((i) => i.price.currency === currency && i.price.recurring && i.price.unit_amount != null)
-  ) {
+  const currency = items[0]?.price?.currency;
+  const priced = items.flatMap((i) =>
+    i.price?.currency === currency && i.price?.recurring && i.price.unit_amount != null
+      ? [{ unit: i.price.unit_amount, quantity: i.quantity ?? 1, recurring: i.price.recurring }]
+      : [],
+  );
+  if (currency && priced.length > 0 && priced.length === items.length) {
     amount = {
-      amountMinor: items.reduce(
-        (sum, i) => sum + monthlyAmount(i.price.unit_amount!, i.quantity ?? 1, i.price.recurring!),
-        0,
-      ),
+      amountMinor: priced.reduce((sum, i) => sum + monthlyAmount(i.unit, i.quantity, i.recurring), 0),
       currency: currency.toUpperCase(),
     };
   }
@@ -599,7 +599,7 @@ export function factsFromEvent(event: StripeEventView, found: Found = {}): Payme
       const refundedTotal = money(charge.amount_refunded, charge.currency);
       if (!paymentIntentId || !refundedTotal) return [];
       // The list (newest first) is there only when the object was read with `refunds` expanded.
-      const latest = [...(charge.refunds?.data ?? [])].sort((a, b) => b.created - a.created)[0];
+      const latest = [...(charge.refunds?.data ?? [])].sort((a, b) => (b.created ?? 0) - (a.created ?? 0))[0];
       return [
         withOptional(
           {

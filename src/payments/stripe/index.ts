@@ -231,7 +231,7 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
     return {
       type: 'payment.succeeded',
       provider: 'stripe',
-      occurredAt: fromUnix(intent.created),
+      occurredAt: details.occurredAt ?? new Date(),
       paymentId: intent.id,
       amount,
       kind: 'one_off',
@@ -359,12 +359,18 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
           'subscription',
         );
         const item = sub.items.data[0];
-        if (!item)
-          throw new ProviderError('stripe', `Subscription ${subscriptionId} has no item to change`, false);
-        if (item.price.currency.toUpperCase() !== amount.currency.toUpperCase()) {
+        const currency = item?.price?.currency;
+        if (!item || !currency) {
           throw new ProviderError(
             'stripe',
-            `A subscription in ${item.price.currency.toUpperCase()} cannot be billed in ${amount.currency}`,
+            `Subscription ${subscriptionId} has no priced item to change`,
+            false,
+          );
+        }
+        if (currency.toUpperCase() !== amount.currency.toUpperCase()) {
+          throw new ProviderError(
+            'stripe',
+            `A subscription in ${currency.toUpperCase()} cannot be billed in ${amount.currency}`,
             false,
           );
         }
@@ -380,7 +386,7 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
               {
                 id: item.id,
                 price_data: {
-                  currency: item.price.currency,
+                  currency,
                   product: product.id,
                   unit_amount: amount.amountMinor,
                   recurring: { interval: 'month' },
@@ -451,7 +457,10 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
       if (!paymentId.startsWith('in_')) return null;
       const invoice = await readInvoice(paymentId, true);
       if (!invoice || !paidIntentOf(invoice)) return null;
-      return factsFromPaidInvoice(invoice, { occurredAt: fromUnix(invoice.created) })[0] ?? null;
+      return (
+        factsFromPaidInvoice(invoice, { occurredAt: fromUnix(invoice.created ?? Date.now() / 1000) })[0] ??
+        null
+      );
     },
 
     async *listPayments(since: Date, until: Date): AsyncIterable<ProviderPayment> {
@@ -497,7 +506,7 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
           yield {
             paymentId: invoiceOf.get(data.id) ?? data.id,
             amount,
-            occurredAt: fromUnix(data.created),
+            occurredAt: data.created ? fromUnix(data.created) : until,
             status: !succeeded
               ? 'other'
               : refundedMinor && refundedMinor >= amount.amountMinor

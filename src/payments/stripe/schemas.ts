@@ -1,7 +1,8 @@
 /**
  * The parts of Stripe objects (API version 2026-10-28.endive) the adapter reads. Everything else
  * Stripe sends is ignored (zod strips unknown keys), so additive API changes do not break us, and
- * an event missing what we rely on is reported as unusable instead of failing with a TypeError.
+ * an event missing what a fact cannot do without (ids, amounts, currency, status) is reported as
+ * unusable instead of failing with a TypeError; what only enriches a fact is optional.
  * Expandable fields are an id, or the object when the request expanded it.
  */
 import { z } from 'zod';
@@ -27,14 +28,18 @@ export const customer = z.object({
   deleted: z.boolean().optional(),
 });
 
-export const refund = z.object({ id, amount: z.number().int(), created: z.number().int() });
+export const refund = z.object({
+  id,
+  amount: z.number().int().optional(),
+  created: z.number().int().optional(),
+});
 
 export const charge = z.object({
   id,
-  amount: z.number().int(),
+  amount: z.number().int().optional(),
   amount_refunded: z.number().int(),
   currency: z.string(),
-  created: z.number().int(),
+  created: z.number().int().optional(),
   disputed: z.boolean().nullish(),
   refunded: z.boolean().nullish(),
   payment_intent: expandable(z.object({ id })),
@@ -51,7 +56,7 @@ export const paymentIntent = z.object({
   amount: z.number().int(),
   amount_received: z.number().int(),
   currency: z.string(),
-  created: z.number().int(),
+  created: z.number().int().optional(),
   receipt_email: z.string().nullish(),
   customer: expandable(customer),
   latest_charge: expandable(charge),
@@ -72,7 +77,7 @@ const price = z.object({
 export const subscription = z.object({
   id,
   status: z.string(),
-  created: z.number().int(),
+  created: z.number().int().optional(),
   customer: expandable(customer),
   metadata,
   cancel_at: z.number().int().nullish(),
@@ -84,8 +89,8 @@ export const subscription = z.object({
       z.object({
         id,
         quantity: z.number().int().nullish(),
-        current_period_end: z.number().int(),
-        price,
+        current_period_end: z.number().int().optional(),
+        price: price.optional(),
       }),
     ),
   }),
@@ -103,7 +108,7 @@ export const invoice = z.object({
   id,
   amount_paid: z.number().int(),
   currency: z.string(),
-  created: z.number().int(),
+  created: z.number().int().optional(),
   billing_reason: z.string().nullish(),
   attempt_count: z.number().int().nullish(),
   customer: expandable(customer),
@@ -127,7 +132,7 @@ export const checkoutSession = z.object({
   payment_status: z.string(),
   amount_total: z.number().int().nullish(),
   currency: z.string().nullish(),
-  created: z.number().int(),
+  created: z.number().int().optional(),
   client_reference_id: z.string().nullish(),
   customer: expandable(customer),
   customer_details: z.object({ email: z.string().nullish(), name: z.string().nullish() }).nullish(),
@@ -140,10 +145,10 @@ export type CheckoutSession = z.infer<typeof checkoutSession>;
 
 export const dispute = z.object({
   id,
-  amount: z.number().int(),
-  currency: z.string(),
+  amount: z.number().int().optional(),
+  currency: z.string().optional(),
   status: z.string(),
-  created: z.number().int(),
+  created: z.number().int().optional(),
   charge: expandable(z.object({ id })),
   payment_intent: expandable(z.object({ id })),
   balance_transactions: z.array(balanceTransaction).nullish(),
