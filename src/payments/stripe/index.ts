@@ -431,16 +431,15 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
         );
       }
       // Signed, but not an event: JSON null, an array, or an object without id/type.
-      const envelope = s.eventEnvelope.safeParse(event);
-      if (!envelope.success) {
+      if (!s.isEventEnvelope(event)) {
         throw new WebhookVerificationError('Stripe webhook body is not an event (no id, type or data).');
       }
       return {
         provider: 'stripe',
-        eventId: envelope.data.id,
-        type: envelope.data.type,
-        createdAt: fromUnix(envelope.data.created),
-        payload: event as Record<string, unknown>,
+        eventId: event.id,
+        type: event.type,
+        createdAt: fromUnix(event.created),
+        payload: event as unknown as Record<string, unknown>,
       };
     },
 

@@ -166,3 +166,24 @@ export const eventEnvelope = z.object({
   }),
 });
 export type EventEnvelope = z.infer<typeof eventEnvelope>;
+
+/**
+ * The envelope check for every delivery, without copying the body (most deliveries are of types we
+ * ignore, and this runs for each): an object with an id, a type, a time and a data object.
+ */
+export function isEventEnvelope(value: unknown): value is Pick<EventEnvelope, 'id' | 'type' | 'created'> {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
+  const e = value as Record<string, unknown>;
+  const data = e.data as Record<string, unknown> | null | undefined;
+  return (
+    typeof e.id === 'string' &&
+    e.id !== '' &&
+    typeof e.type === 'string' &&
+    e.type !== '' &&
+    Number.isInteger(e.created) &&
+    typeof data === 'object' &&
+    data !== null &&
+    typeof data.object === 'object' &&
+    data.object !== null
+  );
+}
