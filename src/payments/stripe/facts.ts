@@ -120,6 +120,8 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 
 /** Parses a verified event of a handled type; null for any other type. */
 export function readEvent(payload: Record<string, unknown>): StripeEventView | null {
+  // Most deliveries are of types we ignore: decide that before reading anything else.
+  if (typeof payload.type === 'string' && !handlesEventType(payload.type)) return null;
   const envelope = parse(s.eventEnvelope, payload, 'event');
   const base = { eventId: envelope.id, createdAt: fromUnix(envelope.created) };
   const object = envelope.data.object;
