@@ -61,12 +61,15 @@ export class PayPalRequestError extends ProviderError {
   constructor(
     message: string,
     retryable: boolean,
-    readonly statusCode: number | undefined,
+    statusCode: number | undefined,
     readonly errorName: string | undefined,
     readonly issue: string | undefined,
     options?: { cause?: unknown },
   ) {
-    super('paypal', message, retryable, options);
+    super('paypal', message, retryable, {
+      ...options,
+      ...(statusCode !== undefined ? { statusCode } : {}),
+    });
     this.name = 'PayPalRequestError';
   }
 
