@@ -4,22 +4,10 @@
  */
 import type { AppConfig } from '../config.js';
 import type { ProviderDescriptor, ProviderId } from './types.js';
+import { paypalDescriptor } from './paypal/descriptor.js';
+import { stripeDescriptor } from './stripe/descriptor.js';
 
-export const stripeDescriptor: ProviderDescriptor = {
-  id: 'stripe',
-  label: 'Card',
-  longLabel: 'Card (Stripe)',
-  returnPath: '/donate/return/stripe',
-  capabilities: { monthly: true, changeAmount: true, cancelAtPeriodEnd: true },
-};
-
-export const paypalDescriptor: ProviderDescriptor = {
-  id: 'paypal',
-  label: 'PayPal',
-  longLabel: 'PayPal',
-  returnPath: '/donate/return/paypal',
-  capabilities: { monthly: true, changeAmount: true, cancelAtPeriodEnd: false },
-};
+export { paypalDescriptor, stripeDescriptor };
 
 /** The providers this configuration can take payments with, as configured (Stripe subscriptions may be switched off). */
 export function configuredProviders(config: AppConfig): Map<ProviderId, ProviderDescriptor> {
