@@ -205,6 +205,8 @@ export const configSchema = z
           .min(1),
         /** A past-due subscription counts in MRR for this many days, then as involuntary churn. */
         pastDueGraceDays: z.number().int().min(0).max(90),
+        /** Count article page views (no cookie, no identifier) for the conversion rate per article. */
+        articleViews: z.boolean().default(true),
         /** Optional: a converted net total, shown only beside the per-currency figures, naming its source and date. */
         conversion: z
           .object({

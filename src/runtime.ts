@@ -20,6 +20,7 @@ import { StoredRateLimiter } from './http/rate-limit.js';
 import { resolveDevSecrets, type Secrets } from './dev-secrets.js';
 import { createStaffFeature, type StaffFeature } from './staff/index.js';
 import { createConsentFeature, type ConsentFeature } from './consent/index.js';
+import { createReportsFeature, type ReportsFeature } from './reports/index.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -59,6 +60,8 @@ export interface Runtime extends Core {
   /** The staff area: other staff features mount their routers here (staff.mount). */
   staff: StaffFeature;
   consent: ConsentFeature;
+  /** Finance reports, exports, operations pages, article attribution and views, the nightly rollup check. */
+  reports: ReportsFeature;
   /** One pass of every background job (tests call this instead of waiting for timers). */
   runJobsOnce(): Promise<void>;
 }
@@ -212,6 +215,19 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
     });
     cleanups.push(() => consent.stopJobs());
 
+    const reports = createReportsFeature({
+      config,
+      logger,
+      connection: store.connection,
+      ledger: ledger.repository,
+      staff,
+      webhooks,
+      consent: consent.audit,
+      secret: core.secrets.session,
+    });
+    core.whenPaymentCredited((donationId) => reports.attribution.paymentCredited(donationId));
+    cleanups.push(() => reports.stopJobs());
+
     const app = createApp({
       config,
       logger,
@@ -220,6 +236,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       rawBodyRouters: [webhooks.router],
       requestState: [consent.middleware],
       routers: [
+        reports.articleViews,
         articles.router,
         createDonationRoutes({ config, service: donations, limits: donateLimits }),
         createSupporterRoutes({ links: manageLinks, selfService, limits: linkLimits }),
@@ -232,11 +249,14 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       await donations.sweepOnce();
       await ledger.settlePending();
       await receipts.sweep();
+      await reports.attribution.idle();
+      await reports.viewCounter.flush();
     };
     if (options.backgroundJobs !== false) {
       receipts.start();
       webhooks.startJobs();
       consent.startJobs();
+      reports.startJobs();
       let running: Promise<unknown> | undefined;
       const timer = setInterval(() => {
         // Unfinished checkouts (readers who never came back) and anything a crash left unsettled.
@@ -250,7 +270,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
         await running;
       });
     }
-    return { ...core, app, receipts, staff, consent, runJobsOnce, stop };
+    return { ...core, app, receipts, staff, consent, reports, runJobsOnce, stop };
   } catch (err) {
     await stop();
     throw err;

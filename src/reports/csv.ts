@@ -1,17 +1,19 @@
 /**
  * The ledger export: one row per ledger movement (payment, refund, dispute, dispute reversal) in a
  * period, each refund or dispute linked to its original payment. Streamed from a cursor through
- * csv-stringify, so a million rows never sit in memory; RFC 4180 quoting; text cells that a
- * spreadsheet would run as a formula are neutralised (OWASP ASVS 1.2.10); amounts stay numbers.
+ * csv-stringify, so a million rows never sit in memory; RFC 4180 (CRLF, quotes only where needed);
+ * text cells that a spreadsheet would run as a formula are neutralised (OWASP ASVS 1.2.10);
+ * amounts stay plain numbers.
  */
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import type { AppConfig } from '../config.js';
 import { toDecimalString } from '../payments/money.js';
+import { paymentMovementKey } from '../supporters/ledger-rules.js';
 import type { LedgerEntryRecord, LedgerRepository } from '../supporters/repository.js';
-import { addDays, startOfDay, type Period } from './periods.js';
+import { momentsOf, type Period } from './periods.js';
 
 export const csvColumns = [
   'id',
@@ -25,6 +27,7 @@ export const csvColumns = [
   'interval',
   'provider',
   'provider_reference',
+  'provider_payment_id',
   'gross',
   'fee',
   'net',
@@ -38,33 +41,70 @@ export function neutraliseFormula(text: string): string {
   return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
 }
 
+const QUARTER_HOUR = 15 * 60_000;
+
+/**
+ * "YYYY-MM-DD HH:mm:ss" in a zone, fast: rows come in time order, so the zone's offset is worked
+ * out once per quarter hour (every offset change in the tz database falls on one) instead of
+ * asking Intl for every row.
+ */
+export function localTimeFormatter(zone: string): (at: Date) => string {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  });
+  let bucket = Number.NaN;
+  let offset = 0;
+  return (at) => {
+    const t = at.getTime();
+    const b = Math.floor(t / QUARTER_HOUR);
+    if (b !== bucket) {
+      const start = b * QUARTER_HOUR;
+      const p = parts.formatToParts(new Date(start));
+      const get = (type: string) => Number(p.find((x) => x.type === type)?.value);
+      offset =
+        Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second')) -
+        start;
+      bucket = b;
+    }
+    return new Date(t + offset).toISOString().slice(0, 19).replace('T', ' ');
+  };
+}
+
+/** How many entries are looked up together (supporters' emails, payments' statuses). */
 const BATCH = 1000;
 
-export async function writeLedgerCsv(deps: {
+export interface LedgerCsvOptions {
   config: AppConfig;
   ledger: Pick<LedgerRepository, 'entriesBetween' | 'supporterEmails' | 'donationStatuses'>;
   period: Period;
   out: Writable;
   bom?: boolean;
-  /** Pseudonyms for erased supporters are keyed hashes, stable across exports. */
+  /** Erased supporters appear under a keyed pseudonym, stable across exports, never their email. */
   pseudonymKey: string;
-}): Promise<number> {
+  /** Counts the rows as they are written (for the audit entry of an export that was cut short). */
+  progress?: { rows: number };
+}
+
+/** Writes the CSV to `out`, leaving it open (the caller ends it), and answers how many rows it wrote. */
+export async function writeLedgerCsv(deps: LedgerCsvOptions): Promise<number> {
   const { config, ledger, period } = deps;
-  const local = new Intl.DateTimeFormat('sv-SE', {
-    timeZone: period.zone,
-    dateStyle: 'short',
-    timeStyle: 'medium',
-  });
+  const local = localTimeFormatter(period.zone);
   const planName = new Map(config.donations.plans.map((p) => [p.id, p.name]));
   const pseudonym = (id: string) =>
-    `supporter-${createHash('sha256').update(`${deps.pseudonymKey}:${id}`).digest('hex').slice(0, 12)}`;
-  let rows = 0;
+    `supporter-${createHmac('sha256', deps.pseudonymKey).update(`report-pseudonym:${id}`).digest('hex').slice(0, 16)}`;
+  const progress = deps.progress ?? { rows: 0 };
 
   async function* rowsOf(): AsyncGenerator<string[]> {
-    const from = startOfDay(period.from, period.zone);
-    const to = startOfDay(addDays(period.to, 1), period.zone);
+    const { from, to } = momentsOf(period);
     let batch: Array<LedgerEntryRecord & { id: string }> = [];
-    const flush = async function* () {
+    async function* flush() {
       const [emails, statuses] = await Promise.all([
         ledger.supporterEmails([...new Set(batch.flatMap((e) => (e.supporterId ? [e.supporterId] : [])))]),
         ledger.donationStatuses([...new Set(batch.map((e) => e.donationId))]),
@@ -72,19 +112,20 @@ export async function writeLedgerCsv(deps: {
       for (const e of batch) {
         const who = e.supporterId ? emails.get(e.supporterId) : undefined;
         const money = (minor: number) => toDecimalString({ amountMinor: minor, currency: e.currency });
-        rows += 1;
+        progress.rows += 1;
         yield [
-          e.id,
+          e.key,
           e.type,
           e.occurredAt.toISOString(),
-          local.format(e.occurredAt),
-          e.donationId,
+          local(e.occurredAt),
+          paymentMovementKey(e.provider, e.providerPaymentId),
           e.paymentOccurredAt.toISOString(),
           neutraliseFormula(who ? (who.erased ? pseudonym(e.supporterId!) : who.email) : ''),
           neutraliseFormula(planName.get(e.planId) ?? e.planId),
           e.interval,
           e.provider,
           neutraliseFormula(e.providerRef ?? e.providerPaymentId),
+          neutraliseFormula(e.providerPaymentId),
           money(e.amountMinor),
           money(e.feeMinor),
           money(e.amountMinor - e.feeMinor),
@@ -94,7 +135,7 @@ export async function writeLedgerCsv(deps: {
         ];
       }
       batch = [];
-    };
+    }
     for await (const entry of ledger.entriesBetween(
       from,
       to,
@@ -108,8 +149,14 @@ export async function writeLedgerCsv(deps: {
 
   await pipeline(
     Readable.from(rowsOf()),
-    stringify({ header: true, columns: [...csvColumns], bom: deps.bom ?? false, quoted_match: /[",\r\n]/ }),
+    stringify({
+      header: true,
+      columns: [...csvColumns],
+      bom: deps.bom ?? false,
+      record_delimiter: 'windows',
+    }),
     deps.out,
+    { end: false },
   );
-  return rows;
+  return progress.rows;
 }

@@ -830,48 +830,125 @@ export function createLedgerRepository(connection: Connection) {
         })
         .sort({ occurredAt: 1 })
         .batchSize(2000);
-      for await (const doc of cursor)
-        yield { ...toEntry(doc as Record<string, unknown>), id: String(doc._id) };
+      try {
+        for await (const doc of cursor)
+          yield { ...toEntry(doc as Record<string, unknown>), id: String(doc._id) };
+      } finally {
+        // A client that goes away mid-export ends the loop early: the server-side cursor goes too.
+        await cursor.close();
+      }
     },
 
-    /** Every ledger entry and MRR movement, for the nightly re-derivation of the rollups. */
-    allEntries: () => raw.entries.find({}, { projection: { _id: 0 } }).batchSize(5000),
-    allMrrMovements: () => raw.mrrMovements.find({}, { projection: { _id: 0 } }).batchSize(5000),
-
-    /** Payments per article in [from, to): count, gross and new supporters, per currency. */
-    async attribution(
-      from: Date,
-      to: Date,
-    ): Promise<
-      Array<{
-        articleSlug: string;
-        currency: string;
-        count: number;
-        grossMinor: number;
-        newSupporters: number;
-      }>
+    /**
+     * Every ledger entry in time order, with what the nightly re-derivation needs (and whether its
+     * rollup increment is done), streamed.
+     */
+    async *entriesInTimeOrder(): AsyncIterable<
+      Pick<
+        LedgerEntryRecord,
+        | 'key'
+        | 'type'
+        | 'provider'
+        | 'planId'
+        | 'currency'
+        | 'amountMinor'
+        | 'feeMinor'
+        | 'occurredAt'
+        | 'newSupporter'
+        | 'articleSlug'
+      > & { applied: boolean }
     > {
-      const docs = await raw.entries
-        .aggregate([
+      const cursor = raw.entries
+        .find(
+          {},
           {
-            $match: { type: 'payment', occurredAt: { $gte: from, $lt: to }, articleSlug: { $exists: true } },
-          },
-          {
-            $group: {
-              _id: { articleSlug: '$articleSlug', currency: '$currency' },
-              count: { $sum: 1 },
-              grossMinor: { $sum: '$amountMinor' },
-              newSupporters: { $sum: { $cond: ['$newSupporter', 1, 0] } },
+            projection: {
+              _id: 0,
+              key: 1,
+              type: 1,
+              provider: 1,
+              planId: 1,
+              currency: 1,
+              amountMinor: 1,
+              feeMinor: 1,
+              occurredAt: 1,
+              newSupporter: 1,
+              articleSlug: 1,
+              'effects.rollup': 1,
             },
           },
-        ])
-        .toArray();
-      return docs.map((d) => ({
-        ...(d._id as { articleSlug: string; currency: string }),
-        count: d.count as number,
-        grossMinor: d.grossMinor as number,
-        newSupporters: d.newSupporters as number,
-      }));
+        )
+        .sort({ occurredAt: 1 })
+        .batchSize(5000);
+      try {
+        for await (const d of cursor) {
+          yield {
+            key: d.key as string,
+            type: d.type as Movement['type'],
+            provider: d.provider as ProviderId,
+            planId: d.planId as string,
+            currency: d.currency as string,
+            amountMinor: d.amountMinor as number,
+            feeMinor: (d.feeMinor as number | undefined) ?? 0,
+            occurredAt: d.occurredAt as Date,
+            newSupporter: d.newSupporter === true,
+            ...(typeof d.articleSlug === 'string' ? { articleSlug: d.articleSlug } : {}),
+            applied: (d.effects as { rollup?: boolean } | undefined)?.rollup === true,
+          };
+        }
+      } finally {
+        await cursor.close();
+      }
+    },
+
+    /** Every MRR movement in time order, with whether its rollup increment is done, streamed. */
+    async *mrrMovementsInTimeOrder(): AsyncIterable<
+      KeyedMrrMovement & { provider: ProviderId; planId: string; applied: boolean }
+    > {
+      const cursor = raw.mrrMovements
+        .find({}, { projection: { _id: 0, subscriptionId: 0, supporterId: 0, articleSlug: 0 } })
+        .sort({ at: 1 })
+        .batchSize(5000);
+      try {
+        for await (const d of cursor) {
+          yield {
+            key: d.key as string,
+            base: d.base as string,
+            type: d.type as KeyedMrrMovement['type'],
+            deltaMinor: d.deltaMinor as number,
+            countDelta: d.countDelta as number,
+            currency: d.currency as string,
+            at: d.at as Date,
+            provider: d.provider as ProviderId,
+            planId: d.planId as string,
+            applied: d.applied === true,
+            ...(d.involuntary === true ? { involuntary: true } : {}),
+            ...(typeof d.undoes === 'string' ? { undoes: d.undoes } : {}),
+          };
+        }
+      } finally {
+        await cursor.close();
+      }
+    },
+
+    /** The stored rollup rows of a zone, day by day (without marks), for the nightly comparison. */
+    async *rollupsInDayOrder(zone: string): AsyncIterable<RollupRow> {
+      const cursor = raw.rollups
+        .find({ zone }, { projection: { marks: 0, _id: 0 } })
+        .sort({ day: 1 })
+        .batchSize(5000);
+      try {
+        for await (const d of cursor) yield d as unknown as RollupRow;
+      } finally {
+        await cursor.close();
+      }
+    },
+
+    /** The payment movement of a payment (what article attribution counts). */
+    async paymentEntryOf(donationId: string): Promise<LedgerEntryRecord | null> {
+      if (!mongoose.isValidObjectId(donationId)) return null;
+      const doc = await raw.entries.findOne({ donationId: oid(donationId), type: 'payment' });
+      return doc ? toEntry(doc as Record<string, unknown>) : null;
     },
 
     /** Emails (or erasure markers) of some supporters, for exports. */
@@ -893,33 +970,33 @@ export function createLedgerRepository(connection: Connection) {
     },
 
     /**
-     * Sets a past rollup bucket to re-derived values, only if it still holds the values read
-     * (guarded): the nightly check repairs drift without racing live increments.
+     * Sets a past rollup bucket to re-derived values, only if it still holds every value read
+     * (guarded): the nightly check repairs drift without racing live increments, each of which
+     * changes at least one figure. `seen` and `derived` name every figure; a bucket that did not
+     * exist is created, unless a live increment created it meanwhile.
      */
     async repairRollup(
       bucket: RollupBucket,
-      seen: Record<string, number>,
-      derived: Record<string, number>,
+      seen: Record<RollupField, number>,
+      derived: Record<RollupField, number>,
     ): Promise<boolean> {
       const guard = Object.fromEntries(
-        Object.entries(seen).map(([field, value]) => [field, value === 0 ? { $in: [0, null] } : value]),
+        rollupFields.map((field) => [field, seen[field] === 0 ? { $in: [0, null] } : seen[field]]),
       );
-      const result = await raw.rollups.updateOne({ ...bucket, ...guard }, upd({ $set: derived }), {
-        upsert: false,
-      });
-      if (result.matchedCount === 0 && Object.values(seen).every((v) => v === 0)) {
-        // The bucket never existed: create it with the derived values.
-        await raw.rollups.updateOne(bucket, upd({ $setOnInsert: { ...derived, marks: [] } }), {
-          upsert: true,
-        });
-        return true;
+      const result = await raw.rollups.updateOne({ ...bucket, ...guard }, upd({ $set: { ...derived } }));
+      if (result.matchedCount === 1) return true;
+      if (rollupFields.some((field) => seen[field] !== 0)) return false;
+      try {
+        const created = await raw.rollups.updateOne(
+          bucket,
+          upd({ $setOnInsert: { ...derived, marks: [] } }),
+          { upsert: true },
+        );
+        return created.upsertedCount === 1;
+      } catch (err) {
+        if (isDuplicateKey(err)) return false;
+        throw err;
       }
-      return result.modifiedCount === 1;
-    },
-
-    /** The raw collections, for the nightly check's record and for tests of the repository itself. */
-    collections: {
-      rollups: () => raw.rollups,
     },
   };
 }

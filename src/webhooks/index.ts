@@ -9,12 +9,18 @@ import type { PaymentProvider, ProviderId } from '../payments/types.js';
 import type { Ledger } from '../supporters/ledger.js';
 import { createReconciler, type ReconciliationReport } from './reconcile.js';
 import { runDaily } from './daily-run.js';
-import { createWebhookRepository, type ListFilter, type StoredEvent } from './repository.js';
+import {
+  createWebhookRepository,
+  type InboxEvent,
+  type InboxFilter,
+  type ListFilter,
+  type StoredEvent,
+} from './repository.js';
 import { createWebhookRoutes } from './routes.js';
 import { createWebhookService, type ProcessResult, type RetryPolicy } from './service.js';
 
 export type { ReconciliationReport } from './reconcile.js';
-export type { ListFilter, StoredEvent } from './repository.js';
+export type { InboxEvent, InboxFilter, ListFilter, StoredEvent } from './repository.js';
 export type { ProcessResult } from './service.js';
 
 export interface WebhooksFeatureDeps {
@@ -41,6 +47,11 @@ export interface WebhooksFeature {
   list(filter: ListFilter): Promise<StoredEvent[]>;
   show(id: string): Promise<StoredEvent | null>;
   reconcile(options: { days: number; until?: Date }): Promise<ReconciliationReport>;
+  /** Operations pages: the inbox without raw payloads, its counts, and stored reconciliations. */
+  inbox(filter: InboxFilter): Promise<InboxEvent[]>;
+  inboxCounts(): ReturnType<ReturnType<typeof createWebhookRepository>['inboxCounts']>;
+  latestReconciliations(limit?: number): Promise<ReconciliationReport[]>;
+  reconciliation(id: string): Promise<ReconciliationReport | null>;
   /** Retention: drops raw payloads of finished events received before `before`. */
   pruneRawBodies(before: Date): Promise<number>;
   /**
@@ -120,5 +131,9 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
     show: service.show,
     reconcile,
     pruneRawBodies: (before) => repository.pruneRawBodies(before),
+    inbox: (filter) => repository.inbox(filter),
+    inboxCounts: () => repository.inboxCounts(),
+    latestReconciliations: (limit) => repository.latestReconciliations(limit),
+    reconciliation: (id) => repository.findReconciliation(id),
   };
 }
