@@ -5,7 +5,7 @@ import type { Runtime } from '../../src/runtime.js';
 import { createReportsCore, rederiveJobName } from '../../src/reports/index.js';
 import { parsePeriod } from '../../src/reports/periods.js';
 import { createReportsService } from '../../src/reports/service.js';
-import { rollupFields, type RollupBucket } from '../../src/supporters/repository.js';
+import { rollupFields } from '../../src/supporters/repository.js';
 import { startLedgerRuntime } from '../helpers/runtime.js';
 import { LedgerEntry, Rollup, type Stored } from '../helpers/ledger.js';
 import { cleanEnv, runEntry } from '../foundation/server-process.js';
@@ -44,11 +44,11 @@ const novemberNet = async () => {
   };
 };
 /** The stored figures of one bucket, for tampering with it as a bug or a bad restore would. */
-const usdStripeMonthly: RollupBucket = {
+const usdStripeMonthly = {
   zone: 'UTC',
   day: '2026-11-05',
   currency: 'USD',
-  provider: 'stripe',
+  provider: 'stripe' as const,
   planId: 'monthly-supporter',
 };
 
