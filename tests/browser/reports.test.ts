@@ -62,20 +62,16 @@ test(
       acceptDownloads: true,
     });
     // Every CSP violation, reported by the browser itself (the init script runs outside the page's CSP).
-    await context.addInitScript(() => {
-      const seen: string[] = [];
-      (window as unknown as { cspViolations: string[] }).cspViolations = seen;
-      document.addEventListener('securitypolicyviolation', (e) =>
-        seen.push(`${e.violatedDirective} ${e.blockedURI}`),
-      );
+    await context.addInitScript({
+      content:
+        'window.cspViolations = []; document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(e.violatedDirective + " " + e.blockedURI));',
     });
     const page = await context.newPage();
     const consoleCsp: string[] = [];
     page.on('console', (msg) => {
       if (/Content Security Policy/i.test(msg.text())) consoleCsp.push(msg.text());
     });
-    const violations = async () =>
-      page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
+    const violations = async () => (await page.evaluate('window.cspViolations')) as string[];
 
     await page.goto(`${server.baseUrl}/staff/reports?from=2026-11-01&to=2026-11-30&tz=UTC`);
     await page.waitForURL(/\/staff\/login\?next=/);
