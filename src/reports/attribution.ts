@@ -1,7 +1,7 @@
 /**
  * Article attribution as it happens: when the ledger credits a payment to its supporter, the
- * payment's entry is added to its article's month (per reporting zone) exactly once, marked by
- * the entry's key. The nightly check re-derives these from the ledger entries and repairs what a
+ * payment's entry is claimed by its key (`articlemarks`, unique) and then added to its article's
+ * month in each reporting zone, so a repeated notice or a second process adds nothing. The nightly check re-derives these from the ledger entries and repairs what a
  * crash, a payment without a payer (never credited) or a first payment that moved left behind.
  */
 import type { Logger } from '../log.js';
@@ -26,7 +26,7 @@ export interface ArticleAttributionTracker {
 export function createArticleAttribution(deps: {
   zones: readonly string[];
   ledger: Pick<LedgerRepository, 'paymentEntryOf'>;
-  repository: Pick<ReportsRepository, 'incrementArticleOnce'>;
+  repository: Pick<ReportsRepository, 'claimArticleMark' | 'incrementArticle'>;
   logger: Logger;
 }): ArticleAttributionTracker {
   const logger = deps.logger.child({ component: 'article-attribution' });
@@ -34,13 +34,14 @@ export function createArticleAttribution(deps: {
 
   const record: ArticleAttributionTracker['record'] = async (entry) => {
     if (entry.type !== 'payment' || !entry.articleSlug) return;
+    if (!(await deps.repository.claimArticleMark(entry.key))) return;
+    // Claimed: this call and no other adds it (a crash before the increments is repaired nightly).
     await Promise.all(
       deps.zones.map((zone) => {
         const day = dayIn(zone, entry.occurredAt);
-        return deps.repository.incrementArticleOnce(
+        return deps.repository.incrementArticle(
           { zone, month: day.slice(0, 7), currency: entry.currency, articleSlug: entry.articleSlug! },
           day.slice(8, 10),
-          entry.key,
           { payments: 1, grossMinor: entry.amountMinor, newSupporters: entry.newSupporter ? 1 : 0 },
         );
       }),

@@ -8,7 +8,7 @@
  */
 import { scaleBand, scaleLinear } from 'd3-scale';
 import { line } from 'd3-shape';
-import { formatMoney } from '../payments/money.js';
+import { moneyFormatter } from './format.js';
 import type { Granularity } from './periods.js';
 import type { SeriesPoint } from './service.js';
 
@@ -47,7 +47,7 @@ export function renderChart(
   options: { currency: string; granularity: Granularity; locale: string; id: string },
 ): Chart {
   const { currency, granularity, locale } = options;
-  const money = (minor: number) => formatMoney(minor, currency, locale, { dropZeroDecimals: true });
+  const money = moneyFormatter(currency, locale, { dropZeroDecimals: true });
   const id = options.id.replace(/[^A-Za-z0-9_-]/g, '');
   const innerWidth = WIDTH - MARGIN.left - MARGIN.right;
   const innerHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
@@ -77,7 +77,8 @@ export function renderChart(
   );
 
   // Horizontal grid and the amount axis.
-  for (const tick of y.ticks(5)) {
+  // Amounts are whole minor units: a tick between two (an empty or tiny chart) is no amount.
+  for (const tick of y.ticks(5).filter(Number.isInteger)) {
     const ty = round(y(tick));
     out.push(
       `<line x1="0" x2="${innerWidth}" y1="${ty}" y2="${ty}" stroke="#d0d0d0" stroke-width="1"/>`,

@@ -9,8 +9,9 @@ import { Schema } from 'mongoose';
 
 /**
  * Payments whose donation started from an article's panel, per reporting zone, month, currency
- * and article. Moved with $inc exactly once per payment entry (its key is kept in `marks`); the
- * nightly check re-derives them from the ledger entries and repairs drift on closed days.
+ * and article. Moved with $inc once per payment entry (claimed first in `articlemarks`); the
+ * nightly check re-derives them from the ledger entries and repairs drift on closed days. The
+ * documents carry no marks, so reading a year of them reads only figures.
  */
 export const articleRollupSchema = new Schema(
   {
@@ -24,13 +25,21 @@ export const articleRollupSchema = new Schema(
     newSupporters: { type: Number, default: 0 },
     /** By day of the month ("01"…"31"): { payments, grossMinor, newSupporters }. */
     days: { type: Schema.Types.Mixed, default: {} },
-    marks: { type: [String], default: [], select: false },
   },
   { versionKey: false, minimize: false },
 );
 articleRollupSchema.index({ zone: 1, month: 1, currency: 1, articleSlug: 1 }, { unique: true });
 // A report reads whole months of a zone (the embedded store answers only full-equality lookups).
 articleRollupSchema.index({ zone: 1, month: 1 });
+
+/**
+ * The payment entries already added to the article figures, one document per entry key (`_id`):
+ * the unique insert decides, once, which notice counts a payment.
+ */
+export const articleMarkSchema = new Schema(
+  { _id: { type: String, required: true }, at: { type: Date, required: true } },
+  { versionKey: false },
+);
 
 /**
  * Article page views per reporting zone, month and article: counts only, no identifier of any

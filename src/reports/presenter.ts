@@ -4,7 +4,7 @@
  * here; service.ts decides them all.
  */
 import type { AppConfig } from '../config.js';
-import { formatMoney } from '../payments/money.js';
+import { moneyFormatter } from './format.js';
 import { bucketLabel, renderChart } from './chart.js';
 import { definitions } from './definitions.js';
 import type { CurrencyReport, Report } from './service.js';
@@ -24,11 +24,12 @@ export function presentReport(report: Report, config: AppConfig) {
   const count = new Intl.NumberFormat(locale);
   const rate = (value: number | null) => (value === null ? '—' : percent.format(value));
   const target = report.converted?.currency;
+  const inCurrency = (minor: number, currency: string) => moneyFormatter(currency, locale)(minor);
 
   const currencies = report.currencies.map((c: CurrencyReport) => {
-    const money = (minor: number) => formatMoney(minor, c.currency, locale);
+    const money = moneyFormatter(c.currency, locale);
     const converted = (minor: number | undefined) =>
-      minor !== undefined && target ? formatMoney(minor, target, locale) : undefined;
+      minor !== undefined && target ? inCurrency(minor, target) : undefined;
     const d = definitions;
     const moneyRows: FigureRow[] = [
       {
@@ -145,7 +146,7 @@ export function presentReport(report: Report, config: AppConfig) {
     articleSlug: a.articleSlug,
     payments: count.format(a.payments),
     newSupporters: count.format(a.newSupporters),
-    gross: a.byCurrency.map((g) => formatMoney(g.grossMinor, g.currency, locale)).join(', '),
+    gross: a.byCurrency.map((g) => inCurrency(g.grossMinor, g.currency)).join(', '),
     views: a.views === null ? '—' : count.format(a.views),
     conversion: a.conversionRate === null ? '—' : percent.format(a.conversionRate),
   }));
@@ -158,9 +159,9 @@ export function presentReport(report: Report, config: AppConfig) {
     converted: report.converted
       ? {
           ...report.converted,
-          gross: formatMoney(report.converted.grossMinor, report.converted.currency, locale),
-          net: formatMoney(report.converted.netMinor, report.converted.currency, locale),
-          mrr: formatMoney(report.converted.mrrEndMinor, report.converted.currency, locale),
+          gross: inCurrency(report.converted.grossMinor, report.converted.currency),
+          net: inCurrency(report.converted.netMinor, report.converted.currency),
+          mrr: inCurrency(report.converted.mrrEndMinor, report.converted.currency),
         }
       : undefined,
     attributionDefinition: definitions.attribution,

@@ -7,7 +7,7 @@ import mongoose, { type Connection } from 'mongoose';
 import type { Document, UpdateFilter } from 'mongodb';
 import { modelOf } from '../db/model.js';
 import { isDuplicateKey } from '../db/guarded-update.js';
-import { articleRollupSchema, articleViewSchema, rollupCheckSchema } from './models.js';
+import { articleMarkSchema, articleRollupSchema, articleViewSchema, rollupCheckSchema } from './models.js';
 
 export interface ArticleBucket {
   zone: string;
@@ -89,21 +89,26 @@ const equalsStored = (value: number) => (value === 0 ? { $in: [0, null] } : valu
 
 export function createReportsRepository(connection: Connection) {
   const ArticleRollups = modelOf(connection, 'ArticleRollup', articleRollupSchema);
+  const ArticleMarks = modelOf(connection, 'ArticleMark', articleMarkSchema);
   const ArticleViews = modelOf(connection, 'ArticleView', articleViewSchema);
   const Checks = modelOf(connection, 'RollupCheck', rollupCheckSchema);
   const raw = {
     articles: ArticleRollups.collection,
+    marks: ArticleMarks.collection as unknown as mongoose.mongo.Collection<{ _id: string; at: Date }>,
     views: ArticleViews.collection,
     checks: Checks.collection,
   };
   let ready: Promise<unknown> | undefined;
   const indexes = () =>
-    (ready ??= Promise.all([ArticleRollups.init(), ArticleViews.init(), Checks.init()]).catch(
-      (err: unknown) => {
-        ready = undefined;
-        throw err;
-      },
-    ));
+    (ready ??= Promise.all([
+      ArticleRollups.init(),
+      ArticleMarks.init(),
+      ArticleViews.init(),
+      Checks.init(),
+    ]).catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    }));
 
   const toArticleRow = (d: Record<string, unknown>): ArticleRollupRow => {
     const days: Record<string, ArticleFigures> = {};
@@ -134,16 +139,22 @@ export function createReportsRepository(connection: Connection) {
     ready: indexes,
 
     /**
-     * Adds one payment entry to its article's month, exactly once per mark. The first increment of
-     * a new document is an upsert; when two processes create it at once the loser's insert fails
-     * with a duplicate key before its increment landed, so it is retried as an update.
+     * Claims a payment entry for the article figures: true for the one caller that may add it,
+     * false when it was added before (another process, a repeated notice, the nightly repair).
      */
-    async incrementArticleOnce(
-      bucket: ArticleBucket,
-      dayOfMonth: string,
-      mark: string,
-      inc: ArticleFigures,
-    ): Promise<void> {
+    async claimArticleMark(key: string): Promise<boolean> {
+      await indexes();
+      try {
+        await raw.marks.insertOne({ _id: key, at: new Date() });
+        return true;
+      } catch (err) {
+        if (isDuplicateKey(err)) return false;
+        throw err;
+      }
+    },
+
+    /** Adds a claimed payment entry to its article's month (an upsert; see claimArticleMark). */
+    async incrementArticle(bucket: ArticleBucket, dayOfMonth: string, inc: ArticleFigures): Promise<void> {
       await indexes();
       const $inc: Record<string, number> = {};
       for (const field of figureFields) {
@@ -151,22 +162,27 @@ export function createReportsRepository(connection: Connection) {
         $inc[field] = inc[field];
         $inc[`days.${dayOfMonth}.${field}`] = inc[field];
       }
-      const filter = { ...bucket, marks: { $ne: mark } };
-      const update = upd({ $inc, $push: { marks: mark } });
       try {
-        await raw.articles.updateOne(filter, update, { upsert: true });
-        return;
+        await raw.articles.updateOne(bucket, upd({ $inc }), { upsert: true });
       } catch (err) {
+        // Two processes creating the same month's document at once: the loser's increment is retried.
         if (!isDuplicateKey(err)) throw err;
+        await raw.articles.updateOne(bucket, upd({ $inc }));
       }
-      await raw.articles.updateOne(filter, update);
     },
 
-    /** The article documents of a zone for some months (YYYY-MM), without their marks. */
-    async articleMonths(zone: string, months: string[]): Promise<ArticleRollupRow[]> {
+    /**
+     * The article documents of a zone for some months (YYYY-MM). Without `days`, only the month
+     * totals are read (a period that covers the whole month needs no more).
+     */
+    async articleMonths(
+      zone: string,
+      months: string[],
+      options: { days?: boolean } = {},
+    ): Promise<ArticleRollupRow[]> {
       if (months.length === 0) return [];
       const docs = await raw.articles
-        .find({ zone, month: { $in: months } }, { projection: { marks: 0, _id: 0 } })
+        .find({ zone, month: { $in: months } }, options.days === false ? { projection: { days: 0 } } : {})
         .toArray();
       return docs.map((d) => toArticleRow(d as Record<string, unknown>));
     },
@@ -180,7 +196,8 @@ export function createReportsRepository(connection: Connection) {
     /**
      * Sets an article document's figures to re-derived values, only if its totals are still the
      * ones read (every increment changes `payments`, so a live one makes this miss). `marks` are the
-     * keys of every payment the derived values count: a late increment for one of them is then a no-op.
+     * keys of every payment the derived values count: they are claimed, so a late notice for one of
+     * them adds nothing.
      */
     async repairArticle(
       bucket: ArticleBucket,
@@ -190,13 +207,24 @@ export function createReportsRepository(connection: Connection) {
       marks: string[],
     ): Promise<boolean> {
       await indexes();
+      if (marks.length) {
+        const at = new Date();
+        await raw.marks
+          .insertMany(
+            marks.map((key) => ({ _id: key, at })),
+            { ordered: false },
+          )
+          .catch((err: unknown) => {
+            const errors = (err as { writeErrors?: Array<{ code: number }> }).writeErrors;
+            if (!errors?.every((e) => e.code === 11000)) throw err;
+          });
+      }
       const $set: Record<string, number> = { ...totals };
       for (const [day, figures] of Object.entries(days)) {
         for (const field of figureFields) $set[`days.${day}.${field}`] = figures[field];
       }
       const guard = Object.fromEntries(figureFields.map((f) => [f, equalsStored(seen[f])]));
-      const update = upd({ $set, ...(marks.length ? { $addToSet: { marks: { $each: marks } } } : {}) });
-      const result = await raw.articles.updateOne({ ...bucket, ...guard }, update);
+      const result = await raw.articles.updateOne({ ...bucket, ...guard }, upd({ $set }));
       if (result.matchedCount === 1) return true;
       if (figureFields.some((f) => seen[f] !== 0)) return false;
       // Nothing was stored for this article and month: create it, unless a live increment just did.
@@ -207,7 +235,6 @@ export function createReportsRepository(connection: Connection) {
             $setOnInsert: {
               ...totals,
               days: Object.fromEntries(Object.entries(days).map(([d, f]) => [d, { ...f }])),
-              marks,
             },
           }),
           { upsert: true },
@@ -253,13 +280,17 @@ export function createReportsRepository(connection: Connection) {
       }
     },
 
-    /** View documents of a zone for some months, optionally only of some articles. */
-    async viewsIn(zone: string, months: string[], slugs?: string[]): Promise<ArticleViewRow[]> {
-      if (months.length === 0 || (slugs && slugs.length === 0)) return [];
+    /** The view documents of a zone for some months (YYYY-MM); month totals only without `days`. */
+    async viewsIn(
+      zone: string,
+      months: string[],
+      options: { days?: boolean } = {},
+    ): Promise<ArticleViewRow[]> {
+      if (months.length === 0) return [];
       const docs = await raw.views
         .find(
-          { zone, month: { $in: months }, ...(slugs ? { articleSlug: { $in: slugs } } : {}) },
-          { projection: { _id: 0 } },
+          { zone, month: { $in: months } },
+          { projection: options.days === false ? { _id: 0, days: 0 } : { _id: 0 } },
         )
         .toArray();
       return docs.map((d) => ({

@@ -16,7 +16,7 @@ export interface ReportRoutesDeps {
   config: AppConfig;
   service: ReportsService;
   staff: Pick<StaffFeature, 'requireStaff' | 'audit'>;
-  ledger: Pick<LedgerRepository, 'entriesBetween' | 'supporterEmails' | 'donationStatuses'>;
+  ledger: Pick<LedgerRepository, 'entryBatchesBetween' | 'supporterEmails' | 'donationStatuses'>;
   pseudonymKey: string;
   now?: () => Date;
 }

@@ -149,14 +149,15 @@ export function convertMinor(amountMinor: number, from: string, to: string, rate
   return Number(quotient);
 }
 
+const lastDayOf = (month: string) => addDays(nextBucket(`${month}-01`, 'month'), -1);
+
 /** The figures of one article month that fall inside [from, to]. */
 function withinPeriod(
   doc: { month: string; days: Record<string, ArticleFigures> } & ArticleFigures,
   from: string,
   to: string,
 ): ArticleFigures {
-  const first = `${doc.month}-01`;
-  if (first >= from && addDays(nextBucket(first, 'month'), -1) <= to) return doc;
+  if (`${doc.month}-01` >= from && lastDayOf(doc.month) <= to) return doc;
   const out = { payments: 0, grossMinor: 0, newSupporters: 0 };
   for (const [day, f] of Object.entries(doc.days)) {
     const date = `${doc.month}-${day}`;
@@ -182,10 +183,18 @@ export function createReportsService(deps: {
     conversion ? (currency === conversion.currency ? '1' : conversion.rates[currency]) : undefined;
 
   async function attributionOf(period: Period): Promise<ArticleAttribution[]> {
+    // Months the period covers whole need only their totals; the (at most two) cut ones, their days.
     const months = monthsBetween(period.from, period.to);
-    const docs = await reports.articleMonths(period.zone, months);
+    const whole = months.filter((m) => `${m}-01` >= period.from && lastDayOf(m) <= period.to);
+    const cut = months.filter((m) => !whole.includes(m));
+    const [wholeDocs, cutDocs, wholeViews, cutViews] = await Promise.all([
+      reports.articleMonths(period.zone, whole, { days: false }),
+      reports.articleMonths(period.zone, cut),
+      reports.viewsIn(period.zone, whole, { days: false }),
+      reports.viewsIn(period.zone, cut),
+    ]);
     const byArticle = new Map<string, ArticleAttribution>();
-    for (const doc of docs) {
+    for (const doc of [...wholeDocs, ...cutDocs]) {
       if (period.currency && doc.currency !== period.currency) continue;
       const f = withinPeriod(doc, period.from, period.to);
       if (f.payments === 0 && f.newSupporters === 0) continue;
@@ -211,13 +220,16 @@ export function createReportsService(deps: {
         a.byCurrency.push({ currency: doc.currency, payments: f.payments, grossMinor: f.grossMinor });
       }
     }
-    const slugs = [...byArticle.keys()];
-    for (const view of await reports.viewsIn(period.zone, months, slugs)) {
-      const a = byArticle.get(view.articleSlug)!;
+    for (const view of [...wholeViews, ...cutViews]) {
+      const a = byArticle.get(view.articleSlug);
+      if (!a) continue;
       let counted = 0;
-      for (const [day, views] of Object.entries(view.days)) {
-        const date = `${view.month}-${day}`;
-        if (date >= period.from && date <= period.to) counted += views;
+      if (whole.includes(view.month)) counted = view.views;
+      else {
+        for (const [day, views] of Object.entries(view.days)) {
+          const date = `${view.month}-${day}`;
+          if (date >= period.from && date <= period.to) counted += views;
+        }
       }
       if (counted > 0) a.views = (a.views ?? 0) + counted;
     }
@@ -238,12 +250,15 @@ export function createReportsService(deps: {
     async report(period: Period): Promise<Report> {
       const generatedAt = now();
       const today = dayInZone(period.zone, generatedAt);
-      const [allRows, startRows, future, attribution] = await Promise.all([
-        ledger.rollupsBetween(period.zone, period.from, period.to),
+      // One read for the period and whatever is scheduled after it (the period ends today at the
+      // latest), one for the MRR before it: each a pass over the zone's rollups.
+      const [fromStart, startRows, attribution] = await Promise.all([
+        ledger.rollupsBetween(period.zone, period.from, '9999-12-31'),
         ledger.mrrBefore(period.zone, period.from),
-        ledger.rollupsBetween(period.zone, addDays(today, 1), '9999-12-31'),
         attributionOf(period),
       ]);
+      const allRows = fromStart.filter((r) => r.day <= period.to);
+      const future = fromStart.filter((r) => r.day > today);
       const wanted = (currency: string) => !period.currency || currency === period.currency;
       const rows = allRows.filter((r) => wanted(r.currency));
       const currencies = new Set<string>();
