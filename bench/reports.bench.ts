@@ -757,7 +757,8 @@ async function startStandaloneStore(): Promise<{ uri: string; process: ChildProc
       execArgv: [
         '--import',
         'tsx',
-        '--max-old-space-size=8192',
+        // A million payments, their donations and supporters: the store holds them all in its heap.
+        '--max-old-space-size=16384',
         ...(process.env.BENCH_STORE_ARGS ? process.env.BENCH_STORE_ARGS.split(' ') : []),
       ],
       env: { ...process.env, NODE_ENV: 'test' },

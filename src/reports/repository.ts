@@ -187,10 +187,16 @@ export function createReportsRepository(connection: Connection) {
       return docs.map((d) => toArticleRow(d as Record<string, unknown>));
     },
 
-    /** Every month of a zone that has article documents. */
-    async articleMonthsStored(zone: string): Promise<string[]> {
-      const months = (await raw.articles.distinct('month', { zone })) as string[];
-      return months.sort();
+    /** Every stored article document, a batch at a time, for the nightly comparison. */
+    async *allArticleMonths(): AsyncIterable<ArticleRollupRow[]> {
+      const cursor = raw.articles.find({}).batchSize(2000);
+      try {
+        while (await cursor.hasNext()) {
+          yield cursor.readBufferedDocuments().map((d) => toArticleRow(d as Record<string, unknown>));
+        }
+      } finally {
+        await cursor.close();
+      }
     },
 
     /**

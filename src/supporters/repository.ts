@@ -167,6 +167,27 @@ export type ExportedEntry = Pick<
   | 'paymentOccurredAt'
 > & { providerRef: string | undefined; supporterId: string | undefined; articleSlug: string | undefined };
 
+/** What the nightly check reads of an entry. */
+export type CheckedEntry = Pick<
+  LedgerEntryRecord,
+  | 'key'
+  | 'type'
+  | 'provider'
+  | 'planId'
+  | 'currency'
+  | 'amountMinor'
+  | 'feeMinor'
+  | 'occurredAt'
+  | 'newSupporter'
+> & { articleSlug: string | undefined; applied: boolean };
+
+/** What the nightly check reads of an MRR movement. */
+export type CheckedMrrMovement = KeyedMrrMovement & {
+  provider: ProviderId;
+  planId: string;
+  applied: boolean;
+};
+
 /** The bucket a rollup increment lands in. */
 export interface RollupBucket {
   zone: string;
@@ -877,49 +898,15 @@ export function createLedgerRepository(connection: Connection) {
     },
 
     /**
-     * Every ledger entry in time order, with what the nightly re-derivation needs (and whether its
-     * rollup increment is done), streamed.
+     * Every ledger entry, in whatever order the store keeps them, a driver batch at a time, with
+     * what the nightly re-derivation needs and whether its rollup increment is done. No sort and
+     * no projection: the store only walks what it has (a sort of millions would hold it up).
      */
-    async *entriesInTimeOrder(): AsyncIterable<
-      Pick<
-        LedgerEntryRecord,
-        | 'key'
-        | 'type'
-        | 'provider'
-        | 'planId'
-        | 'currency'
-        | 'amountMinor'
-        | 'feeMinor'
-        | 'occurredAt'
-        | 'newSupporter'
-        | 'articleSlug'
-      > & { applied: boolean }
-    > {
-      const cursor = raw.entries
-        .find(
-          {},
-          {
-            projection: {
-              _id: 0,
-              key: 1,
-              type: 1,
-              provider: 1,
-              planId: 1,
-              currency: 1,
-              amountMinor: 1,
-              feeMinor: 1,
-              occurredAt: 1,
-              newSupporter: 1,
-              articleSlug: 1,
-              'effects.rollup': 1,
-            },
-          },
-        )
-        .sort({ occurredAt: 1 })
-        .batchSize(5000);
+    async *entriesForCheck(): AsyncIterable<CheckedEntry[]> {
+      const cursor = raw.entries.find({}).batchSize(5000);
       try {
-        for await (const d of cursor) {
-          yield {
+        while (await cursor.hasNext()) {
+          yield cursor.readBufferedDocuments().map((d): CheckedEntry => ({
             key: d.key as string,
             type: d.type as Movement['type'],
             provider: d.provider as ProviderId,
@@ -929,26 +916,21 @@ export function createLedgerRepository(connection: Connection) {
             feeMinor: (d.feeMinor as number | undefined) ?? 0,
             occurredAt: d.occurredAt as Date,
             newSupporter: d.newSupporter === true,
-            ...(typeof d.articleSlug === 'string' ? { articleSlug: d.articleSlug } : {}),
+            articleSlug: typeof d.articleSlug === 'string' ? d.articleSlug : undefined,
             applied: (d.effects as { rollup?: boolean } | undefined)?.rollup === true,
-          };
+          }));
         }
       } finally {
         await cursor.close();
       }
     },
 
-    /** Every MRR movement in time order, with whether its rollup increment is done, streamed. */
-    async *mrrMovementsInTimeOrder(): AsyncIterable<
-      KeyedMrrMovement & { provider: ProviderId; planId: string; applied: boolean }
-    > {
-      const cursor = raw.mrrMovements
-        .find({}, { projection: { _id: 0, subscriptionId: 0, supporterId: 0, articleSlug: 0 } })
-        .sort({ at: 1 })
-        .batchSize(5000);
+    /** Every MRR movement, a batch at a time, with whether its rollup increment is done. */
+    async *mrrMovementsForCheck(): AsyncIterable<CheckedMrrMovement[]> {
+      const cursor = raw.mrrMovements.find({}).batchSize(5000);
       try {
-        for await (const d of cursor) {
-          yield {
+        while (await cursor.hasNext()) {
+          yield cursor.readBufferedDocuments().map((d): CheckedMrrMovement => ({
             key: d.key as string,
             base: d.base as string,
             type: d.type as KeyedMrrMovement['type'],
@@ -961,24 +943,37 @@ export function createLedgerRepository(connection: Connection) {
             applied: d.applied === true,
             ...(d.involuntary === true ? { involuntary: true } : {}),
             ...(typeof d.undoes === 'string' ? { undoes: d.undoes } : {}),
-          };
+          }));
         }
       } finally {
         await cursor.close();
       }
     },
 
-    /** The stored rollup rows of a zone, day by day (without marks), for the nightly comparison. */
-    async *rollupsInDayOrder(zone: string): AsyncIterable<RollupRow> {
-      const cursor = raw.rollups
-        .find({ zone }, { projection: { marks: 0, _id: 0 } })
-        .sort({ day: 1 })
-        .batchSize(5000);
+    /** Every stored rollup row (without marks), a batch at a time, for the nightly comparison. */
+    async *storedRollups(): AsyncIterable<RollupRow[]> {
+      const cursor = raw.rollups.find({}, { projection: { marks: 0, _id: 0 } }).batchSize(5000);
       try {
-        for await (const d of cursor) yield d as unknown as RollupRow;
+        while (await cursor.hasNext()) yield cursor.readBufferedDocuments() as unknown as RollupRow[];
       } finally {
         await cursor.close();
       }
+    },
+
+    /** The keys of the payments from an article's panel in [from, to) (what a repair claims). */
+    async paymentKeysFromArticle(
+      articleSlug: string,
+      currency: string,
+      from: Date,
+      to: Date,
+    ): Promise<string[]> {
+      const docs = await raw.entries
+        .find(
+          { articleSlug, type: 'payment', currency, occurredAt: { $gte: from, $lt: to } },
+          { projection: { key: 1 } },
+        )
+        .toArray();
+      return docs.map((d) => d.key as string);
     },
 
     /** The payment movement of a payment (what article attribution counts). */

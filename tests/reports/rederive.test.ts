@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import mongoose from 'mongoose';
 import type { Runtime } from '../../src/runtime.js';
 import { createReportsCore, rederiveJobName } from '../../src/reports/index.js';
+import { rederive } from '../../src/reports/rederive.js';
 import { parsePeriod } from '../../src/reports/periods.js';
 import { createReportsService } from '../../src/reports/service.js';
 import { rollupFields } from '../../src/supporters/repository.js';
@@ -231,6 +232,62 @@ describe('the nightly re-derivation', () => {
       .findOne({ job: rederiveJobName, day: '2026-12-11' });
     assert.equal(run?.status, 'done');
     assert.equal(await runtime.reports.rederiveIfDue(new Date('2026-12-11T05:00:00Z')), null);
+  });
+});
+
+describe('the check when something goes wrong', () => {
+  test('records a check that could not finish as failed, with the reason', async () => {
+    const repository = runtime.reports.repository;
+    await assert.rejects(
+      rederive(
+        {
+          ledger: {
+            ...runtime.ledger.repository,
+            // The store goes away in the middle of reading the entries.
+            async *entriesForCheck() {
+              yield [];
+              throw new Error('connection closed');
+            },
+          },
+          reports: repository,
+          zones: runtime.config.reports.timeZones,
+          logger: runtime.logger,
+          now: () => TODAY,
+        },
+        { trigger: 'nightly' },
+      ),
+      /connection closed/,
+    );
+    const last = (await repository.latestChecks(50)).find((c) => c.status !== 'done');
+    assert.equal(last?.status, 'failed');
+    assert.equal(last?.error, 'connection closed');
+    assert.ok(last?.finishedAt);
+  });
+});
+
+describe('article attribution under races', () => {
+  test('counts a payment once, however many notices for it arrive at the same moment', async () => {
+    await runtime.ledger.apply({
+      type: 'payment.succeeded',
+      provider: 'stripe',
+      paymentId: 'pi_race_august',
+      amount: { amountMinor: 4200, currency: 'USD' },
+      kind: 'one_off',
+      occurredAt: new Date('2026-08-08T12:00:00Z'),
+      payer: { email: 'racer@example.com' },
+    });
+    // The payment came from article A's panel (as its checkout would have said).
+    await LedgerEntry.updateOne(
+      { key: 'payment:stripe:pi_race_august' },
+      { $set: { articleSlug: ARTICLE_A } },
+    );
+    const entry = await runtime.ledger.repository.findEntry('payment:stripe:pi_race_august');
+    await Promise.all(Array.from({ length: 6 }, () => runtime.reports.attribution.record(entry!)));
+    const docs = await articles().find({ month: '2026-08', articleSlug: ARTICLE_A }).toArray();
+    assert.deepEqual(docs.map((d) => [d.zone, d.payments, d.grossMinor, d.newSupporters]).sort(), [
+      ['America/New_York', 1, 4200, 1],
+      ['UTC', 1, 4200, 1],
+    ]);
   });
 });
 
