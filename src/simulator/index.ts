@@ -40,6 +40,8 @@ export interface SimulatorOptions {
 export interface PaymentSimulator {
   stripe: { host: string; port: number; baseUrl: string };
   paypal: { baseUrl: string; certUrl: string };
+  /** API calls the simulator has answered so far (hosted pages and the dashboard not counted): tests show what a path costs. */
+  requestCount(): number;
   setWebhookTargets(targets: { stripe?: string; paypal?: string }): void;
   advanceDays(days: number, opts?: { failRenewals?: boolean }): Promise<void>;
   idle(): Promise<void>;
@@ -162,6 +164,12 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
   stripeApp.get('/_simulator/health', (_req, res) => {
     res.set('Cache-Control', 'no-store').json(endpoints());
   });
+  let apiRequests = 0;
+  const countApi: express.RequestHandler = (req, _res, next) => {
+    if (/^\/v\d\//.test(req.path)) apiRequests += 1;
+    next();
+  };
+  stripeApp.use(countApi);
   stripeApp.use(stripeRouter({ state: stripeState, apiVersion: STRIPE_API_VERSION, logger, merchantName }));
   stripeApp.use(
     dashboardRouter({
@@ -177,6 +185,7 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
   const paypalApp = express();
   paypalApp.disable('x-powered-by');
   paypalApp.set('etag', false);
+  paypalApp.use(countApi);
   paypalApp.use(
     paypalRouter({
       state: paypalState,
@@ -210,6 +219,7 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
   return {
     stripe: { host, port: stripePort, baseUrl: stripeBase },
     paypal: { baseUrl: paypalBase, certUrl: certUrl() },
+    requestCount: () => apiRequests,
     setWebhookTargets(targets) {
       webhooks.setTargets(targets);
     },

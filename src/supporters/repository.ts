@@ -323,15 +323,24 @@ export function createLedgerRepository(connection: Connection) {
       return doc ? toSupporter(doc as Record<string, unknown>) : null;
     },
 
-    /** Manage links mailed before `from` stop working. */
-    async revokeLinksBefore(supporterId: string, from: Date): Promise<void> {
-      await Supporters.updateOne(
-        {
-          _id: oid(supporterId),
-          $or: [{ linksValidFrom: { $exists: false } }, { linksValidFrom: { $lt: from } }],
-        },
-        { $set: { linksValidFrom: from } },
-      );
+    /**
+     * The issue time for a new manage link that replaces every earlier one: at least `earliest`,
+     * and strictly after the links now valid; links issued before it stop working. Guarded on the
+     * value read, so two new links at once still come out one after the other.
+     */
+    async issueReplacingLink(supporterId: string, earliest: Date): Promise<Date> {
+      for (let attempt = 0; attempt < 10; attempt += 1) {
+        const doc = await raw.supporters.findOne({ _id: oid(supporterId) }, { projection: { linksValidFrom: 1 } });
+        if (!doc) throw new Error(`supporter ${supporterId} not found`);
+        const current = doc.linksValidFrom as Date | undefined;
+        const at = new Date(Math.max(earliest.getTime(), (current?.getTime() ?? 0) + 1000));
+        const result = await raw.supporters.updateOne(
+          { _id: oid(supporterId), linksValidFrom: current ?? { $exists: false } },
+          upd({ $set: { linksValidFrom: at } }),
+        );
+        if (result.modifiedCount === 1) return at;
+      }
+      throw new Error(`manage links of ${supporterId} kept changing`);
     },
 
     /**

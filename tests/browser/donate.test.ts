@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium, type Browser } from 'playwright-core';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import mongoose from 'mongoose';
 import { startEmbeddedMongo, type EmbeddedMongo } from '../../src/embedded-mongo/index.js';
 import type { Runtime } from '../../src/runtime.js';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import { Reconciliation } from '../../src/webhooks/models.js';
 import { startTestRuntime } from '../helpers/runtime.js';
 import { payStripeSession } from '../simulator/helpers.js';

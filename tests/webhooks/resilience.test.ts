@@ -5,7 +5,7 @@ import mongoose from 'mongoose';
 import { MongoNetworkError } from 'mongodb';
 import type { Runtime } from '../../src/runtime.js';
 import type { Ledger } from '../../src/supporters/ledger.js';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import { createWebhooksFeature } from '../../src/webhooks/index.js';
 import { WebhookEvent } from '../../src/webhooks/models.js';
 import { startTestRuntime } from '../helpers/runtime.js';

@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import { startEmbeddedMongo, type EmbeddedMongo } from '../../src/embedded-mongo/index.js';
 import type { Runtime } from '../../src/runtime.js';
-import { Donation, Rollup } from '../../src/supporters/models.js';
+import { Donation, Rollup } from '../helpers/ledger.js';
 import { WebhookEvent } from '../../src/webhooks/models.js';
 import { startTestRuntime } from '../helpers/runtime.js';
 import { paidSession, refundedCharge, signStripe, stripeEvent, stripeSecret, uid } from './helpers.js';

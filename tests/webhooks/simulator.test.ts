@@ -6,7 +6,7 @@ import mongoose from 'mongoose';
 import request from 'supertest';
 import type { PaymentProvider } from '../../src/payments/types.js';
 import type { Runtime } from '../../src/runtime.js';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import { WebhookEvent } from '../../src/webhooks/models.js';
 import { startTestRuntime } from '../helpers/runtime.js';
 import { approvePayPal, payStripeSession, Receiver } from '../simulator/helpers.js';

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { OutgoingMail } from '../../src/supporters/mailer.js';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import type { Runtime } from '../../src/runtime.js';
 import { startTestRuntime } from '../helpers/runtime.js';
 
