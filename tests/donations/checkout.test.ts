@@ -111,18 +111,31 @@ describe('one-off contribution by PayPal (Orders v2)', () => {
     const back = await getPage(cancel.href);
     assert.equal(back.status, 200);
     assert.match(back.html, /No payment was made/);
-    assert.equal((await Checkout.findById(checkout!._id).lean())?.state, 'redirected', 'a GET changes nothing');
+    assert.equal(
+      (await Checkout.findById(checkout!._id).lean())?.state,
+      'redirected',
+      'a GET changes nothing',
+    );
   });
 
   test('answers a return link that is not one of ours with a 404 page, without asking PayPal', async () => {
     const before = server.runtime.payments.simulator!.requestCount?.() ?? 0;
-    for (const query of ['', '?token=5O190127TN364715T', '?token[$ne]=', '?ref=AAAAAAAAAAAAAAAAAAAAAA&token=5O190127TN364715T']) {
+    for (const query of [
+      '',
+      '?token=5O190127TN364715T',
+      '?token[$ne]=',
+      '?ref=AAAAAAAAAAAAAAAAAAAAAA&token=5O190127TN364715T',
+    ]) {
       const res = await getPage(`${server.baseUrl}/donate/return/paypal${query}`);
       assert.equal(res.status, 404, query);
       assert.match(res.html, /could not find this payment/);
       assert.doesNotMatch(res.html, /No money was taken/);
     }
-    assert.equal(server.runtime.payments.simulator!.requestCount?.() ?? 0, before, 'no provider call was made');
+    assert.equal(
+      server.runtime.payments.simulator!.requestCount?.() ?? 0,
+      before,
+      'no provider call was made',
+    );
   });
 });
 

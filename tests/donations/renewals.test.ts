@@ -46,7 +46,8 @@ describe('renewals', () => {
   for (const provider of ['stripe', 'paypal'] as const) {
     test(`refunds a ${provider} renewal through our provider contract, and the ledger takes it off that renewal`, async () => {
       const renewal = await Donation.findOne({ provider, kind: 'recurring' }).sort({ occurredAt: -1 }).lean();
-      if (provider === 'stripe') assert.match(renewal!.providerPaymentId, /^in_/, 'renewals are recorded under their invoice');
+      if (provider === 'stripe')
+        assert.match(renewal!.providerPaymentId, /^in_/, 'renewals are recorded under their invoice');
       const adapter = server.runtime.payments.providers[provider]!;
       const requestKey = `refund-${String(renewal!._id)}`;
       await adapter.refund(renewal!.providerPaymentId, { requestKey });

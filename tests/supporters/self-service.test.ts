@@ -73,7 +73,10 @@ describe('manage link', () => {
     assert.equal(bad.status, 404);
     assert.match(await bad.text(), /This link is not valid[\s\S]*Email me a link/);
     const supporter = await Supporter.findOne({ email: 'links@example.com' }).lean();
-    const old = server.runtime.manageLinks.tokenFor(String(supporter!._id), new Date(Date.now() - 40 * 86_400_000));
+    const old = server.runtime.manageLinks.tokenFor(
+      String(supporter!._id),
+      new Date(Date.now() - 40 * 86_400_000),
+    );
     const res = await fetch(`${server.baseUrl}/manage/${old}`, { headers: { accept: 'text/html' } });
     assert.equal(res.status, 410);
     const page = await res.text();
@@ -102,15 +105,26 @@ describe('manage link', () => {
     assert.notEqual(fresh.split('?')[0], url, 'a destructive action rotates the link');
     const sub = await subscriptionOf('leaving@example.com');
     assert.deepEqual(sub?.endsAt, endsOn);
-    const atPayPal = await server.runtime.payments.providers.paypal!.resolveCheckout(sub!.providerSubscriptionId, 'month');
+    const atPayPal = await server.runtime.payments.providers.paypal!.resolveCheckout(
+      sub!.providerSubscriptionId,
+      'month',
+    );
     assert.notEqual(atPayPal.status, 'paid', 'PayPal no longer bills it');
     const page = await (await fetch(fresh)).text();
     assert.match(page, /has been cancelled/);
     assert.match(page, /ends on/);
     assert.doesNotMatch(page, /Cancel monthly support<\/button>/);
-    assert.equal((await fetch(url, { headers: { accept: 'text/html' } })).status, 410, 'the old link no longer works');
+    assert.equal(
+      (await fetch(url, { headers: { accept: 'text/html' } })).status,
+      410,
+      'the old link no longer works',
+    );
     const day = endsOn.toISOString().slice(0, 10);
-    assert.equal(await rollupSum('mrrChurnMinor', { day, provider: 'paypal' }), 500, 'churn counts on the day support ends');
+    assert.equal(
+      await rollupSum('mrrChurnMinor', { day, provider: 'paypal' }),
+      500,
+      'churn counts on the day support ends',
+    );
     const mails = await readOutbox(server.outboxDir);
     assert.ok(mails.some((m) => /leaving@example\.com/.test(m.to) && /ends on/.test(m.subject)));
   });
@@ -139,7 +153,10 @@ describe('manage link', () => {
       assert.equal(res.status, 303, provider);
       assert.equal((await Subscription.findById(sub!._id).lean())?.amountMinor, 1200);
       const mails = await readOutbox(server.outboxDir);
-      assert.ok(mails.some((m) => m.to.includes(email) && /is now \$12\.00/.test(m.subject)), provider);
+      assert.ok(
+        mails.some((m) => m.to.includes(email) && /is now \$12\.00/.test(m.subject)),
+        provider,
+      );
     }
     const expansion = await rollupSum('mrrExpansionMinor');
     assert.equal(expansion, 2 * 700, 'each change is an expansion of MRR');
@@ -166,25 +183,47 @@ describe('manage link', () => {
 describe('a new manage link by email', () => {
   test('mails a fresh link that replaces the old one, and answers the same for an unknown address', async () => {
     const url = await monthly('paypal', 'forgetful@example.com');
-    const toHer = async () => (await readOutbox(server.outboxDir)).filter((m) => m.to.includes('forgetful@example.com'));
+    const toHer = async () =>
+      (await readOutbox(server.outboxDir)).filter((m) => m.to.includes('forgetful@example.com'));
     const before = (await toHer()).length;
-    const known = await post(`${server.baseUrl}/manage/link`, { email: 'Forgetful@Example.com' }, { accept: 'text/html' });
-    const unknown = await post(`${server.baseUrl}/manage/link`, { email: 'nobody@example.com' }, { accept: 'text/html' });
+    const known = await post(
+      `${server.baseUrl}/manage/link`,
+      { email: 'Forgetful@Example.com' },
+      { accept: 'text/html' },
+    );
+    const unknown = await post(
+      `${server.baseUrl}/manage/link`,
+      { email: 'nobody@example.com' },
+      { accept: 'text/html' },
+    );
     assert.equal(known.status, 200);
     assert.equal(unknown.status, 200);
     const [knownText, unknownText] = [await known.text(), await unknown.text()];
-    assert.equal(knownText.replace(/Forgetful@Example\.com|nobody@example\.com/gi, ''), unknownText.replace(/Forgetful@Example\.com|nobody@example\.com/gi, ''), 'the page never says whether the address is known');
+    assert.equal(
+      knownText.replace(/Forgetful@Example\.com|nobody@example\.com/gi, ''),
+      unknownText.replace(/Forgetful@Example\.com|nobody@example\.com/gi, ''),
+      'the page never says whether the address is known',
+    );
     const mails = await toHer();
     assert.equal(mails.length, before + 1, 'one email, to the known address');
     assert.ok(!(await readOutbox(server.outboxDir)).some((m) => m.to.includes('nobody@example.com')));
     const link = /https?:\/\/\S+\/manage\/[A-Za-z0-9._-]+/.exec(mails.at(-1)!.text)![0];
     assert.equal((await fetch(link)).status, 200);
-    assert.equal((await fetch(url, { headers: { accept: 'text/html' } })).status, 410, 'the older link is revoked');
+    assert.equal(
+      (await fetch(url, { headers: { accept: 'text/html' } })).status,
+      410,
+      'the older link is revoked',
+    );
   });
 
   test('limits requests per address, plus-addressing and case included', async () => {
     let last: Response | undefined;
-    for (const email of ['Limit@example.com', 'limit+1@example.com', 'LIMIT+2@EXAMPLE.COM', 'limit@example.com']) {
+    for (const email of [
+      'Limit@example.com',
+      'limit+1@example.com',
+      'LIMIT+2@EXAMPLE.COM',
+      'limit@example.com',
+    ]) {
       last = await post(`${server.baseUrl}/manage/link`, { email }, { accept: 'text/html' });
     }
     assert.equal(last!.status, 429);
@@ -194,8 +233,18 @@ describe('a new manage link by email', () => {
 describe('card-testing protection', () => {
   test('answers 429 with a readable page once an address has used up its attempts, whatever its case or plus tag', async () => {
     let last: Response | undefined;
-    for (const email of ['tester@example.com', 'Tester+a@example.com', 'TESTER+b@example.com', 'tester@example.com']) {
-      last = await post(`${server.baseUrl}/donate`, { plan: 'contributor', provider: 'stripe', amount: '5', email });
+    for (const email of [
+      'tester@example.com',
+      'Tester+a@example.com',
+      'TESTER+b@example.com',
+      'tester@example.com',
+    ]) {
+      last = await post(`${server.baseUrl}/donate`, {
+        plan: 'contributor',
+        provider: 'stripe',
+        amount: '5',
+        email,
+      });
     }
     assert.equal(last!.status, 429);
     assert.ok(Number(last!.headers.get('retry-after')) > 0);

@@ -92,6 +92,7 @@ describe('Webhooks when the store fails', () => {
     const event = payment(pi, 2100);
     let drop = true;
     const ledger: Ledger = {
+      ...runtime.ledger,
       async apply(fact) {
         if (drop) {
           drop = false;
