@@ -42,6 +42,8 @@ export interface PaymentSimulator {
   paypal: { baseUrl: string; certUrl: string };
   /** API calls the simulator has answered so far (hosted pages and the dashboard not counted): tests show what a path costs. */
   requestCount(): number;
+  /** Makes every API answer this much slower (a provider having a bad day); 0 turns it off. */
+  setLatency(ms: number): void;
   setWebhookTargets(targets: { stripe?: string; paypal?: string }): void;
   advanceDays(days: number, opts?: { failRenewals?: boolean }): Promise<void>;
   idle(): Promise<void>;
@@ -165,9 +167,12 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
     res.set('Cache-Control', 'no-store').json(endpoints());
   });
   let apiRequests = 0;
+  let latencyMs = 0;
   const countApi: express.RequestHandler = (req, _res, next) => {
-    if (/^\/v\d\//.test(req.path)) apiRequests += 1;
-    next();
+    if (!/^\/v\d\//.test(req.path)) return next();
+    apiRequests += 1;
+    if (latencyMs > 0) setTimeout(next, latencyMs);
+    else next();
   };
   stripeApp.use(countApi);
   stripeApp.use(stripeRouter({ state: stripeState, apiVersion: STRIPE_API_VERSION, logger, merchantName }));
@@ -220,6 +225,9 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
     stripe: { host, port: stripePort, baseUrl: stripeBase },
     paypal: { baseUrl: paypalBase, certUrl: certUrl() },
     requestCount: () => apiRequests,
+    setLatency(ms) {
+      latencyMs = Math.max(0, ms);
+    },
     setWebhookTargets(targets) {
       webhooks.setTargets(targets);
     },
