@@ -88,6 +88,19 @@ describe('Reconciliation', () => {
       [{ id: paymentId, field: 'amount', providerValue: '4200 USD', ledgerValue: '4000 USD' }],
     );
     await Donation.updateOne({ providerPaymentId: paymentId }, { $set: { amountMinor: 4200 } });
+
+    // Refunded at Stripe, and that webhook was lost too: the refunded amount differs.
+    await stripe.refund(paymentId, { requestKey: `refund-${paymentId}` });
+    const lostRefund = await runtime.webhooks.reconcile({ days: 1 });
+    assert.deepEqual(
+      lostRefund.mismatched.map(({ paymentId: id, field, providerValue, ledgerValue }) => ({
+        id,
+        field,
+        providerValue,
+        ledgerValue,
+      })),
+      [{ id: paymentId, field: 'refunded', providerValue: '4200', ledgerValue: '0' }],
+    );
   });
 });
 
