@@ -14,7 +14,6 @@ import { createLogger } from '../log.js';
 import { createConsentAudit, type ConsentAudit, type ConsentProof } from './audit.js';
 import { isConsentId } from './cookie.js';
 import { policyFromConfig, type ConsentPolicy } from './policy.js';
-import type { ConsentRecord } from './records.js';
 import { createConsentRepository } from './repository.js';
 
 export class UsageError extends Error {}
@@ -132,7 +131,7 @@ export async function writeLog(
   csv.pipe(out, { end: false });
   let rows = 0;
   const until = new Date(toDay.getTime() + 86_400_000);
-  for await (const r of audit.log(from, until) as AsyncIterable<ConsentRecord>) {
+  for await (const r of audit.log(from, until)) {
     const row: Record<string, string | number> = {
       recorded_at: r.recordedAt.toISOString(),
       consent_id: r.consentId,

@@ -116,12 +116,12 @@ export function createCheckoutRepository(connection: Connection) {
     async findById(id: string): Promise<CheckoutRecord | null> {
       if (!mongoose.isValidObjectId(id)) return null;
       const doc = await Checkouts.findById(id).lean();
-      return doc ? toRecord(doc as Record<string, unknown>) : null;
+      return doc ? toRecord(doc) : null;
     },
 
     async findByRef(ref: string): Promise<CheckoutRecord | null> {
       const doc = await Checkouts.findOne({ ref: String(ref) }).lean();
-      return doc ? toRecord(doc as Record<string, unknown>) : null;
+      return doc ? toRecord(doc) : null;
     },
 
     /** Moves a checkout to `to` if its current state allows it; false when it does not (or it is already there). */

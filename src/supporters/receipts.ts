@@ -2,7 +2,7 @@
  * Thank-you emails with the receipt and a manage link. Sending runs beside the payment path, from
  * the donation's `receipt` field: a failure is retried with backoff and never touches the payment.
  */
-import nunjucks from 'nunjucks';
+import type nunjucks from 'nunjucks';
 import type { AppConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { formatMoney } from '../payments/money.js';

@@ -315,12 +315,12 @@ export function createLedgerRepository(connection: Connection) {
     async findSupporter(id: string): Promise<SupporterRecord | null> {
       if (!mongoose.isValidObjectId(id)) return null;
       const doc = await Supporters.findById(id).lean();
-      return doc ? toSupporter(doc as Record<string, unknown>) : null;
+      return doc ? toSupporter(doc) : null;
     },
 
     async findSupporterByEmail(email: string): Promise<SupporterRecord | null> {
       const doc = await Supporters.findOne({ email }).lean();
-      return doc ? toSupporter(doc as Record<string, unknown>) : null;
+      return doc ? toSupporter(doc) : null;
     },
 
     /**
@@ -330,7 +330,10 @@ export function createLedgerRepository(connection: Connection) {
      */
     async issueReplacingLink(supporterId: string, earliest: Date): Promise<Date> {
       for (let attempt = 0; attempt < 10; attempt += 1) {
-        const doc = await raw.supporters.findOne({ _id: oid(supporterId) }, { projection: { linksValidFrom: 1 } });
+        const doc = await raw.supporters.findOne(
+          { _id: oid(supporterId) },
+          { projection: { linksValidFrom: 1 } },
+        );
         if (!doc) throw new Error(`supporter ${supporterId} not found`);
         const current = doc.linksValidFrom as Date | undefined;
         const at = new Date(Math.max(earliest.getTime(), (current?.getTime() ?? 0) + 1000));
@@ -396,13 +399,13 @@ export function createLedgerRepository(connection: Connection) {
 
     async findDonation(provider: ProviderId, paymentId: string): Promise<DonationRecord | null> {
       const doc = await raw.donations.findOne({ provider, providerPaymentId: paymentId });
-      return doc ? toDonation(doc as Record<string, unknown>) : null;
+      return doc ? toDonation(doc) : null;
     },
 
     async findDonationById(id: string): Promise<DonationRecord | null> {
       if (!mongoose.isValidObjectId(id)) return null;
       const doc = await raw.donations.findOne({ _id: oid(id) });
-      return doc ? toDonation(doc as Record<string, unknown>) : null;
+      return doc ? toDonation(doc) : null;
     },
 
     /** The exactly-once point of a payment: the unique (provider, providerPaymentId) index. */
@@ -463,7 +466,7 @@ export function createLedgerRepository(connection: Connection) {
         }),
         { returnDocument: 'after' },
       );
-      return doc ? toDonation(doc as Record<string, unknown>) : null;
+      return doc ? toDonation(doc) : null;
     },
 
     /** Gives a payment recorded without a payer its supporter; only ever once. */
@@ -530,7 +533,7 @@ export function createLedgerRepository(connection: Connection) {
         .toArray();
       return new Map(
         docs.map((d) => {
-          const r = toDonation(d as Record<string, unknown>);
+          const r = toDonation(d);
           return [
             r.providerPaymentId,
             {
@@ -557,7 +560,7 @@ export function createLedgerRepository(connection: Connection) {
         }),
         { returnDocument: 'after' },
       );
-      return doc ? toDonation(doc as Record<string, unknown>) : null;
+      return doc ? toDonation(doc) : null;
     },
 
     async dueReceipts(now: Date, limit: number): Promise<string[]> {
@@ -612,12 +615,12 @@ export function createLedgerRepository(connection: Connection) {
         returnDocument: 'after',
       });
       if (!stored) throw new Error(`ledger entry ${String(key)} could not be stored`);
-      return toEntry(stored as Record<string, unknown>);
+      return toEntry(stored);
     },
 
     async findEntry(key: string): Promise<LedgerEntryRecord | null> {
       const doc = await raw.entries.findOne({ key });
-      return doc ? toEntry(doc as Record<string, unknown>) : null;
+      return doc ? toEntry(doc) : null;
     },
 
     async setEntry(
@@ -638,13 +641,13 @@ export function createLedgerRepository(connection: Connection) {
 
     async findSubscription(provider: ProviderId, subscriptionId: string): Promise<SubscriptionRecord | null> {
       const doc = await raw.subscriptions.findOne({ provider, providerSubscriptionId: subscriptionId });
-      return doc ? toSubscription(doc as Record<string, unknown>) : null;
+      return doc ? toSubscription(doc) : null;
     },
 
     async findSubscriptionById(id: string): Promise<SubscriptionRecord | null> {
       if (!mongoose.isValidObjectId(id)) return null;
       const doc = await raw.subscriptions.findOne({ _id: oid(id) });
-      return doc ? toSubscription(doc as Record<string, unknown>) : null;
+      return doc ? toSubscription(doc) : null;
     },
 
     async subscriptionsOf(supporterId: string): Promise<SubscriptionRecord[]> {
@@ -707,7 +710,7 @@ export function createLedgerRepository(connection: Connection) {
         upd({ $set, $push: { movements: { $each: newMovements } }, $inc: { version: 1 } }),
         { returnDocument: 'after' },
       );
-      return doc ? toSubscription(doc as Record<string, unknown>) : null;
+      return doc ? toSubscription(doc) : null;
     },
 
     async markSubscriptionSettled(id: string, version: number, applied: string[]): Promise<void> {
@@ -839,8 +842,7 @@ export function createLedgerRepository(connection: Connection) {
         })
         .sort({ occurredAt: 1 })
         .batchSize(2000);
-      for await (const doc of cursor)
-        yield { ...toEntry(doc as Record<string, unknown>), id: String(doc._id) };
+      for await (const doc of cursor) yield { ...toEntry(doc), id: String(doc._id) };
     },
 
     /** Every ledger entry and MRR movement, for the nightly re-derivation of the rollups. */

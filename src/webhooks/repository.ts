@@ -133,14 +133,14 @@ export function createWebhookRepository() {
       };
       try {
         await WebhookEvent.collection.insertOne(doc);
-        return { inserted: true, event: toStored(doc as unknown as Lean) };
+        return { inserted: true, event: toStored(doc) };
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         const existing = await WebhookEvent.findOne({
           provider: event.provider,
           eventId: event.eventId,
         }).lean();
-        return { inserted: false, existing: existing ? toStored(existing as Lean) : null };
+        return { inserted: false, existing: existing ? toStored(existing) : null };
       }
     },
 
@@ -161,7 +161,7 @@ export function createWebhookRepository() {
         { $set: { status: 'processing', lockedBy: worker, leaseUntil }, $inc: { attempts: 1 } },
         { returnDocument: 'after' },
       ).lean();
-      return doc ? toStored(doc as Lean) : null;
+      return doc ? toStored(doc) : null;
     },
 
     /** Extends the lease of an event this worker holds; false when it no longer holds it. */
@@ -223,7 +223,7 @@ export function createWebhookRepository() {
         .limit(limit)
         .select('_id provider eventId')
         .lean();
-      return docs.map((d) => ({ id: String(d._id), provider: d.provider as ProviderId, eventId: d.eventId }));
+      return docs.map((d) => ({ id: String(d._id), provider: d.provider, eventId: d.eventId }));
     },
 
     /** By our document id or by the provider's event id. */
@@ -232,7 +232,7 @@ export function createWebhookRepository() {
       const doc = mongoose.isValidObjectId(idOrEventId)
         ? await WebhookEvent.findById(idOrEventId).lean()
         : await WebhookEvent.findOne({ eventId: idOrEventId }).lean();
-      return doc ? toStored(doc as Lean) : null;
+      return doc ? toStored(doc) : null;
     },
 
     async list(filter: ListFilter): Promise<StoredEvent[]> {

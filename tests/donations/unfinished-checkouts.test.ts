@@ -49,7 +49,11 @@ describe('a reader who approves at PayPal and never comes back', () => {
       assert.equal(await server.runtime.donations.sweepOnce(new Date()), 0);
       const later = new Date(Date.now() + 6 * 60_000);
       assert.equal(await server.runtime.donations.sweepOnce(later), 1);
-      assert.equal(await server.runtime.donations.sweepOnce(later), 0, 'one check per due time, however many sweeps run');
+      assert.equal(
+        await server.runtime.donations.sweepOnce(later),
+        0,
+        'one check per due time, however many sweeps run',
+      );
       const donation = await Donation.findOne({ amountMinor: 800 }).lean();
       assert.ok(donation, 'captured by the sweep');
       assert.ok(await Supporter.exists({ email: 'lost-webhook@example.com' }));

@@ -106,7 +106,7 @@ describe('manage link', () => {
     const sub = await subscriptionOf('leaving@example.com');
     assert.deepEqual(sub?.endsAt, endsOn);
     const atPayPal = await server.runtime.payments.providers.paypal!.resolveCheckout(
-      sub!.providerSubscriptionId,
+      sub.providerSubscriptionId,
       'month',
     );
     assert.notEqual(atPayPal.status, 'paid', 'PayPal no longer bills it');
