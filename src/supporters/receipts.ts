@@ -131,7 +131,7 @@ export function createReceiptSender(deps: {
         : undefined;
     const receipt = receiptView(config, donation, next);
     // The newest link is the one that works: issuing it revokes the older ones.
-    const issuedAt = await repo.issueReplacingLink(supporter.id, replacingIssueTime());
+    const issuedAt = await repo.issueReplacingLink(supporter.id, replacingIssueTime(), supporter);
     const manageUrl = `${config.site.publicUrl}/manage/${manageLinks.tokenFor(supporter.id, issuedAt)}`;
     // Payer-supplied names go into mail to addresses nobody verified: only plain ones are used.
     const name = nameIsSafeForMessages(supporter.name) ? supporter.name : undefined;

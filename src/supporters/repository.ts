@@ -62,12 +62,14 @@ export interface DonationRecord {
   amountMismatch: boolean;
   occurredAt: Date;
   movements: Movement[];
+  /** Movements whose effects are all applied (a later settle skips them). */
+  settledKeys: string[];
   settled: boolean;
   version: number;
   receipt: { status: 'pending' | 'sent' | 'skipped'; attempts: number; nextAttemptAt?: Date; sentAt?: Date };
 }
 
-export type NewDonation = Omit<DonationRecord, 'id' | 'settled' | 'version' | 'receipt'>;
+export type NewDonation = Omit<DonationRecord, 'id' | 'settled' | 'settledKeys' | 'version' | 'receipt'>;
 
 export interface LedgerEntryRecord {
   key: string;
@@ -232,6 +234,7 @@ export function createLedgerRepository(connection: Connection) {
       moves: x.moves ?? 0,
     }));
     out.movements = ((d.movements as Movement[] | undefined) ?? []).map((m) => clean({ ...m }));
+    out.settledKeys = [...((d.settledKeys as string[] | undefined) ?? [])];
     out.refundedMinor = (d.refundedMinor as number | undefined) ?? 0;
     out.lostMinor = (d.lostMinor as number | undefined) ?? 0;
     out.version = (d.version as number | undefined) ?? 0;
@@ -328,14 +331,24 @@ export function createLedgerRepository(connection: Connection) {
      * and strictly after the links now valid; links issued before it stop working. Guarded on the
      * value read, so two new links at once still come out one after the other.
      */
-    async issueReplacingLink(supporterId: string, earliest: Date): Promise<Date> {
+    async issueReplacingLink(
+      supporterId: string,
+      earliest: Date,
+      /** What the caller read of the supporter a moment ago (saves a read; a stale value only retries). */
+      seen?: { linksValidFrom?: Date },
+    ): Promise<Date> {
       for (let attempt = 0; attempt < 10; attempt += 1) {
-        const doc = await raw.supporters.findOne(
-          { _id: oid(supporterId) },
-          { projection: { linksValidFrom: 1 } },
-        );
-        if (!doc) throw new Error(`supporter ${supporterId} not found`);
-        const current = doc.linksValidFrom as Date | undefined;
+        let current: Date | undefined;
+        if (attempt === 0 && seen) {
+          current = seen.linksValidFrom;
+        } else {
+          const doc = await raw.supporters.findOne(
+            { _id: oid(supporterId) },
+            { projection: { linksValidFrom: 1 } },
+          );
+          if (!doc) throw new Error(`supporter ${supporterId} not found`);
+          current = doc.linksValidFrom as Date | undefined;
+        }
         const at = new Date(Math.max(earliest.getTime(), (current?.getTime() ?? 0) + 1000));
         const result = await raw.supporters.updateOne(
           { _id: oid(supporterId), linksValidFrom: current ?? { $exists: false } },
@@ -354,8 +367,9 @@ export function createLedgerRepository(connection: Connection) {
       supporterId: string,
       mark: string,
       change: { currency: string; amountMinor: number; payment?: { at: Date } },
-    ): Promise<void> {
-      await raw.supporters.updateOne(
+    ): Promise<{ firstPayment: SupporterRecord['firstPayment'] } | null> {
+      // Returns the supporter's first payment as it stands, so the caller needs no second read.
+      const doc = await raw.supporters.findOneAndUpdate(
         { _id: oid(supporterId), marks: { $ne: mark } },
         upd({
           $inc: {
@@ -367,7 +381,11 @@ export function createLedgerRepository(connection: Connection) {
             : {}),
           $push: { marks: mark },
         }),
+        { projection: { firstPayment: 1 }, returnDocument: 'after' },
       );
+      if (!doc) return null;
+      const first = doc.firstPayment as SupporterRecord['firstPayment'] | undefined;
+      return { firstPayment: first?.key ? clean({ ...first }) : undefined };
     },
 
     /**
@@ -473,16 +491,21 @@ export function createLedgerRepository(connection: Connection) {
     async attachSupporter(id: string, supporterId: string): Promise<boolean> {
       const result = await raw.donations.updateOne(
         { _id: oid(id), supporterId: { $exists: false } },
+        // Every movement now has a supporter to reach: all of them are settled again.
         upd({
-          $set: { supporterId: oid(supporterId), settled: false, updatedAt: new Date() },
+          $set: { supporterId: oid(supporterId), settled: false, settledKeys: [], updatedAt: new Date() },
           $inc: { version: 1 },
         }),
       );
       return result.modifiedCount === 1;
     },
 
-    async markDonationSettled(id: string, version: number): Promise<void> {
-      await raw.donations.updateOne({ _id: oid(id), version }, upd({ $set: { settled: true } }));
+    /** Settled at `version`: its movements `keys` have all reached entries, totals and rollups. */
+    async markDonationSettled(id: string, version: number, keys: string[]): Promise<void> {
+      await raw.donations.updateOne(
+        { _id: oid(id), version },
+        upd({ $set: { settled: true, settledKeys: keys } }),
+      );
     },
 
     async unsettledDonations(updatedBefore: Date, limit: number): Promise<DonationRecord[]> {
@@ -596,26 +619,34 @@ export function createLedgerRepository(connection: Connection) {
 
     // ----- ledger entries ---------------------------------------------------------------------
 
-    /** Writes an entry once (by key) and returns it as stored, whoever wrote it first. */
+    /** Writes an entry once (by key), with what settling it did; a repeat only sets the flags again. */
     async recordEntry(
-      entry: Omit<LedgerEntryRecord, 'effects' | 'newSupporter'>,
-    ): Promise<LedgerEntryRecord> {
+      entry: Omit<LedgerEntryRecord, 'effects' | 'newSupporter' | 'supporterId'>,
+      done: Partial<{
+        supporterId: string;
+        newSupporter: boolean;
+        'effects.rollup': true;
+        'effects.supporter': true;
+      }>,
+    ): Promise<void> {
       await indexes();
-      const doc: Record<string, unknown> = {
-        ...entry,
-        donationId: oid(entry.donationId),
-        ...(entry.supporterId ? { supporterId: oid(entry.supporterId) } : {}),
-        newSupporter: false,
-        effects: { rollup: false, supporter: false },
+      const { key, ...rest } = entry;
+      const onInsert: Record<string, unknown> = { ...rest, donationId: oid(entry.donationId) };
+      for (const field of Object.keys(onInsert)) if (onInsert[field] === undefined) delete onInsert[field];
+      const set: Record<string, unknown> = {
+        ...done,
+        ...(done.supporterId ? { supporterId: oid(done.supporterId) } : {}),
       };
-      for (const key of Object.keys(doc)) if (doc[key] === undefined) delete doc[key];
-      const { key, ...rest } = doc;
-      const stored = await raw.entries.findOneAndUpdate({ key }, upd({ $setOnInsert: rest }), {
-        upsert: true,
-        returnDocument: 'after',
-      });
-      if (!stored) throw new Error(`ledger entry ${String(key)} could not be stored`);
-      return toEntry(stored);
+      if (!('newSupporter' in set)) onInsert.newSupporter = false;
+      if (!('effects.rollup' in set)) onInsert['effects.rollup'] = false;
+      if (!('effects.supporter' in set)) onInsert['effects.supporter'] = false;
+      await raw.entries.updateOne(
+        { key },
+        upd({ $setOnInsert: onInsert, ...(Object.keys(set).length ? { $set: set } : {}) }),
+        {
+          upsert: true,
+        },
+      );
     },
 
     async findEntry(key: string): Promise<LedgerEntryRecord | null> {
@@ -768,23 +799,27 @@ export function createLedgerRepository(connection: Connection) {
      */
     async incrementRollupOnce(
       bucket: RollupBucket,
-      mark: string,
+      marks: string[],
       inc: Record<string, number>,
-    ): Promise<void> {
+    ): Promise<'applied' | 'already'> {
       await indexes();
+      const [mark] = marks;
+      if (!mark) throw new Error('a rollup increment needs a mark');
       const changes = Object.fromEntries(Object.entries(inc).filter(([, v]) => v !== 0));
+      // The first mark names the change; others travel with it in the same atomic update.
       const filter = { ...bucket, marks: { $ne: mark } };
-      const update = { $inc: changes, $push: { marks: mark } };
+      const update = upd({ $inc: changes, $push: { marks: { $each: marks } } });
       try {
-        await raw.rollups.updateOne(filter, upd(update), { upsert: true });
-        return;
+        const result = await raw.rollups.updateOne(filter, update, { upsert: true });
+        if (result.modifiedCount === 1 || result.upsertedCount === 1) return 'applied';
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
+        const retried = await raw.rollups.updateOne(filter, update);
+        if (retried.modifiedCount === 1) return 'applied';
       }
-      const retried = await raw.rollups.updateOne(filter, upd(update));
-      if (retried.matchedCount === 1) return;
       const counted = await raw.rollups.countDocuments({ ...bucket, marks: mark }, { limit: 1 });
       if (counted === 0) throw new Error(`rollup ${bucket.zone} ${bucket.day} kept refusing ${mark}`);
+      return 'already';
     },
 
     // ----- reporting reads (reports and the nightly check read the ledger through these) --------
