@@ -111,17 +111,23 @@ describe('reader pages', () => {
         res.text.match(/<form class="plan" method="post" action="\/donate"[\s\S]*?<\/form>/g) ?? [];
       assert.equal(forms.length, 2);
       const [contributor, monthly] = forms as [string, string];
-      assert.match(contributor, /Contributor[\s\S]*\$5 <span class="billing">Billed once/);
+      assert.match(contributor, /Contributor[\s\S]*How much would you like to give\?/);
+      assert.match(
+        contributor,
+        /type="radio" class="amount-choice" id="[^"]+" name="amount" value="5.00" checked>/,
+      );
+      assert.match(contributor, /name="amount" value="other">/);
       assert.match(contributor, /name="plan" value="contributor"/);
       assert.match(contributor, /name="provider" value="stripe">Card</);
       assert.match(contributor, /name="provider" value="paypal"[^>]*>PayPal</);
-      assert.match(contributor, /name="amount" inputmode="decimal"\s+min="1.00" max="1000.00" step="0.01"/);
+      assert.match(contributor, /type="text" id="[^"]+" name="otherAmount" inputmode="decimal"/);
       assert.match(contributor, /type="hidden" name="currency" value="USD"/);
       assert.match(
         contributor,
         /<div class="hp-field" aria-hidden="true">[\s\S]*name="website"[^>]*tabindex="-1" autocomplete="off"/,
       );
-      assert.match(monthly, /Monthly Supporter[\s\S]*Billed monthly/);
+      assert.match(monthly, /Monthly Supporter[\s\S]*How much would you like to give each month\?/);
+      assert.match(monthly, /charged today and then on the same day each month/);
       assert.match(monthly, /value="paypal"/);
     });
 
