@@ -7,7 +7,13 @@
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  type Page,
+} from 'playwright-core';
 
 export const screenshotsDir = path.resolve(import.meta.dirname, 'screenshots');
 
@@ -43,9 +49,9 @@ export interface WatchedPage {
 export async function openWatchedPage(
   browser: Browser,
   ownOrigin: string,
-  viewport = { width: 1200, height: 900 },
+  contextOptions: BrowserContextOptions = {},
 ): Promise<WatchedPage> {
-  const context = await browser.newContext({ viewport });
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, ...contextOptions });
   const page = await context.newPage();
   const problems: string[] = [];
   const foreignRequests: string[] = [];
@@ -91,9 +97,9 @@ export async function readerPath(
   ownOrigin: string,
   name: string,
   run: (watched: WatchedPage) => Promise<void>,
-  viewport?: { width: number; height: number },
+  contextOptions?: BrowserContextOptions,
 ): Promise<void> {
-  const watched = await openWatchedPage(browser, ownOrigin, viewport);
+  const watched = await openWatchedPage(browser, ownOrigin, contextOptions);
   try {
     await run(watched);
     assert.deepEqual(watched.problems, [], 'no console error or CSP violation on any page');

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContextOptions, Locator, Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import {
   launchChromium,
@@ -44,8 +44,8 @@ const phone = { width: 390, height: 844 };
 const longDate =
   /(January|February|March|April|May|June|July|August|September|October|November|December) \d{1,2}, \d{4}/;
 
-const path = (name: string, run: (w: WatchedPage) => Promise<void>, viewport?: typeof phone) =>
-  readerPath(browser, server.baseUrl, name, run, viewport);
+const path = (name: string, run: (w: WatchedPage) => Promise<void>, options?: BrowserContextOptions) =>
+  readerPath(browser, server.baseUrl, name, run, options);
 
 function plan(page: Page, name: 'Contributor' | 'Monthly Supporter'): Locator {
   return page.locator('form.plan').filter({ has: page.getByRole('heading', { name, exact: true }) });
@@ -113,21 +113,25 @@ describe('a reader gives', () => {
   });
 
   test(
-    'an "Other" amount once with PayPal, from the panel under an article',
+    'an "Other" amount once with PayPal, from the panel under an article, with JavaScript off',
     { timeout: 60_000 },
     async () => {
-      await path('once-other-paypal', async ({ page }) => {
-        await page.goto(`${server.baseUrl}/`);
-        await page.locator('main a[href^="/articles/"]').first().click();
-        await page.waitForURL(/\/articles\//);
-        const contributor = plan(page, 'Contributor');
-        await chooseOther(contributor, '12.50');
-        await contributor.getByRole('button', { name: 'PayPal' }).click();
-        await page.waitForURL(/\/checkoutnow/);
-        assert.match(await page.locator('.amount').innerText(), /12\.50\sUSD/);
-        await approveOnPayPal(page, 'once-paypal@example.com');
-        assert.match(await thanked(page, 'paypal'), /contribution of \$12\.50 has been received/);
-      });
+      await path(
+        'once-other-paypal',
+        async ({ page }) => {
+          await page.goto(`${server.baseUrl}/`);
+          await page.locator('main a[href^="/articles/"]').first().click();
+          await page.waitForURL(/\/articles\//);
+          const contributor = plan(page, 'Contributor');
+          await chooseOther(contributor, '12.50');
+          await contributor.getByRole('button', { name: 'PayPal' }).click();
+          await page.waitForURL(/\/checkoutnow/);
+          assert.match(await page.locator('.amount').innerText(), /12\.50\sUSD/);
+          await approveOnPayPal(page, 'once-paypal@example.com');
+          assert.match(await thanked(page, 'paypal'), /contribution of \$12\.50 has been received/);
+        },
+        { javaScriptEnabled: false },
+      );
     },
   );
 
@@ -256,7 +260,7 @@ describe('a monthly supporter on a phone', () => {
           assert.equal(await page.getByRole('button', { name: 'Cancel monthly support' }).count(), 0);
           assert.ok((await scrollWidth(page)) <= phone.width);
         },
-        phone,
+        { viewport: phone },
       );
     },
   );
