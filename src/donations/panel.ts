@@ -1,6 +1,6 @@
 import type { AppConfig, Plan, ProviderId } from '../config.js';
 import { providersForPlan } from '../payments/descriptors.js';
-import { formatMoney, parseDecimalToMinor, stepOf, toMajorUnitsString } from '../payments/money.js';
+import { formatMoney, parseDecimalToMinor, toMajorUnitsString } from '../payments/money.js';
 import { amountBounds, OTHER_AMOUNT, presetAmounts } from './plans.js';
 
 export interface DonationPanelValues {
@@ -39,14 +39,6 @@ export interface DonationPanelPlan {
   /** Providers a reader can actually use for this plan, in the same order for every plan. */
   providers: ProviderId[];
   display: {
-    /** "$5" */
-    defaultAmount: string;
-    /** "1.00" */
-    min: string;
-    /** "1000.00" */
-    max: string;
-    /** "0.01" */
-    step: string;
     /** "$1" and "$1,000", for the hint under the other amount */
     minFormatted: string;
     maxFormatted: string;
@@ -173,10 +165,6 @@ export function buildDonationPanel(
         maxAmountMinor: plan.maxAmountMinor,
         providers: offered.map((d) => d.id),
         display: {
-          defaultAmount: money(plan.defaultAmountMinor, currency),
-          min: toMajorUnitsString(min, currency),
-          max: toMajorUnitsString(max, currency),
-          step: stepOf(currency),
           minFormatted: money(min, currency),
           maxFormatted: money(max, currency),
           cadence: cadences[plan.interval],
