@@ -25,11 +25,26 @@ const planSchema = z
     minAmountMinor: minorAmount,
     maxAmountMinor: minorAmount,
     providers: z.array(providerId).min(1),
+    /** The amounts the panel offers as one-tap choices (besides "Other"); empty: the default alone. */
+    presetAmountsMinor: z.array(minorAmount).max(6).default([]),
   })
   .strict()
   .refine((p) => p.minAmountMinor <= p.defaultAmountMinor && p.defaultAmountMinor <= p.maxAmountMinor, {
     message: 'defaultAmountMinor must lie between minAmountMinor and maxAmountMinor',
     path: ['defaultAmountMinor'],
+  })
+  .refine((p) => p.presetAmountsMinor.every((a) => a >= p.minAmountMinor && a <= p.maxAmountMinor), {
+    message: 'every preset must lie between minAmountMinor and maxAmountMinor',
+    path: ['presetAmountsMinor'],
+  })
+  .refine((p) => new Set(p.presetAmountsMinor).size === p.presetAmountsMinor.length, {
+    message: 'must not offer the same amount twice',
+    path: ['presetAmountsMinor'],
+  })
+  .refine((p) => p.presetAmountsMinor.length === 0 || p.presetAmountsMinor.includes(p.defaultAmountMinor), {
+    // The panel selects the default preset; a default that is not offered could not be selected.
+    message: 'must include defaultAmountMinor',
+    path: ['presetAmountsMinor'],
   });
 
 const rateLimitSchema = z

@@ -218,7 +218,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       store,
       formActionOrigins: payments.formActionOrigins,
       rawBodyRouters: [webhooks.router],
-      requestState: [consent.middleware],
+      requestState: [consent.middleware, articles.navigation],
       routers: [
         articles.router,
         createDonationRoutes({ config, service: donations, limits: donateLimits }),
