@@ -90,7 +90,7 @@ async function receiptsFor(email: string) {
 }
 
 async function scrollWidth(page: Page): Promise<number> {
-  return page.evaluate(() => document.documentElement.scrollWidth);
+  return page.evaluate<number>('document.documentElement.scrollWidth');
 }
 
 describe('a reader gives', () => {
@@ -343,14 +343,14 @@ describe('a keyboard-only reader', () => {
       await path('keyboard-presets', async ({ page }) => {
         await page.goto(`${server.baseUrl}/support`);
         const contributor = plan(page, 'Contributor');
-        const focusedId = () => page.evaluate(() => document.activeElement?.id ?? '');
+        const focusedId = () => page.evaluate<string>("document.activeElement?.id ?? ''");
         // Tab from the top of the page until the amount group: focus lands on the selected preset.
         for (let i = 0; i < 80 && !(await focusedId()).startsWith('amount-contributor-'); i += 1) {
           await page.keyboard.press('Tab');
         }
         assert.equal(await focusedId(), 'amount-contributor-500');
         const outline = await page.evaluate(
-          () => getComputedStyle(document.querySelector('label[for="amount-contributor-500"]')!).outlineStyle,
+          'getComputedStyle(document.querySelector(\'label[for="amount-contributor-500"]\')).outlineStyle',
         );
         assert.equal(outline, 'solid', 'the focused amount shows a focus ring');
 
@@ -364,7 +364,10 @@ describe('a keyboard-only reader', () => {
         assert.equal(await focusedId(), 'amount-contributor-other-amount');
         await page.keyboard.type('15');
         await page.keyboard.press('Tab');
-        assert.equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), 'Card');
+        assert.equal(
+          await page.evaluate<string | undefined>('document.activeElement?.textContent?.trim()'),
+          'Card',
+        );
         await page.keyboard.press('Enter');
         await page.waitForURL(/\/c\/pay\/cs_/);
         assert.match(await page.locator('.amount').innerText(), /15\.00\sUSD/);

@@ -31,7 +31,7 @@ describe('donation panel', () => {
         ['$20', '20.00'],
       ],
     );
-    assert.deepEqual(checkedLabels(contributor!), ['$5']);
+    assert.deepEqual(checkedLabels(contributor), ['$5']);
     assert.equal(contributor?.display.other.checked, false);
     assert.equal(contributor?.display.other.amount, '');
     assert.equal(contributor?.display.minFormatted, '$1');
@@ -44,9 +44,9 @@ describe('donation panel', () => {
     const [contributor, monthly] = buildDonationPanel(testConfig()).plans;
     assert.equal(contributor?.display.cadence, 'once');
     assert.equal(monthly?.display.cadence, 'each month');
-    assert.match(monthly!.display.terms, /charged today and then on the same day each month/);
-    assert.match(monthly!.display.terms, /Cancel any time, from the link in every receipt/);
-    for (const plan of [contributor!, monthly!]) {
+    assert.match(monthly.display.terms, /charged today and then on the same day each month/);
+    assert.match(monthly.display.terms, /Cancel any time, from the link in every receipt/);
+    for (const plan of [contributor, monthly]) {
       assert.doesNotMatch(JSON.stringify(plan.display), /Billed|invoice/i);
     }
   });
@@ -104,10 +104,10 @@ describe('donation panel', () => {
     assert.equal(monthly?.display.other.checked, true);
     assert.equal(monthly?.display.other.amount, '0.50');
     assert.equal(monthly?.display.other.invalid, true);
-    assert.deepEqual(checkedLabels(monthly!), []);
+    assert.deepEqual(checkedLabels(monthly), []);
     assert.equal(panel.errorAbovePlans, false);
     assert.equal(contributor?.display.error, '');
-    assert.deepEqual(checkedLabels(contributor!), ['$5'], 'the other plan is as it was');
+    assert.deepEqual(checkedLabels(contributor), ['$5'], 'the other plan is as it was');
   });
 
   it('keeps a chosen preset after a refusal for something else', () => {
