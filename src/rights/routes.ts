@@ -70,13 +70,16 @@ export function createRightsRoutes(deps: {
   router.post('/rights', async (req, res) => {
     const parsed = requestBody.safeParse(req.body ?? {});
     if (!parsed.success) return renderRequest(res, 400, { message: messages.email, error: true });
-    await limits.perIp.hit(req.ip ?? 'unknown');
-    await limits.perEmail.hit(service.rateLimitKey(parsed.data.email));
     try {
+      await limits.perIp.hit(req.ip ?? 'unknown');
+      await limits.perEmail.hit(service.rateLimitKey(parsed.data.email));
       await service.requestLink(parsed.data.email);
     } catch (err) {
       if (err instanceof AppError && err.kind === 'validation') {
         return renderRequest(res, 400, { message: err.message, error: true });
+      }
+      if (err instanceof AppError && err.kind === 'rate_limited') {
+        res.set('Retry-After', String(err.details?.retryAfterSeconds ?? 60));
       }
       throw err;
     }

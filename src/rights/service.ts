@@ -196,8 +196,19 @@ export function createRightsService(deps: {
       return buildExport(config, { ...data, checkouts, consent, requests }, new Date());
     },
 
+    /**
+     * Erases (see erasure.ts). A failure after the erasure was marked is not the reader's to retry:
+     * it is logged, the sweep finishes it, and the reader sees it under way. A provider that did
+     * not confirm a cancellation is said as such (nothing was erased yet).
+     */
     async erase(supporterId: string, via: RightsChannel): Promise<ErasureOutcome> {
-      return deps.erasures.request(supporterId, via);
+      try {
+        return await deps.erasures.request(supporterId, via);
+      } catch (err) {
+        if (err instanceof AppError) throw err;
+        logger.error({ err, supporterId }, 'an erasure stopped midway; the sweep will finish it');
+        return { state: 'in_progress', erasure: await repo.findErasure(supporterId) };
+      }
     },
 
     /**
