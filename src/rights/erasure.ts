@@ -390,6 +390,7 @@ export function createErasures(deps: ErasureDeps) {
           { since: erasure.requestedAt },
         );
       }
+      await repo.forgetMatchers(new Date(now.getTime() - LATE_DELIVERY_WINDOW_MS));
       return { resumed, lateScrubbed };
     },
   };

@@ -266,6 +266,19 @@ export function createRightsRepository(connection: Connection) {
       return docs.map((d) => String(d._id));
     },
 
+    /** Past the late-delivery window the keyed hashes that recognise the person are not needed any more. */
+    async forgetMatchers(finishedBefore: Date): Promise<number> {
+      const result = await Erasures.collection.updateMany(
+        {
+          status: 'done',
+          finishedAt: { $lt: finishedBefore },
+          $or: [{ 'hashes.values.0': { $exists: true } }, { 'hashes.emails.0': { $exists: true } }],
+        },
+        { $set: { hashes: { emails: [], values: [] } } },
+      );
+      return result.modifiedCount;
+    },
+
     /** Erasures finished since `since`: webhook deliveries about their payments may still arrive. */
     async erasuresFinishedSince(since: Date): Promise<ErasureRecord[]> {
       const docs = await Erasures.collection
