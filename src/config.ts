@@ -237,6 +237,27 @@ export const configSchema = z
       })
       .strict(),
     mail: z.object({ smtpUrl: z.string(), from: z.string().min(3), outboxDir: z.string().min(1) }).strict(),
+    retention: z
+      .object({
+        /**
+         * Raw webhook payloads are emptied this many days after they arrived (the event, its status
+         * and what it did stay). Providers retry a delivery for at most 3 days; past that a payload
+         * only serves an investigation or a replay after a bug.
+         */
+        webhookPayloadDays: z.number().int().min(7).max(3650),
+        /** How long bookkeeping law makes the publisher keep payment records; told to readers who ask for erasure. */
+        bookkeepingYears: z.number().int().min(1).max(30),
+        /** The law behind bookkeepingYears, in words a reader understands. */
+        bookkeepingBasis: z.string().min(10),
+      })
+      .strict(),
+    rights: z
+      .object({
+        /** The emailed link to a reader's export and erasure page works this long. */
+        linkLifetimeMinutes: z.number().int().min(10).max(10_080),
+        rateLimits: z.object({ perIp: rateLimitSchema, perEmail: rateLimitSchema }).strict(),
+      })
+      .strict(),
     secrets: z.object({ session: z.string(), links: z.string() }).strict(),
     staff: z
       .object({

@@ -20,6 +20,7 @@ import { StoredRateLimiter } from './http/rate-limit.js';
 import { resolveDevSecrets, type Secrets } from './dev-secrets.js';
 import { createStaffFeature, type StaffFeature } from './staff/index.js';
 import { createConsentFeature, type ConsentFeature } from './consent/index.js';
+import { createRightsFeature, type RightsFeature } from './rights/index.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -59,6 +60,8 @@ export interface Runtime extends Core {
   /** The staff area: other staff features mount their routers here (staff.mount). */
   staff: StaffFeature;
   consent: ConsentFeature;
+  /** Readers' rights: export, erasure, the request log (rights.listRequests for staff). */
+  rights: RightsFeature;
   /** One pass of every background job (tests call this instead of waiting for timers). */
   runJobsOnce(): Promise<void>;
 }
@@ -209,8 +212,43 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
         { name: 'consent_ip', ...config.consent.rateLimit },
         'Too many choices were sent from your connection. Please wait a few minutes and try again.',
       ),
+      webhookPayloads: {
+        retentionDays: config.retention.webhookPayloadDays,
+        prune: (before) => webhooks.pruneRawBodies(before),
+      },
     });
     cleanups.push(() => consent.stopJobs());
+
+    const rights = createRightsFeature({
+      config,
+      logger,
+      connection: store.connection,
+      secret: core.secrets.links,
+      ledger,
+      providers: payments.providers,
+      webhooks,
+      mailer,
+      links: manageLinks,
+      consent,
+      checkouts: createCheckoutRepository(store.connection),
+      emailLimiters: [donateLimits.perEmail, linkLimits.perEmail],
+      limits: {
+        perIp: limiter(
+          'rights_link_ip',
+          config.rights.rateLimits.perIp,
+          'Too many requests from your connection. Please wait a few minutes.',
+        ),
+        perEmail: limiter(
+          'rights_link_email',
+          config.rights.rateLimits.perEmail,
+          'Too many requests for this address. Please wait a while.',
+        ),
+      },
+      manageLinkIsCurrent: (supporterId, issuedAt) => selfService.linkIsCurrent(supporterId, issuedAt),
+    });
+    cleanups.push(() => rights.stopJobs());
+    // A payment started with a consent cookie links that consent id to its supporter.
+    core.whenPaymentCredited((donationId) => rights.service.onPaymentCredited(donationId));
 
     const app = createApp({
       config,
@@ -224,6 +262,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
         createDonationRoutes({ config, service: donations, limits: donateLimits }),
         createSupporterRoutes({ links: manageLinks, selfService, limits: linkLimits }),
         consent.router,
+        rights.router,
         staff.router,
       ],
     });
@@ -232,11 +271,14 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       await donations.sweepOnce();
       await ledger.settlePending();
       await receipts.sweep();
+      await rights.sweep();
+      await rights.service.idle();
     };
     if (options.backgroundJobs !== false) {
       receipts.start();
       webhooks.startJobs();
       consent.startJobs();
+      rights.startJobs();
       let running: Promise<unknown> | undefined;
       const timer = setInterval(() => {
         // Unfinished checkouts (readers who never came back) and anything a crash left unsettled.
@@ -250,7 +292,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
         await running;
       });
     }
-    return { ...core, app, receipts, staff, consent, runJobsOnce, stop };
+    return { ...core, app, receipts, staff, consent, rights, runJobsOnce, stop };
   } catch (err) {
     await stop();
     throw err;

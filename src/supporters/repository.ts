@@ -963,6 +963,72 @@ export function createLedgerRepository(connection: Connection) {
       return result.modifiedCount === 1;
     },
 
+    // ----- personal data (readers' rights: export and erasure) ------------------------------------
+    // Reads a supporter's whole record for their export, and the erasure's writes: the person's
+    // name, email and provider customer ids go; every amount, date and provider reference stays.
+
+    /** Everything the ledger holds about one supporter, for their export (art. 15 and 20). */
+    async personalDataOf(supporterId: string): Promise<{
+      supporter: SupporterRecord & { createdAt?: Date };
+      donations: DonationRecord[];
+      entries: LedgerEntryRecord[];
+      subscriptions: SubscriptionRecord[];
+    } | null> {
+      if (!mongoose.isValidObjectId(supporterId)) return null;
+      const doc = await raw.supporters.findOne({ _id: oid(supporterId) }, { projection: { marks: 0 } });
+      if (!doc) return null;
+      const [donations, subscriptions] = await Promise.all([
+        raw.donations
+          .find({ supporterId: oid(supporterId) })
+          .sort({ occurredAt: 1 })
+          .toArray(),
+        raw.subscriptions
+          .find({ supporterId: oid(supporterId) })
+          .sort({ createdAt: 1 })
+          .toArray(),
+      ]);
+      const donationIds = donations.map((d) => d._id);
+      const entries = donationIds.length
+        ? await raw.entries
+            .find({ donationId: { $in: donationIds } })
+            .sort({ occurredAt: 1 })
+            .toArray()
+        : [];
+      const supporter = toSupporter(doc as Record<string, unknown>);
+      return {
+        supporter: { ...supporter, ...(doc.createdAt ? { createdAt: doc.createdAt as Date } : {}) },
+        donations: donations.map((d) => toDonation(d as Record<string, unknown>)),
+        entries: entries.map((e) => toEntry(e as Record<string, unknown>)),
+        subscriptions: subscriptions.map((s) => toSubscription(s as Record<string, unknown>)),
+      };
+    },
+
+    /**
+     * Erasure: the supporter's email becomes `pseudonym`, their name and provider customer ids go,
+     * `erasedAt` is set and every manage link stops working. Totals, first/last support and the
+     * payment count stay (they are sums of the kept ledger entries). Only the first call changes
+     * anything; a retry finds it done.
+     */
+    async pseudonymiseSupporter(supporterId: string, pseudonym: string, at: Date): Promise<boolean> {
+      const result = await raw.supporters.updateOne(
+        { _id: oid(supporterId), erasedAt: { $exists: false } },
+        upd({
+          $set: { email: pseudonym, erasedAt: at, linksValidFrom: at, updatedAt: at },
+          $unset: { name: '', providerCustomerIds: '' },
+        }),
+      );
+      return result.modifiedCount === 1;
+    },
+
+    /** Erasure: a failed receipt's error text may quote the address it was sent to. */
+    async forgetReceiptErrors(supporterId: string): Promise<number> {
+      const result = await raw.donations.updateMany(
+        { supporterId: oid(supporterId), 'receipt.lastError': { $exists: true } },
+        upd({ $unset: { 'receipt.lastError': '' } }),
+      );
+      return result.modifiedCount;
+    },
+
     /** The raw collections, for the nightly check's record and for tests of the repository itself. */
     collections: {
       rollups: () => raw.rollups,

@@ -44,6 +44,17 @@ export interface WebhooksFeature {
   /** Retention: drops raw payloads of finished events received before `before`. */
   pruneRawBodies(before: Date): Promise<number>;
   /**
+   * Erasure: rewrites the raw payloads that mention any of `terms` with `rewrite` (null leaves a
+   * payload as it is); each write is guarded on the payload read and retried once. Returns how
+   * many payloads changed. Signatures no longer match a rewritten payload, which replay never
+   * checks again: it was verified when it arrived.
+   */
+  scrubRawBodies(
+    terms: string[],
+    rewrite: (rawBody: string) => string | null,
+    options?: { since?: Date },
+  ): Promise<number>;
+  /**
    * The sweep and a daily reconciliation (over two days, so consecutive runs overlap), once per day
    * across processes; a run that fails is tried again later the same day.
    */
@@ -120,5 +131,22 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
     show: service.show,
     reconcile,
     pruneRawBodies: (before) => repository.pruneRawBodies(before),
+    async scrubRawBodies(terms, rewrite, options = {}) {
+      let changed = 0;
+      for (const event of await repository.mentioning(terms, options)) {
+        let current: { rawBody: string } | null = event;
+        for (let attempt = 0; current && attempt < 3; attempt += 1) {
+          const next = rewrite(current.rawBody);
+          if (next === null || next === current.rawBody) break;
+          if (await repository.replaceRawBody(event.id, current.rawBody, next)) {
+            changed += 1;
+            break;
+          }
+          const fresh = await repository.find(event.id);
+          current = fresh && fresh.rawBody !== '' ? { rawBody: fresh.rawBody } : null;
+        }
+      }
+      return changed;
+    },
   };
 }

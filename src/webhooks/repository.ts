@@ -265,6 +265,43 @@ export function createWebhookRepository() {
       return result.modifiedCount;
     },
 
+    // ----- personal data (readers' rights: erasure) ---------------------------------------------
+
+    /**
+     * Events whose raw payload mentions any of `terms` (case-insensitive), received since `since`
+     * when given; pruned payloads are skipped. Erasure reads these to scrub a person out of them.
+     */
+    async mentioning(
+      terms: string[],
+      options: { since?: Date; limit?: number } = {},
+    ): Promise<Array<{ id: string; rawBody: string }>> {
+      ensureConnected();
+      const wanted = [...new Set(terms.filter((t) => t.length >= 3))];
+      if (wanted.length === 0) return [];
+      const pattern = wanted.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+      const docs = await WebhookEvent.collection
+        .find(
+          {
+            rawBody: { $regex: pattern, $options: 'i' },
+            ...(options.since ? { receivedAt: { $gte: options.since } } : {}),
+          },
+          { projection: { rawBody: 1 } },
+        )
+        .limit(options.limit ?? 10_000)
+        .toArray();
+      return docs.map((d) => ({ id: String(d._id), rawBody: String(d.rawBody) }));
+    },
+
+    /** Replaces a raw payload only while it is still the one read (a guarded update). */
+    async replaceRawBody(id: string, expected: string, next: string): Promise<boolean> {
+      ensureConnected();
+      const result = await WebhookEvent.collection.updateOne(
+        { _id: new mongoose.Types.ObjectId(id), rawBody: expected },
+        { $set: { rawBody: next } },
+      );
+      return result.modifiedCount === 1;
+    },
+
     async saveReconciliation(record: ReconciliationRecord): Promise<string> {
       ensureConnected();
       const doc = await Reconciliation.create(record);
