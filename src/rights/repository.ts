@@ -184,7 +184,7 @@ export function createRightsRepository(connection: Connection) {
 
     async findErasure(supporterId: string): Promise<ErasureRecord | null> {
       const doc = await Erasures.collection.findOne({ _id: String(supporterId) } as Raw);
-      return doc ? toErasure(doc as Raw) : null;
+      return doc ? toErasure(doc) : null;
     },
 
     /** Marks an erasure as asked for; the first mark wins and later ones find it (created: false). */
@@ -222,7 +222,7 @@ export function createRightsRepository(connection: Connection) {
         { $set: { leaseUntil: new Date(now.getTime() + leaseMs) }, $inc: { attempts: 1 } },
         { returnDocument: 'after' },
       );
-      return doc ? toErasure(doc as Raw) : null;
+      return doc ? toErasure(doc) : null;
     },
 
     async stepDone(supporterId: string, step: ErasureStep, extra: Raw = {}): Promise<void> {

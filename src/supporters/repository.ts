@@ -994,7 +994,7 @@ export function createLedgerRepository(connection: Connection) {
             .sort({ occurredAt: 1 })
             .toArray()
         : [];
-      const supporter = toSupporter(doc as Record<string, unknown>);
+      const supporter = toSupporter(doc);
       return {
         supporter: { ...supporter, ...(doc.createdAt ? { createdAt: doc.createdAt as Date } : {}) },
         donations: donations.map((d) => toDonation(d as Record<string, unknown>)),

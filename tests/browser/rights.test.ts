@@ -82,7 +82,7 @@ test(
       page.getByRole('link', { name: 'Download my data' }).click(),
     ]);
     assert.match(download.suggestedFilename(), /^personal-data-\d{4}-\d{2}-\d{2}\.json$/);
-    const data = JSON.parse(await readFile((await download.path())!, 'utf8')) as {
+    const data = JSON.parse(await readFile(await download.path(), 'utf8')) as {
       profile: { email: string; name: string };
       payments: Array<{ amountMinor: number }>;
     };

@@ -42,7 +42,7 @@ async function ledgerFigures() {
     refundedMinor: r.refundedMinor,
     newSupporters: r.newSupporters,
   }));
-  return { entries, total: entries.reduce((sum, e) => sum + (e.amountMinor as number), 0), rollups, money };
+  return { entries, total: entries.reduce((sum, e) => sum + e.amountMinor, 0), rollups, money };
 }
 
 describe('export', () => {
