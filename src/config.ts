@@ -25,11 +25,26 @@ const planSchema = z
     minAmountMinor: minorAmount,
     maxAmountMinor: minorAmount,
     providers: z.array(providerId).min(1),
+    /** The amounts the panel offers as one-tap choices (besides "Other"); empty: the default alone. */
+    presetAmountsMinor: z.array(minorAmount).max(6).default([]),
   })
   .strict()
   .refine((p) => p.minAmountMinor <= p.defaultAmountMinor && p.defaultAmountMinor <= p.maxAmountMinor, {
     message: 'defaultAmountMinor must lie between minAmountMinor and maxAmountMinor',
     path: ['defaultAmountMinor'],
+  })
+  .refine((p) => p.presetAmountsMinor.every((a) => a >= p.minAmountMinor && a <= p.maxAmountMinor), {
+    message: 'every preset must lie between minAmountMinor and maxAmountMinor',
+    path: ['presetAmountsMinor'],
+  })
+  .refine((p) => new Set(p.presetAmountsMinor).size === p.presetAmountsMinor.length, {
+    message: 'must not offer the same amount twice',
+    path: ['presetAmountsMinor'],
+  })
+  .refine((p) => p.presetAmountsMinor.length === 0 || p.presetAmountsMinor.includes(p.defaultAmountMinor), {
+    // The panel selects the default preset; a default that is not offered could not be selected.
+    message: 'must include defaultAmountMinor',
+    path: ['presetAmountsMinor'],
   });
 
 const rateLimitSchema = z
@@ -188,7 +203,61 @@ export const configSchema = z
           });
         }
       }),
+    reports: z
+      .object({
+        /** Rollups are kept per day in each of these zones, so reports in them are exact. */
+        timeZones: z
+          .array(
+            z.string().refine((zone) => {
+              try {
+                new Intl.DateTimeFormat('en', { timeZone: zone });
+                return true;
+              } catch {
+                return false;
+              }
+            }, 'must be IANA time zone names such as "UTC" or "Europe/Berlin"'),
+          )
+          .min(1),
+        /** A past-due subscription counts in MRR for this many days, then as involuntary churn. */
+        pastDueGraceDays: z.number().int().min(0).max(90),
+        /** Optional: a converted net total, shown only beside the per-currency figures, naming its source and date. */
+        conversion: z
+          .object({
+            currency: currencyCode,
+            source: z.string().min(1),
+            date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must look like "2026-11-30"'),
+            /** Units of `currency` per one unit of each other currency, as exact decimal strings. */
+            rates: z.record(
+              currencyCode,
+              z.string().regex(/^\d+(\.\d+)?$/, 'must be a decimal such as "1.0832"'),
+            ),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
     mail: z.object({ smtpUrl: z.string(), from: z.string().min(3), outboxDir: z.string().min(1) }).strict(),
+    retention: z
+      .object({
+        /**
+         * Raw webhook payloads are emptied this many days after they arrived (the event, its status
+         * and what it did stay). Providers retry a delivery for at most 3 days; past that a payload
+         * only serves an investigation or a replay after a bug.
+         */
+        webhookPayloadDays: z.number().int().min(7).max(3650),
+        /** How long bookkeeping law makes the publisher keep payment records; told to readers who ask for erasure. */
+        bookkeepingYears: z.number().int().min(1).max(30),
+        /** The law behind bookkeepingYears, in words a reader understands. */
+        bookkeepingBasis: z.string().min(10),
+      })
+      .strict(),
+    rights: z
+      .object({
+        /** The emailed link to a reader's export and erasure page works this long. */
+        linkLifetimeMinutes: z.number().int().min(10).max(10_080),
+        rateLimits: z.object({ perIp: rateLimitSchema, perEmail: rateLimitSchema }).strict(),
+      })
+      .strict(),
     secrets: z.object({ session: z.string(), links: z.string() }).strict(),
     staff: z
       .object({

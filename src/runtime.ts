@@ -2,22 +2,25 @@ import type { Express } from 'express';
 import type { AppConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { connectStore, type Store } from './db/index.js';
-import { createApp, viewsDir } from './app.js';
+import { createApp, createViewEnvironment, viewsDir } from './app.js';
 import { createArticlesFeature } from './articles/index.js';
 import { setUpPayments, type PaymentSetup } from './payments/index.js';
 import { createLedger, type Ledger } from './supporters/ledger.js';
+import { createLedgerRepository } from './supporters/repository.js';
 import { createMailer, type Mailer } from './supporters/mailer.js';
 import { createManageLinks, type ManageLinks } from './supporters/manage-links.js';
 import { createReceiptSender, type ReceiptSender } from './supporters/receipts.js';
 import { createSelfService } from './supporters/self-service.js';
 import { createSupporterRoutes } from './supporters/routes.js';
 import { createWebhooksFeature, type WebhooksFeature } from './webhooks/index.js';
-import { createDonationService } from './donations/service.js';
+import { checkoutLinks, createDonationService, type DonationService } from './donations/service.js';
+import { createCheckoutRepository } from './donations/repository.js';
 import { createDonationRoutes } from './donations/routes.js';
 import { StoredRateLimiter } from './http/rate-limit.js';
-import { resolveDevSecrets } from './dev-secrets.js';
+import { resolveDevSecrets, type Secrets } from './dev-secrets.js';
 import { createStaffFeature, type StaffFeature } from './staff/index.js';
 import { createConsentFeature, type ConsentFeature } from './consent/index.js';
+import { createRightsFeature, type RightsFeature } from './rights/index.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -29,29 +32,59 @@ export interface RuntimeOptions {
   mailer?: Mailer;
   /** Payment providers built elsewhere (a benchmark pointing the adapters at a separate simulator). */
   payments?: PaymentSetup;
-  /** Background jobs (receipt sending, webhook retries) run on timers unless switched off (tests drive them). */
+  /** Background jobs (receipts, webhook retries, unfinished checkouts) run on timers unless switched off (tests drive them). */
   backgroundJobs?: boolean;
 }
 
-export interface Runtime {
+/** The money core without HTTP or timers: what operator commands and the app share. */
+export interface Core {
   config: AppConfig;
   logger: Logger;
   store: Store;
-  app: Express;
+  secrets: Secrets;
   payments: PaymentSetup;
   ledger: Ledger;
-  receipts: ReceiptSender;
-  manageLinks: ManageLinks;
+  donations: DonationService;
   webhooks: WebhooksFeature;
-  /** The staff area: other staff features mount their routers here (staff.mount). */
-  staff: StaffFeature;
-  consent: ConsentFeature;
-  /** Stops background work and closes the store. The HTTP server is closed by its owner first. */
+  mailer: Mailer;
+  manageLinks: ManageLinks;
+  /** Subscribes to payments reaching their supporter (the app sends receipts then). */
+  whenPaymentCredited(listener: (donationId: string) => void): void;
+  /** Stops background work and closes the store. */
   stop(): Promise<void>;
 }
 
-/** The composition root: the one place where real dependencies are built and wired together. */
-export async function startRuntime(config: AppConfig, options: RuntimeOptions = {}): Promise<Runtime> {
+export interface Runtime extends Core {
+  app: Express;
+  receipts: ReceiptSender;
+  /** The staff area: other staff features mount their routers here (staff.mount). */
+  staff: StaffFeature;
+  consent: ConsentFeature;
+  /** Readers' rights: export, erasure, the request log (rights.listRequests for staff). */
+  rights: RightsFeature;
+  /** One pass of every background job (tests call this instead of waiting for timers). */
+  runJobsOnce(): Promise<void>;
+}
+
+type Cleanup = () => Promise<void>;
+
+function stopper(logger: Logger, cleanups: Cleanup[]): () => Promise<void> {
+  return async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch((err: unknown) => logger.error({ err }, 'error during shutdown'));
+    }
+  };
+}
+
+/**
+ * Builds the money core: store, providers, ledger, checkouts and the webhook inbox. `payments`
+ * decides which providers: the configured ones (starting the simulator in simulator mode), ones
+ * built elsewhere, or none at all for commands that only read the store.
+ */
+export async function openCore(
+  config: AppConfig,
+  options: RuntimeOptions & { withPayments?: boolean } = {},
+): Promise<Core> {
   const logger = options.logger ?? createLogger({ level: config.log.level, pretty: config.log.pretty });
   const embeddedPath = options.embeddedPath === undefined ? config.db.embeddedPath : options.embeddedPath;
   const secrets = await resolveDevSecrets(config, embeddedPath);
@@ -61,53 +94,161 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
     logger,
     ...(options.dbName ? { dbName: options.dbName } : {}),
   });
-  const cleanups: Array<() => Promise<void>> = [() => store.close()];
-  const stop = async () => {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((err: unknown) => logger.error({ err }, 'error during shutdown'));
-    }
-  };
+  const cleanups: Cleanup[] = [() => store.close()];
+  const stop = stopper(logger, cleanups);
   try {
-    const payments = options.payments ?? (await setUpPayments(config, logger));
+    const payments: PaymentSetup =
+      options.payments ??
+      (options.withPayments === false
+        ? { providers: {}, formActionOrigins: [], stop: async () => undefined }
+        : await setUpPayments(config, logger));
     cleanups.push(() => payments.stop());
 
     const mailer = options.mailer ?? createMailer(config.mail);
     const manageLinks = createManageLinks(secrets.links);
-    const receipts = createReceiptSender({ config, logger, mailer, manageLinks });
-    cleanups.push(() => receipts.stop());
-    const ledger = createLedger({ logger, onDonationRecorded: () => receipts.kick() });
+    const checkouts = createCheckoutRepository(store.connection);
+    const creditListeners: Array<(donationId: string) => void> = [];
+    const ledger = createLedger({
+      logger,
+      repository: createLedgerRepository(store.connection),
+      checkouts: checkoutLinks(checkouts),
+      plans: config.donations.plans,
+      reporting: config.reports,
+      onPaymentCredited: (id) => creditListeners.forEach((listener) => listener(id)),
+    });
+    const donations = createDonationService({
+      config,
+      logger,
+      providers: payments.providers,
+      ledger,
+      checkouts,
+    });
     const webhooks = createWebhooksFeature({ config, logger, providers: payments.providers, ledger });
     cleanups.push(() => webhooks.stopJobs());
+    return {
+      config,
+      logger,
+      store,
+      secrets,
+      payments,
+      ledger,
+      donations,
+      webhooks,
+      mailer,
+      manageLinks,
+      whenPaymentCredited: (listener) => void creditListeners.push(listener),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The composition root: the one place where real dependencies are built and wired together. */
+export async function startRuntime(config: AppConfig, options: RuntimeOptions = {}): Promise<Runtime> {
+  const core = await openCore(config, options);
+  const { logger, store, payments, ledger, donations, webhooks, mailer, manageLinks } = core;
+  const cleanups: Cleanup[] = [() => core.stop()];
+  const stop = stopper(logger, cleanups);
+  try {
+    const emailViews = createViewEnvironment();
+    const receipts = createReceiptSender({
+      config,
+      logger,
+      mailer,
+      manageLinks,
+      repository: ledger.repository,
+      views: emailViews,
+    });
+    cleanups.push(() => receipts.stop());
+    core.whenPaymentCredited(() => receipts.kick());
 
     const articles = createArticlesFeature({ config, logger });
     await articles.seedDemoContentIfEmpty();
 
-    const donations = createDonationService({ config, logger, providers: payments.providers, ledger });
-    const limits = {
-      perIp: new StoredRateLimiter(
-        { name: 'donate_ip', ...config.donations.rateLimits.perIp },
-        'Too many attempts from your connection.',
+    const limiter = (name: string, rule: { points: number; durationSeconds: number }, message: string) =>
+      new StoredRateLimiter({ name, ...rule }, message);
+    const { perIp, perEmail } = config.donations.rateLimits;
+    const donateLimits = {
+      perIp: limiter('donate_ip', perIp, 'Too many attempts from your connection.'),
+      perEmail: limiter('donate_email', perEmail, 'Too many attempts for this email address.'),
+    };
+    const linkLimits = {
+      perIp: limiter(
+        'manage_link_ip',
+        perIp,
+        'Too many requests from your connection. Please wait a few minutes.',
       ),
-      perEmail: new StoredRateLimiter(
-        { name: 'donate_email', ...config.donations.rateLimits.perEmail },
-        'Too many attempts for this email address.',
+      perEmail: limiter(
+        'manage_link_email',
+        perEmail,
+        'Too many requests for this address. Please wait a while.',
       ),
     };
-    const selfService = createSelfService({ config, ledger, providers: payments.providers });
-    const staff = createStaffFeature({ config, logger, connection: store.connection, secrets, mailer });
+    const selfService = createSelfService({
+      config,
+      logger,
+      ledger,
+      providers: payments.providers,
+      mailer,
+      links: manageLinks,
+    });
+    const staff = createStaffFeature({
+      config,
+      logger,
+      connection: store.connection,
+      secrets: core.secrets,
+      mailer,
+    });
     await staff.service.ready();
 
     const consent = createConsentFeature({
       config,
       logger,
-      secret: secrets.session,
+      secret: core.secrets.session,
       viewsDir,
       limiter: new StoredRateLimiter(
         { name: 'consent_ip', ...config.consent.rateLimit },
         'Too many choices were sent from your connection. Please wait a few minutes and try again.',
       ),
+      webhookPayloads: {
+        retentionDays: config.retention.webhookPayloadDays,
+        prune: (before) => webhooks.pruneRawBodies(before),
+      },
     });
     cleanups.push(() => consent.stopJobs());
+
+    const rights = createRightsFeature({
+      config,
+      logger,
+      connection: store.connection,
+      secret: core.secrets.links,
+      ledger,
+      providers: payments.providers,
+      webhooks,
+      mailer,
+      links: manageLinks,
+      consent,
+      checkouts: createCheckoutRepository(store.connection),
+      emailLimiters: [donateLimits.perEmail, linkLimits.perEmail],
+      limits: {
+        perIp: limiter(
+          'rights_link_ip',
+          config.rights.rateLimits.perIp,
+          'Too many requests from your connection. Please wait a few minutes.',
+        ),
+        perEmail: limiter(
+          'rights_link_email',
+          config.rights.rateLimits.perEmail,
+          'Too many requests for this address. Please wait a while.',
+        ),
+      },
+      manageLinkIsCurrent: (supporterId, issuedAt) => selfService.linkIsCurrent(supporterId, issuedAt),
+    });
+    cleanups.push(() => rights.stopJobs());
+    // A payment started with a consent cookie links that consent id to its supporter.
+    core.whenPaymentCredited((donationId) => rights.service.onPaymentCredited(donationId));
 
     const app = createApp({
       config,
@@ -115,32 +256,43 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       store,
       formActionOrigins: payments.formActionOrigins,
       rawBodyRouters: [webhooks.router],
-      requestState: [consent.middleware],
+      requestState: [consent.middleware, articles.navigation],
       routers: [
         articles.router,
-        createDonationRoutes({ config, service: donations, limits }),
-        createSupporterRoutes({ links: manageLinks, selfService }),
+        createDonationRoutes({ config, service: donations, limits: donateLimits }),
+        createSupporterRoutes({ links: manageLinks, selfService, limits: linkLimits }),
         consent.router,
+        rights.router,
         staff.router,
       ],
     });
-    if (options.backgroundJobs !== false) receipts.start();
-    if (options.backgroundJobs !== false) webhooks.startJobs();
-    if (options.backgroundJobs !== false) consent.startJobs();
-    return {
-      config,
-      logger,
-      store,
-      app,
-      payments,
-      ledger,
-      receipts,
-      manageLinks,
-      webhooks,
-      staff,
-      consent,
-      stop,
+
+    const runJobsOnce = async () => {
+      await donations.sweepOnce();
+      await ledger.settlePending();
+      await receipts.sweep();
+      await rights.sweep();
+      await rights.service.idle();
     };
+    if (options.backgroundJobs !== false) {
+      receipts.start();
+      webhooks.startJobs();
+      consent.startJobs();
+      rights.startJobs();
+      let running: Promise<unknown> | undefined;
+      const timer = setInterval(() => {
+        // Unfinished checkouts (readers who never came back) and anything a crash left unsettled.
+        running ??= Promise.all([donations.sweepOnce(), ledger.settlePending()])
+          .catch((err: unknown) => logger.warn({ err }, 'background sweep failed'))
+          .finally(() => (running = undefined));
+      }, 30_000);
+      timer.unref();
+      cleanups.push(async () => {
+        clearInterval(timer);
+        await running;
+      });
+    }
+    return { ...core, app, receipts, staff, consent, rights, runJobsOnce, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,19 +1,30 @@
 import { Router, type Request, type Response } from 'express';
 import type { AppConfig } from '../config.js';
-import { buildDonationPanel } from './panel.js';
 import type { StoredRateLimiter } from '../http/rate-limit.js';
 import { AppError } from '../errors.js';
-import { DonationInputError, resolveDonation } from './plans.js';
-import type { DonationService, ThankYou } from './service.js';
 import { formatMoney } from '../payments/money.js';
+import { buildDonationPanel } from './panel.js';
+import { DonationInputError, rateLimitKeyForEmail, resolveDonation } from './plans.js';
+import type { DonationService, ThankYou } from './service.js';
+import type { ConsentRequestState } from '../consent/index.js';
 
 const messages = {
   honeypot: 'We could not take that contribution. Please try again from the form.',
   rateLimited: 'Too many attempts in a short time. Please wait a few minutes and try again.',
 };
 
+const titles: Record<ThankYou['status'], string> = {
+  paid: 'Thank you',
+  pending: 'Your contribution',
+  failed: 'Your payment did not go through',
+  cancelled: 'No payment was made',
+  expired: 'This payment page has expired',
+  unknown: 'We could not find this payment',
+};
+
 const single = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
+/** Only plain string parameters reach the service; arrays and objects (`token[$ne]=`) are dropped. */
 function queryStrings(req: Request): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(req.query)) {
@@ -31,6 +42,7 @@ export function createDonationRoutes(deps: {
 }): Router {
   const { config, service, limits } = deps;
   const router = Router();
+  const locale = config.site.locale;
 
   const renderPanel = (res: Response, status: number, error: string, values: Record<string, unknown>) => {
     res
@@ -44,14 +56,19 @@ export function createDonationRoutes(deps: {
 
   const renderThanks = (res: Response, outcome: ThankYou) => {
     res.set('Cache-Control', 'private, no-store');
+    if (outcome.status === 'unknown') res.status(404);
+    else if (outcome.status === 'failed' || outcome.status === 'expired') res.status(400);
     res.render('donations/thanks', {
-      title: outcome.status === 'paid' ? 'Thank you' : 'Your contribution',
+      title: titles[outcome.status],
       outcome,
       amount: outcome.amount
-        ? formatMoney(outcome.amount.amountMinor, outcome.amount.currency, config.site.locale)
+        ? formatMoney(outcome.amount.amountMinor, outcome.amount.currency, locale)
         : null,
-      providerName: outcome.provider === 'stripe' ? 'card' : 'PayPal',
+      providerName: outcome.provider?.label ?? '',
       monthly: outcome.plan?.interval === 'month',
+      nextCharge: outcome.nextChargeAt
+        ? new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeZone: 'UTC' }).format(outcome.nextChargeAt)
+        : null,
       donationPanel: buildDonationPanel(config),
     });
   };
@@ -62,8 +79,10 @@ export function createDonationRoutes(deps: {
       if (single(body.website)) throw new DonationInputError(messages.honeypot, {});
       await limits.perIp.hit(req.ip ?? 'unknown');
       const choice = resolveDonation(config, body);
-      if (choice.email) await limits.perEmail.hit(choice.email);
-      const { redirectUrl } = await service.start(choice);
+      if (choice.email) await limits.perEmail.hit(rateLimitKeyForEmail(choice.email));
+      // The consent id of a reader who has answered the banner travels with the checkout.
+      const consentId = (res.locals.consentState as ConsentRequestState | undefined)?.cookie?.consentId;
+      const { redirectUrl } = await service.start(choice, consentId ? { consentId } : {});
       res.redirect(303, redirectUrl);
     } catch (err) {
       if (err instanceof DonationInputError) return renderPanel(res, 400, err.message, err.values);
@@ -75,16 +94,14 @@ export function createDonationRoutes(deps: {
     }
   });
 
-  router.get('/donate/thanks', async (req, res) => {
-    renderThanks(res, await service.completeReturn('stripe', queryStrings(req)));
+  // One return route for every provider: the descriptor's returnPath points here.
+  router.get('/donate/return/:provider', async (req, res) => {
+    renderThanks(res, await service.completeReturn(String(req.params.provider), queryStrings(req)));
   });
 
-  router.get('/donate/paypal/return', async (req, res) => {
-    renderThanks(res, await service.completeReturn('paypal', queryStrings(req)));
-  });
-
-  router.get('/donate/cancelled', async (req, res) => {
-    await service.markCancelled(single(req.query.checkout));
+  // Leaving the provider's page changes nothing here (a GET never does); the checkout simply
+  // stays unfinished until the provider says it expired.
+  router.get('/donate/cancelled', (_req, res) => {
     res.set('Cache-Control', 'private, no-store');
     res.render('donations/cancelled', {
       title: 'No payment was made',

@@ -1,134 +1,246 @@
 /**
- * The donation use cases: start a checkout at the reader's chosen provider, and make sense of the
- * reader's return. What the money means is the ledger's business; this only starts and links.
+ * The donation use cases: start a checkout at the reader's chosen provider, make sense of the
+ * reader's return, and — for readers who never come back — ask the provider later. What the money
+ * means is the ledger's business; this starts checkouts and links them to what follows.
  */
+import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 import type { AppConfig, Plan } from '../config.js';
 import type { Logger } from '../log.js';
 import { AppError } from '../errors.js';
-import { ProviderError, type Money, type PaymentProvider, type ProviderId } from '../payments/types.js';
-import type { Ledger } from '../supporters/ledger.js';
-import { Checkout } from './checkout-model.js';
+import { formatMoney } from '../payments/money.js';
+import {
+  ProviderError,
+  type CheckoutOutcome,
+  type Money,
+  type PaymentProvider,
+  type ProviderDescriptor,
+  type ProviderId,
+} from '../payments/types.js';
+import type { CheckoutLinks, Ledger } from '../supporters/ledger.js';
+import type { CheckoutState } from './checkout-states.js';
 import type { DonationChoice } from './plans.js';
+import type { CheckoutRecord, CheckoutRepository } from './repository.js';
 
 export interface ThankYou {
-  status: 'paid' | 'pending' | 'failed' | 'cancelled';
+  /** unknown: the link does not belong to a checkout we started (nothing was asked of the provider). */
+  status: CheckoutOutcome['status'] | 'unknown';
+  provider?: ProviderDescriptor;
   plan?: Plan;
   amount?: Money;
-  provider: ProviderId;
+  /** Monthly support: when the next payment is taken. */
+  nextChargeAt?: Date;
 }
 
 export interface DonationService {
-  start(choice: DonationChoice): Promise<{ redirectUrl: string; checkoutId: string }>;
-  completeReturn(provider: ProviderId, query: Record<string, string>): Promise<ThankYou>;
-  markCancelled(checkoutId: string | undefined): Promise<void>;
+  /** `consentId`: the reader's consent id, kept on the checkout so the supporter can be linked to it. */
+  start(
+    choice: DonationChoice,
+    context?: { consentId?: string },
+  ): Promise<{ redirectUrl: string; checkoutId: string; ref: string }>;
+  completeReturn(provider: string, query: Record<string, string>): Promise<ThankYou>;
+  /** Asks the providers about checkouts whose readers never came back; returns how many were checked. */
+  sweepOnce(now?: Date): Promise<number>;
 }
+
+/** Checkout references are 22 url-safe characters (128 random bits). */
+const REF = /^[A-Za-z0-9_-]{22}$/;
+/** First look at an unfinished checkout after this long, then back off. */
+const FIRST_CHECK_MS = 5 * 60_000;
+const MAX_CHECK_INTERVAL_MS = 6 * 3_600_000;
+/** Providers let a checkout be finished for at most a few days; after that nothing can arrive. */
+const GIVE_UP_AFTER_MS = 4 * 86_400_000;
+
+const messages = {
+  unavailable: 'That way of paying is not available right now.',
+  startFailed: (label: string) =>
+    `${label} did not answer in time. Nothing was charged; please try again in a moment.`,
+  confirmFailed:
+    'We could not confirm your payment with the provider just now. If you were charged, it will be recorded; please reload this page in a moment.',
+};
+
+const stateFor: Partial<Record<CheckoutOutcome['status'], CheckoutState>> = {
+  paid: 'completed',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  expired: 'expired',
+};
 
 export function createDonationService(deps: {
   config: AppConfig;
   logger: Logger;
   providers: Partial<Record<ProviderId, PaymentProvider>>;
   ledger: Ledger;
+  checkouts: CheckoutRepository;
 }): DonationService {
-  const { config, logger, providers, ledger } = deps;
+  const { config, providers, ledger, checkouts } = deps;
+  const logger = deps.logger.child({ component: 'donations' });
   const base = config.site.publicUrl;
+  const locale = config.site.locale;
 
-  const providerFor = (id: ProviderId): PaymentProvider => {
-    const provider = providers[id];
-    if (!provider) throw new AppError('validation', 'That way of paying is not available right now.');
-    return provider;
-  };
+  const providerFor = (id: string): PaymentProvider | undefined =>
+    Object.hasOwn(providers, id) ? providers[id as ProviderId] : undefined;
+
+  function describe(choice: DonationChoice): string {
+    const amount = formatMoney(choice.amount.amountMinor, choice.amount.currency, locale);
+    return choice.plan.interval === 'month'
+      ? `Monthly support of ${amount} for ${config.site.name}`
+      : `A contribution of ${amount} to ${config.site.name}`;
+  }
+
+  /** Applies what the provider said and moves the checkout along; facts go to the ledger first. */
+  async function settle(checkout: CheckoutRecord, outcome: CheckoutOutcome): Promise<void> {
+    for (const fact of outcome.facts) await ledger.apply(fact);
+    const to = stateFor[outcome.status];
+    if (to && to !== checkout.state) await checkouts.moveTo(checkout.id, to);
+  }
+
+  async function nextChargeAt(checkout: CheckoutRecord, outcome: CheckoutOutcome): Promise<Date | undefined> {
+    if (checkout.interval !== 'month') return undefined;
+    const moved = outcome.facts.find((f) => f.type === 'subscription.moved');
+    if (moved?.type === 'subscription.moved' && moved.currentPeriodEnd) return moved.currentPeriodEnd;
+    const subscription =
+      moved?.type === 'subscription.moved'
+        ? await ledger.repository.findSubscription(checkout.provider, moved.subscriptionId)
+        : null;
+    if (subscription?.currentPeriodEnd) return subscription.currentPeriodEnd;
+    // Charged today and on the same day each month.
+    const next = new Date(checkout.createdAt);
+    next.setUTCMonth(next.getUTCMonth() + 1);
+    return next;
+  }
 
   return {
-    async start(choice) {
+    async start(choice, context = {}) {
       const provider = providerFor(choice.provider);
+      if (!provider) throw new AppError('validation', messages.unavailable);
+      const { descriptor } = provider;
       // The id travels to the provider first; the row is written once, with the provider's answer.
       // A checkout the provider refused leaves no row, and a row missing after a crash costs
       // nothing: payments find their plan through the provider's metadata as well.
-      const id = new mongoose.Types.ObjectId();
-      const checkoutId = String(id);
-      const returnUrl =
-        choice.provider === 'stripe' ? `${base}/donate/thanks` : `${base}/donate/paypal/return`;
+      const checkoutId = String(new mongoose.Types.ObjectId());
+      const ref = randomBytes(16).toString('base64url');
       let started;
       try {
         started = await provider.startCheckout({
           checkoutId,
           plan: { id: choice.plan.id, name: choice.plan.name, interval: choice.plan.interval },
           amount: choice.amount,
+          description: describe(choice),
           ...(choice.email ? { email: choice.email } : {}),
-          returnUrl,
-          cancelUrl: `${base}/donate/cancelled?checkout=${checkoutId}`,
+          returnUrl: `${base}${descriptor.returnPath}?ref=${ref}`,
+          cancelUrl: `${base}/donate/cancelled?ref=${ref}`,
         });
       } catch (err) {
         if (err instanceof ProviderError) {
-          logger.warn({ err, checkoutId, provider: choice.provider }, 'could not start checkout');
-          throw new AppError(
-            'upstream',
-            `${choice.provider === 'stripe' ? 'Our card processor' : 'PayPal'} did not answer in time. Nothing was charged; please try again in a moment.`,
-          );
+          logger.warn({ err, checkoutId, provider: descriptor.id }, 'could not start checkout');
+          throw new AppError('upstream', messages.startFailed(descriptor.longLabel));
         }
         throw err;
       }
-      await Checkout.create({
-        _id: id,
+      await checkouts.create({
+        id: checkoutId,
+        ref,
         planId: choice.plan.id,
         interval: choice.plan.interval,
-        provider: choice.provider,
-        amountMinor: choice.amount.amountMinor,
-        currency: choice.amount.currency,
+        provider: descriptor.id,
+        amount: choice.amount,
         providerRef: started.providerRef,
-        state: 'redirected',
+        ...(choice.articleSlug ? { articleSlug: choice.articleSlug } : {}),
+        ...(choice.email ? { email: choice.email } : {}),
+        ...(context.consentId ? { consentId: context.consentId } : {}),
+        nextCheckAt: new Date(Date.now() + FIRST_CHECK_MS),
       });
-      return { redirectUrl: started.redirectUrl, checkoutId };
+      return { redirectUrl: started.redirectUrl, checkoutId, ref };
     },
 
     async completeReturn(providerId, query) {
       const provider = providerFor(providerId);
-      const outcome = await provider.completeReturn(query).catch((err: unknown) => {
-        if (err instanceof ProviderError) {
-          throw new AppError(
-            'upstream',
-            'We could not confirm your payment with the provider just now. If you were charged, it will be recorded; please reload this page in a moment.',
-          );
-        }
-        throw err;
-      });
-      // The return visit records the payment if its webhook has not already done so.
-      for (const fact of outcome.facts) await ledger.apply(fact);
-      const checkout =
-        outcome.checkoutId && mongoose.isValidObjectId(outcome.checkoutId)
-          ? await Checkout.findById(outcome.checkoutId).lean()
-          : null;
-      if (outcome.status === 'failed' && checkout && checkout.state !== 'completed') {
-        await Checkout.updateOne(
-          { _id: checkout._id, state: { $ne: 'completed' } },
-          { $set: { state: 'failed' } },
-        );
+      if (!provider) return { status: 'unknown' };
+      const ref = query.ref;
+      const checkout = ref && REF.test(ref) ? await checkouts.findByRef(ref) : null;
+      // Only a return that names a checkout we started, at this provider, with the provider's own
+      // reference for it, costs a provider call; anything else is answered from here.
+      const providerRef = provider.returnRef(query);
+      if (!checkout || checkout.provider !== provider.descriptor.id || providerRef !== checkout.providerRef) {
+        return { status: 'unknown', provider: provider.descriptor };
       }
-      const succeeded = outcome.facts.find(
-        (f) => f.type === 'payment.succeeded' || f.type === 'subscription.activated',
-      );
-      const amount =
-        succeeded && 'amount' in succeeded && succeeded.amount
-          ? succeeded.amount
-          : checkout
-            ? { amountMinor: checkout.amountMinor, currency: checkout.currency }
-            : undefined;
-      const plan = config.donations.plans.find((p) => p.id === checkout?.planId);
+      const plan = config.donations.plans.find((p) => p.id === checkout.planId);
+      const known = { provider: provider.descriptor, amount: checkout.amount, ...(plan ? { plan } : {}) };
+      let outcome: CheckoutOutcome;
+      try {
+        outcome = await provider.resolveCheckout(checkout.providerRef, checkout.interval);
+      } catch (err) {
+        if (err instanceof ProviderError && !err.retryable) {
+          logger.info({ err, checkoutId: checkout.id }, 'the provider refused to confirm a return');
+          return { status: 'failed', ...known };
+        }
+        if (err instanceof ProviderError) throw new AppError('upstream', messages.confirmFailed);
+        throw err;
+      }
+      await settle(checkout, outcome);
+      const paid = outcome.facts.find((f) => f.type === 'payment.succeeded');
+      const next = outcome.status === 'paid' ? await nextChargeAt(checkout, outcome) : undefined;
       return {
         status: outcome.status,
-        provider: providerId,
-        ...(plan ? { plan } : {}),
-        ...(amount ? { amount } : {}),
+        ...known,
+        ...(paid?.type === 'payment.succeeded' ? { amount: paid.amount } : {}),
+        ...(next ? { nextChargeAt: next } : {}),
       };
     },
 
-    async markCancelled(checkoutId) {
-      if (!checkoutId || !mongoose.isValidObjectId(checkoutId)) return;
-      await Checkout.updateOne(
-        { _id: checkoutId, state: { $in: ['started', 'redirected'] } },
-        { $set: { state: 'cancelled' } },
-      );
+    async sweepOnce(now = new Date()) {
+      let checked = 0;
+      for (const checkout of await checkouts.dueForCheck(now, 50)) {
+        const age = now.getTime() - checkout.createdAt.getTime();
+        const wait = Math.min(FIRST_CHECK_MS * 2 ** (checkout.checks + 1), MAX_CHECK_INTERVAL_MS);
+        // Claim this check (two sweeps in two processes ask the provider once).
+        if (!(await checkouts.scheduleCheck(checkout.id, checkout.checks, new Date(now.getTime() + wait))))
+          continue;
+        const provider = providers[checkout.provider];
+        if (!provider) continue;
+        checked += 1;
+        try {
+          const outcome = await provider.resolveCheckout(checkout.providerRef, checkout.interval);
+          await settle(checkout, outcome);
+          if (outcome.status === 'pending' && age > GIVE_UP_AFTER_MS)
+            await checkouts.moveTo(checkout.id, 'expired');
+        } catch (err) {
+          logger.warn(
+            { err, checkoutId: checkout.id },
+            'could not ask the provider about an unfinished checkout',
+          );
+          if (err instanceof ProviderError && !err.retryable && age > GIVE_UP_AFTER_MS) {
+            await checkouts.moveTo(checkout.id, 'expired');
+          }
+        }
+      }
+      if (checked > 0) logger.info({ checked }, 'asked the providers about unfinished checkouts');
+      return checked;
+    },
+  };
+}
+
+/** What the ledger needs to know about our checkouts, straight from their repository. */
+export function checkoutLinks(checkouts: CheckoutRepository): CheckoutLinks {
+  return {
+    async find(checkoutId) {
+      const checkout = await checkouts.findById(checkoutId);
+      if (!checkout) return null;
+      return {
+        id: checkout.id,
+        planId: checkout.planId,
+        interval: checkout.interval,
+        amount: checkout.amount,
+        ...(checkout.articleSlug ? { articleSlug: checkout.articleSlug } : {}),
+        ...(checkout.email ? { email: checkout.email } : {}),
+      };
+    },
+    async markCompleted(checkoutId) {
+      await checkouts.moveTo(checkoutId, 'completed');
+    },
+    async markFailed(checkoutId, reason) {
+      await checkouts.moveTo(checkoutId, 'failed', { failureReason: reason.slice(0, 200) });
     },
   };
 }

@@ -101,3 +101,21 @@ export function stepOf(currency: string): string {
   const digits = minorUnitDigits(currency);
   return digits === 0 ? '1' : `0.${'0'.repeat(digits - 1)}1`;
 }
+
+/**
+ * `numerator / denominator` as an integer, rounded half up (towards +∞ at exactly .5), computed
+ * exactly: for prorating or normalising an amount of minor units (a yearly price per month, a
+ * percentage fee) without a float ever standing in for money.
+ */
+export function divideRoundHalfUp(numerator: number, denominator: number): number {
+  if (!Number.isSafeInteger(numerator) || !Number.isSafeInteger(denominator) || denominator <= 0) {
+    throw new RangeError(
+      `Need a safe integer over a positive safe integer, got ${String(numerator)} / ${String(denominator)}`,
+    );
+  }
+  const n = BigInt(numerator) * 2n + BigInt(denominator);
+  const d = BigInt(denominator) * 2n;
+  // BigInt division truncates towards zero; floor it for negative numerators.
+  const quotient = n / d - (n % d < 0n ? 1n : 0n);
+  return Number(quotient);
+}

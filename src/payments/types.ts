@@ -1,10 +1,16 @@
 /**
  * The provider-neutral payment vocabulary. Adapters (stripe/, paypal/) translate their SDKs into
- * these types; nothing outside src/payments/ sees a provider's own objects.
+ * these types; nothing outside src/payments/ sees a provider's own objects or branches on a
+ * provider's name: what differs between providers is described by their descriptor.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
-export type ProviderId = 'stripe' | 'paypal';
+/** Every provider the product knows, in the order readers see them offered. */
+export const providerIds = ['stripe', 'paypal'] as const;
+export type ProviderId = (typeof providerIds)[number];
+
+export const isProviderId = (value: unknown): value is ProviderId =>
+  typeof value === 'string' && (providerIds as readonly string[]).includes(value);
 
 /** Money is an integer count of the currency's minor units, always with its currency (ISO 4217, upper case). */
 export interface Money {
@@ -14,11 +20,32 @@ export interface Money {
 
 export type PlanInterval = 'once' | 'month';
 
+/** What the rest of the product may know about a provider without importing it. */
+export interface ProviderDescriptor {
+  id: ProviderId;
+  /** On the donation panel's button: "Card", "PayPal". */
+  label: string;
+  /** On receipts and the manage page: "Card (Stripe)", "PayPal". */
+  longLabel: string;
+  /** The provider sends the reader back here (one generic route serves every provider). */
+  returnPath: string;
+  capabilities: {
+    /** Monthly support (a recurring subscription at the provider). */
+    monthly: boolean;
+    /** A monthly supporter can change the amount from the next period on. */
+    changeAmount: boolean;
+    /** A cancellation can wait for the end of the paid period at the provider itself. */
+    cancelAtPeriodEnd: boolean;
+  };
+}
+
 export interface CheckoutRequest {
   /** Our `checkouts` document id; travels as metadata / custom_id so events find their way back. */
   checkoutId: string;
   plan: { id: string; name: string; interval: PlanInterval };
   amount: Money;
+  /** What the reader gives, in words, for the provider's page ("Monthly support of $5.00 for …"). */
+  description: string;
   email?: string;
   /** Where the provider sends the reader after paying / approving. */
   returnUrl: string;
@@ -41,6 +68,7 @@ interface FactBase {
   sourceEventId?: string;
 }
 
+/** Who paid, as the provider reports it. Untrusted text: the ledger normalises and validates it. */
 export interface Payer {
   email?: string;
   name?: string;
@@ -48,17 +76,24 @@ export interface Payer {
   customerId?: string;
 }
 
-/** Money arrived. `paymentId` is the ledger key: Stripe PaymentIntent (pi_…) or invoice id; PayPal capture or sale id. */
+/**
+ * Money arrived. `paymentId` is the ledger key: Stripe PaymentIntent (pi_…) or, for subscription
+ * payments, the invoice (in_…); PayPal capture or sale id. A later fact for the same payment that
+ * knows more (the payer, the fee) completes the entry; it never counts the money twice.
+ */
 export interface PaymentSucceeded extends FactBase {
   type: 'payment.succeeded';
   paymentId: string;
   amount: Money;
+  /** The provider's fee on this payment, when it reports one. */
+  fee?: Money;
   kind: 'one_off' | 'recurring';
   subscriptionId?: string;
   planId?: string;
   payer: Payer;
 }
 
+/** A payment attempt failed (a declined renewal, a delayed payment that bounced). No money moved. */
 export interface PaymentFailed extends FactBase {
   type: 'payment.failed';
   reason: string;
@@ -66,47 +101,59 @@ export interface PaymentFailed extends FactBase {
   paymentId?: string;
 }
 
-/** Some or all of a payment went back. Either an individual refund (deduplicated by refundId) or a running total. */
+/**
+ * Some or all of a payment went back because we (or the provider on our behalf) refunded it.
+ * Either one refund, deduplicated by its id, or the running total the provider reports.
+ * Chargebacks are not refunds: they are `payment.disputed` with status `lost`.
+ */
 export interface PaymentRefunded extends FactBase {
   type: 'payment.refunded';
   paymentId: string;
   refund?: { id: string; amount: Money };
   refundedTotal?: Money;
-  /** A reversal (chargeback decided against us) rather than a refund we made. */
-  reversal?: boolean;
+  /** The latest refund's id at the provider, for the audit trail of a running total. */
+  latestRefundId?: string;
 }
 
+/**
+ * A dispute (chargeback) on a payment. Only a decision moves money: `lost` takes the disputed
+ * amount out; a later `won` for a dispute recorded as lost brings it back. `open` marks the payment
+ * disputed; `closed` is a dispute that ended without money moving (Stripe's `warning_closed`
+ * inquiry, a withdrawn claim). A decided dispute never reopens.
+ */
 export interface PaymentDisputed extends FactBase {
   type: 'payment.disputed';
   paymentId: string;
   disputeId: string;
-  status: 'open' | 'won' | 'lost';
+  status: 'open' | 'won' | 'lost' | 'closed';
   amount?: Money;
+  /** A fee the provider charged for the dispute, when it reports one. */
+  fee?: Money;
 }
 
-export interface SubscriptionActivated extends FactBase {
-  type: 'subscription.activated';
+export type SubscriptionStatus = 'pending' | 'active' | 'past_due' | 'suspended' | 'cancelled';
+
+/**
+ * A subscription's state at the provider as of `occurredAt`. Fields that are absent are unknown
+ * (not "cleared"); the ledger applies each only when it moves the subscription forward, so an
+ * older event never undoes a newer one.
+ */
+export interface SubscriptionMoved extends FactBase {
+  type: 'subscription.moved';
   subscriptionId: string;
+  status: SubscriptionStatus;
+  /** The price per period from now on. */
   amount?: Money;
   planId?: string;
-  payer: Payer;
+  payer?: Payer;
+  /** End of the period paid for so far. */
   currentPeriodEnd?: Date;
-}
-
-export interface SubscriptionStatusChanged extends FactBase {
-  type: 'subscription.status_changed';
-  subscriptionId: string;
-  status: 'active' | 'past_due' | 'suspended' | 'cancelled';
-  currentPeriodEnd?: Date;
+  /** When the subscription ends because it was cancelled: a date (scheduled or past), or null when no end is scheduled. */
+  endsAt?: Date | null;
 }
 
 export type PaymentFact =
-  | PaymentSucceeded
-  | PaymentFailed
-  | PaymentRefunded
-  | PaymentDisputed
-  | SubscriptionActivated
-  | SubscriptionStatusChanged;
+  PaymentSucceeded | PaymentFailed | PaymentRefunded | PaymentDisputed | SubscriptionMoved;
 
 /** A webhook delivery whose signature checked out. */
 export interface VerifiedEvent {
@@ -118,18 +165,24 @@ export interface VerifiedEvent {
   payload: Record<string, unknown>;
 }
 
-/** What a return visit found out; the facts go to the ledger like a webhook's would. */
-export interface ReturnOutcome {
-  status: 'paid' | 'pending' | 'failed' | 'cancelled';
+/** Where a checkout stands at the provider, and the facts that tells us. */
+export interface CheckoutOutcome {
+  /** paid: money arrived (or the subscription is active); pending: nothing decided yet; expired: it can no longer be paid. */
+  status: 'paid' | 'pending' | 'failed' | 'cancelled' | 'expired';
   checkoutId?: string;
   facts: PaymentFact[];
 }
 
+/** What reconciliation compares: the provider's view of one payment. */
 export interface ProviderPayment {
   paymentId: string;
   amount: Money;
   occurredAt: Date;
   status: 'succeeded' | 'refunded' | 'partially_refunded' | 'other';
+  /** Refunded so far, when the provider's listing says (undefined: not known from this listing). */
+  refundedMinor?: number;
+  /** Disputes on the payment and their state, when the provider's listing says. */
+  disputes?: Array<{ id: string; status: PaymentDisputed['status'] }>;
 }
 
 export class WebhookVerificationError extends Error {
@@ -145,30 +198,57 @@ export class ProviderError extends Error {
     readonly provider: ProviderId,
     message: string,
     readonly retryable: boolean,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; statusCode?: number },
   ) {
     super(message, options);
     this.name = 'ProviderError';
+    this.statusCode = options?.statusCode;
   }
+
+  /** The provider's HTTP status, when it answered at all. */
+  readonly statusCode: number | undefined;
 }
 
 /** One per provider; the only code that imports a provider SDK lives behind this. */
 export interface PaymentProvider {
-  readonly id: ProviderId;
+  readonly descriptor: ProviderDescriptor;
   startCheckout(request: CheckoutRequest): Promise<CheckoutStart>;
   /**
-   * The reader came back from the provider. Stripe: `{ session_id }`; PayPal orders: `{ token }`
-   * (captured here, idempotently); PayPal subscriptions: `{ subscription_id }`.
+   * The provider's return parameters identify the checkout the reader comes back from: Stripe
+   * `session_id`, PayPal `token` (order) or `subscription_id`. Null when the query carries none
+   * in a plausible shape (nothing is asked of the provider then).
    */
-  completeReturn(query: Record<string, string>): Promise<ReturnOutcome>;
-  cancelSubscription(subscriptionId: string, reason: string): Promise<void>;
-  refund(paymentId: string, amount?: Money): Promise<void>;
+  returnRef(query: Record<string, string>): string | null;
+  /**
+   * Finds out where a checkout we started stands, and finishes it where it is ours to finish: an
+   * approved PayPal order is captured (idempotently). Used by the return page, the approval webhook
+   * and the sweep of checkouts whose reader never came back.
+   */
+  resolveCheckout(providerRef: string, interval: PlanInterval): Promise<CheckoutOutcome>;
+  /** Ends a subscription; `atPeriodEnd` keeps what was paid for (where the provider can, it waits itself). */
+  cancelSubscription(
+    subscriptionId: string,
+    options: { reason: string; atPeriodEnd: boolean },
+  ): Promise<void>;
+  /**
+   * Changes a monthly supporter's price from the next billing period on, without proration
+   * (Stripe: the subscription item's price; PayPal: a revision to the plan for that amount).
+   */
+  changeSubscriptionAmount(
+    subscriptionId: string,
+    amount: Money,
+    options: { planName: string; requestKey: string },
+  ): Promise<void>;
+  /** Refunds a ledger payment (all of it, or `amount`). Idempotent per `requestKey`. */
+  refund(paymentId: string, options: { amount?: Money; requestKey: string }): Promise<void>;
   /** Throws WebhookVerificationError for a missing, forged, stale or malformed delivery. */
   verifyWebhook(rawBody: Buffer, headers: IncomingHttpHeaders): Promise<VerifiedEvent>;
-  /** Neutral facts in an event; [] for event types we do not use. May re-read the provider. */
+  /** Whether events of this type can carry facts; cheap and without I/O (others are stored as ignored). */
+  handlesEventType(type: string): boolean;
+  /** Neutral facts in an event; [] when it carries none. May read the provider (and capture an approved order). */
   factsFromEvent(event: VerifiedEvent): Promise<PaymentFact[]>;
-  /** Re-reads one payment (e.g. a refund arrived before its payment). */
+  /** Re-reads one payment (a refund arrived before its payment; a payment without its payer). */
   fetchPayment(paymentId: string): Promise<PaymentSucceeded | null>;
-  /** Payments made at the provider since a moment, for reconciliation. */
+  /** Payments made at the provider in a window, for reconciliation. */
   listPayments(since: Date, until: Date): AsyncIterable<ProviderPayment>;
 }

@@ -1,23 +1,46 @@
 /**
  * The ledger service: the one place that applies a payment fact to supporters, donations,
- * subscriptions and the daily rollups. Every fact is idempotent by (provider, provider object id)
- * through unique indexes, so a return visit and a webhook — or a webhook delivered twice, or out of
- * order — end in the same state.
+ * ledger entries, subscriptions and the daily rollups. Each fact is read through the repository,
+ * decided by the pure rules (ledger-rules.ts) and written with a guarded update; everything the
+ * write implies elsewhere (entries, totals, rollups, MRR) is then "settled" step by step, each
+ * step idempotent by key or mark, so any later delivery, the return visit or the sweep finishes
+ * what a crash interrupted, and a race between two processes changes nothing twice.
  */
-import mongoose from 'mongoose';
 import type { Logger } from '../log.js';
+import { CONFLICT, retryOnConflict } from '../db/guarded-update.js';
 import type {
-  ProviderId,
+  Money,
   PaymentDisputed,
   PaymentFact,
   PaymentFailed,
   PaymentRefunded,
   PaymentSucceeded,
-  SubscriptionActivated,
-  SubscriptionStatusChanged,
+  ProviderId,
+  SubscriptionMoved,
 } from '../payments/types.js';
-import { Checkout } from '../donations/checkout-model.js';
-import { Donation, Rollup, Subscription, Supporter, type DonationDoc } from './models.js';
+import {
+  applyDispute,
+  applyRefund,
+  diffMrrMovements,
+  moveSubscription,
+  mrrMovements,
+  normalisePayer,
+  paymentMovement,
+  validEmail,
+  type KeyedMrrMovement,
+  type Movement,
+  type PaymentChange,
+  type SubscriptionMove,
+  type SubscriptionState,
+} from './ledger-rules.js';
+import type {
+  DonationRecord,
+  LedgerEntryRecord,
+  LedgerRepository,
+  RollupBucket,
+  SubscriptionRecord,
+  SupporterRecord,
+} from './repository.js';
 
 export type ApplyResult =
   /** The fact changed the ledger. */
@@ -32,453 +55,550 @@ export interface ApplyOutcome {
   donationId?: string;
 }
 
-export interface Ledger {
-  apply(fact: PaymentFact): Promise<ApplyOutcome>;
+/** What the ledger needs to know about a checkout we started (the donations feature owns them). */
+export interface CheckoutLink {
+  id: string;
+  planId: string;
+  interval: 'once' | 'month';
+  amount: Money;
+  articleSlug?: string;
+  email?: string;
+}
+
+export interface CheckoutLinks {
+  find(checkoutId: string): Promise<CheckoutLink | null>;
+  /** The checkout led to money (or an active subscription). */
+  markCompleted(checkoutId: string): Promise<void>;
+  /** A payment attempt of the checkout failed. */
+  markFailed(checkoutId: string, reason: string): Promise<void>;
 }
 
 export interface LedgerDeps {
   logger: Logger;
-  /** Called after a new donation is recorded (receipts); never allowed to fail the payment path. */
-  onDonationRecorded?: (donationId: string) => void;
+  repository: LedgerRepository;
+  checkouts: CheckoutLinks;
+  plans: ReadonlyArray<{ id: string; interval: 'once' | 'month' }>;
+  reporting: { timeZones: readonly string[]; pastDueGraceDays: number };
+  /** Called when a payment reaches its supporter (receipts); never allowed to fail the payment path. */
+  onPaymentCredited?: (donationId: string) => void;
 }
 
-const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
-export const normaliseEmail = (email: string) => email.trim().toLowerCase();
-const dayOf = (date: Date) => date.toISOString().slice(0, 10);
+export interface Ledger {
+  apply(fact: PaymentFact): Promise<ApplyOutcome>;
+  /** Finishes whatever a crash left unsettled (entries, totals, rollups, MRR) for records older than `olderThanMs`. */
+  settlePending(olderThanMs?: number): Promise<number>;
+  repository: LedgerRepository;
+}
 
-type Effects = { supporter?: boolean | null; rollup?: boolean | null; links?: boolean | null };
+const dayFormatters = new Map<string, Intl.DateTimeFormat>();
 
-/** Subscription states by how far along they are: a fact never moves one backwards. */
-const subscriptionRank = { pending: 0, active: 1, past_due: 1, suspended: 1, cancelled: 2 } as const;
-type SubscriptionStatus = keyof typeof subscriptionRank;
+/** The calendar day of a moment in a time zone, as YYYY-MM-DD. */
+export function dayIn(zone: string, at: Date): string {
+  let format = dayFormatters.get(zone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-CA', {
+      timeZone: zone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
+    dayFormatters.set(zone, format);
+  }
+  return format.format(at);
+}
 
-function checkoutObjectId(checkoutId: string | undefined): mongoose.Types.ObjectId | undefined {
-  return checkoutId && mongoose.isValidObjectId(checkoutId)
-    ? new mongoose.Types.ObjectId(checkoutId)
-    : undefined;
+/** What a ledger entry adds to its day's rollup. */
+export function rollupIncrement(
+  entry: Pick<LedgerEntryRecord, 'type' | 'amountMinor' | 'feeMinor'>,
+): Record<string, number> {
+  switch (entry.type) {
+    case 'payment':
+      return { grossMinor: entry.amountMinor, count: 1, feeMinor: entry.feeMinor };
+    case 'refund':
+      return { refundedMinor: -entry.amountMinor, refundCount: 1, feeMinor: entry.feeMinor };
+    case 'dispute':
+      return { disputeLostMinor: -entry.amountMinor, disputeLostCount: 1, feeMinor: entry.feeMinor };
+    case 'dispute_reversal':
+      return { disputeReversedMinor: entry.amountMinor, disputeReversedCount: 1, feeMinor: entry.feeMinor };
+  }
+}
+
+/** What an MRR movement adds to its day's rollup; an undo adds the opposite. */
+export function mrrRollupIncrement(m: KeyedMrrMovement): Record<string, number> {
+  const sign = m.undoes ? -1 : 1;
+  const size = Math.abs(m.deltaMinor);
+  const inc: Record<string, number> = { mrrDeltaMinor: m.deltaMinor, subscriptionsDelta: m.countDelta };
+  switch (m.type) {
+    case 'new':
+      inc.mrrNewMinor = sign * size;
+      inc.subscriptionsNew = sign;
+      break;
+    case 'expansion':
+      inc.mrrExpansionMinor = sign * size;
+      break;
+    case 'contraction':
+      inc.mrrContractionMinor = sign * size;
+      break;
+    case 'churn':
+      inc.mrrChurnMinor = sign * size;
+      inc.subscriptionsChurned = sign;
+      if (m.involuntary) inc.mrrInvoluntaryChurnMinor = sign * size;
+      break;
+    case 'reactivation':
+      inc.mrrReactivationMinor = sign * size;
+      inc.subscriptionsReactivated = sign;
+      if (m.involuntary) inc.mrrRecoveredMinor = sign * size;
+      break;
+  }
+  return inc;
 }
 
 export function createLedger(deps: LedgerDeps): Ledger {
-  const { logger } = deps;
+  const { repository: repo, checkouts, reporting } = deps;
+  const logger = deps.logger.child({ component: 'ledger' });
+  const intervalOf = new Map(deps.plans.map((p) => [p.id, p.interval]));
 
-  async function upsertSupporter(
-    payer: { email?: string; name?: string; customerId?: string },
-    provider: ProviderId,
+  const bucketsOf = (
     at: Date,
-  ): Promise<{ id: mongoose.Types.ObjectId; isNew: boolean } | undefined> {
-    if (!payer.email) return undefined;
-    const email = normaliseEmail(payer.email);
-    const set = {
-      ...(payer.name ? { name: payer.name } : {}),
-      ...(payer.customerId ? { [`providerCustomerIds.${provider}`]: payer.customerId } : {}),
-    };
-    const update = {
-      $setOnInsert: { email, firstSupportedAt: at, lastSupportedAt: at },
-      ...(Object.keys(set).length ? { $set: set } : {}),
-    };
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        const result = await Supporter.findOneAndUpdate({ email }, update, {
-          upsert: true,
-          returnDocument: 'after',
-          includeResultMetadata: true,
-          projection: { _id: 1 },
-        });
-        const doc = result.value;
-        if (!doc) return undefined;
-        return { id: doc._id as mongoose.Types.ObjectId, isNew: !result.lastErrorObject?.updatedExisting };
-      } catch (err) {
-        // Two first donations from one reader at once: one insert wins, the other updates it.
-        if (isDuplicateKey(err) && attempt < 2) continue;
-        throw err;
-      }
-    }
+    d: { currency: string; provider: ProviderId; planId: string },
+  ): RollupBucket[] =>
+    reporting.timeZones.map((zone) => ({
+      zone,
+      day: dayIn(zone, at),
+      currency: d.currency,
+      provider: d.provider,
+      planId: d.planId,
+    }));
+
+  /** The same increment in every reporting zone's bucket; says per zone whether it applied or was already counted. */
+  function incrementEverywhere(
+    at: Date,
+    d: { currency: string; provider: ProviderId; planId: string },
+    marks: string[],
+    inc: Record<string, number>,
+  ): Promise<Array<'applied' | 'already'>> {
+    return Promise.all(bucketsOf(at, d).map((bucket) => repo.incrementRollupOnce(bucket, marks, inc)));
   }
 
-  /**
-   * Applies an $inc to another document exactly once: the mark travels with the change in one
-   * atomic update, so a retry after a crash finds the mark and changes nothing.
-   */
-  async function incOnce(
-    model: typeof Supporter | typeof Rollup,
-    filter: Record<string, unknown>,
-    mark: string,
-    update: Record<string, unknown>,
-    upsert: boolean,
-  ): Promise<void> {
+  function notifyCredited(donationId: string): void {
     try {
-      await (model as typeof Rollup).updateOne(
-        { ...filter, marks: { $ne: mark } },
-        { ...update, $push: { marks: mark } },
-        { upsert },
-      );
+      deps.onPaymentCredited?.(donationId);
     } catch (err) {
-      // The upsert met the existing bucket that already carries the mark: already applied.
-      if (!isDuplicateKey(err)) throw err;
+      logger.warn({ err, donationId }, 'post-payment hook failed; the payment stays recorded');
     }
   }
 
-  const rollupKey = (day: string, d: { currency: string; provider: string; planId: string }) => ({
-    day,
-    currency: d.currency,
-    provider: d.provider,
-    planId: d.planId,
-  });
+  /** Supporter for a payer, when the payer (or the checkout) gives a usable email. */
+  async function supporterFor(
+    provider: ProviderId,
+    payerIn: PaymentSucceeded['payer'] | undefined,
+    fallbackEmail?: string,
+  ): Promise<string | undefined> {
+    const payer = normalisePayer(payerIn);
+    const email = payer.email ?? validEmail(fallbackEmail);
+    if (!email) return undefined;
+    const { id } = await repo.upsertSupporter(email, {
+      provider,
+      ...(payer.name ? { name: payer.name } : {}),
+      ...(payer.customerId ? { customerId: payer.customerId } : {}),
+    });
+    return id;
+  }
+
+  // ----- settling: from a payment's movements to entries, totals and rollups ---------------
 
   /**
-   * Everything a ledger entry implies elsewhere — supporter totals, daily rollups, refunds' effects.
-   * Each step is recorded on the donation once done and is itself idempotent, so whichever delivery
-   * comes next (a retry, the return visit, the sweep) finishes what a crash interrupted.
+   * A newly credited payment may be the supporter's earliest: then it, and no other, counts them
+   * as a new supporter in its day's rollup. Claims that place (guarded on the first payment read)
+   * and says whether this payment holds it, and which payment it took it from.
    */
-  async function completeEffects(donationId: mongoose.Types.ObjectId, known?: DonationDoc): Promise<void> {
-    const d = known ?? (await Donation.findById(donationId).lean());
-    if (!d) return;
-    const id = String(d._id);
-    const effects: Effects = d.effects ?? {};
-    // Each step below is idempotent on its own (marks), so one flag update at the end suffices.
-    const done: Record<string, boolean> = {};
-    if (!effects.supporter && d.supporterId) {
-      await incOnce(
-        Supporter,
-        { _id: d.supporterId },
-        `pay:${id}`,
-        {
-          $inc: { [`totals.${d.currency}`]: d.amountMinor, donationCount: 1 },
-          $max: { lastSupportedAt: d.occurredAt },
-          $min: { firstSupportedAt: d.occurredAt },
-        },
-        false,
-      );
-      done['effects.supporter'] = true;
-    }
-    if (!effects.rollup) {
-      await incOnce(
-        Rollup,
-        rollupKey(dayOf(d.occurredAt), d),
-        `pay:${id}`,
-        { $inc: { grossMinor: d.amountMinor, count: 1, newSupporters: d.newSupporter ? 1 : 0 } },
-        true,
-      );
-      done['effects.rollup'] = true;
-    }
-    if (!effects.links) {
-      if (d.checkoutId) {
-        await Checkout.updateOne(
-          { _id: d.checkoutId, state: { $in: ['started', 'redirected', 'cancelled', 'failed'] } },
-          { $set: { state: 'completed', completedAt: new Date() } },
-        );
-      }
-      if (d.subscriptionId && d.supporterId) {
-        await Subscription.updateOne(
-          { provider: d.provider, providerSubscriptionId: d.subscriptionId, supporterId: { $exists: false } },
-          { $set: { supporterId: d.supporterId } },
-        );
-      }
-      done['effects.links'] = true;
-    }
-    if (Object.keys(done).length) await Donation.updateOne({ _id: d._id }, { $set: done });
-    if (done['effects.links'] || (done['effects.supporter'] && d.receipt?.status === 'pending')) {
-      try {
-        deps.onDonationRecorded?.(id);
-      } catch (err) {
-        logger.warn({ err, donationId: id }, 'post-payment hook failed; the payment stays recorded');
-      }
-    }
-    for (const adjustment of d.adjustments ?? []) {
-      if (adjustment.applied) continue;
-      await incOnce(
-        Rollup,
-        rollupKey(adjustment.day, d),
-        adjustment.mark,
-        { $inc: { refundedMinor: adjustment.deltaMinor, refundCount: 1 } },
-        true,
-      );
-      if (d.supporterId) {
-        await incOnce(
-          Supporter,
-          { _id: d.supporterId },
-          adjustment.mark,
-          { $inc: { [`totals.${d.currency}`]: -adjustment.deltaMinor } },
-          false,
-        );
-      }
-      await Donation.updateOne(
-        { _id: d._id, 'adjustments.mark': adjustment.mark },
-        { $set: { 'adjustments.$.applied': true } },
-      );
-    }
+  async function claimNewSupporter(
+    supporterId: string,
+    entry: { key: string; at: Date },
+    known?: { firstPayment: SupporterRecord['firstPayment'] },
+  ): Promise<{ isFirst: boolean; previousKey?: string }> {
+    let seen = known;
+    return retryOnConflict('first payment of a supporter', async () => {
+      const first = (seen ?? { firstPayment: (await repo.findSupporter(supporterId))?.firstPayment })
+        .firstPayment;
+      seen = undefined;
+      if (first && first.key !== entry.key && first.at.getTime() <= entry.at.getTime())
+        return { isFirst: false };
+      if (first?.key === entry.key)
+        return { isFirst: true, ...(first.previousKey ? { previousKey: first.previousKey } : {}) };
+      if (!(await repo.claimFirstPayment(supporterId, entry, first))) return CONFLICT;
+      return { isFirst: true, ...(first ? { previousKey: first.key } : {}) };
+    });
   }
 
-  /** Renewals carry no email: they belong to whoever holds the subscription. */
-  async function subscriberOf(fact: PaymentSucceeded): Promise<mongoose.Types.ObjectId | undefined> {
-    if (!fact.subscriptionId) return undefined;
-    const sub = await Subscription.findOne({
-      provider: fact.provider,
-      providerSubscriptionId: fact.subscriptionId,
-    }).lean();
-    return sub?.supporterId ?? undefined;
+  /** The new-supporter count leaves a payment that turned out not to be the first: net zero there. */
+  async function moveNewSupporterCountFrom(supporterId: string, previousKey: string): Promise<void> {
+    const previous = await repo.findEntry(previousKey);
+    if (!previous) return;
+    // Counted (if its own count never landed) and taken back, each once by mark.
+    await incrementEverywhere(previous.occurredAt, previous, [`new:${supporterId}:${previous.key}`], {
+      newSupporters: 1,
+    });
+    await incrementEverywhere(previous.occurredAt, previous, [`unnew:${supporterId}:${previous.key}`], {
+      newSupporters: -1,
+    });
+    await repo.setEntry(previous.key, { newSupporter: false });
   }
 
-  /** Payments that arrived before their subscription's supporter was known are credited now. */
-  async function creditEarlierPayments(
-    provider: ProviderId,
-    subscriptionId: string,
-    supporterId: mongoose.Types.ObjectId,
-  ): Promise<void> {
-    const orphans = await Donation.find({ provider, subscriptionId, supporterId: { $exists: false } })
-      .select('_id')
-      .lean();
-    for (const { _id } of orphans) {
-      const claimed = await Donation.updateOne(
-        { _id, supporterId: { $exists: false } },
-        { $set: { supporterId, 'effects.supporter': false } },
-      );
-      if (claimed.modifiedCount) await completeEffects(_id);
+  /**
+   * Brings one movement of a payment to the supporter's totals, the rollups and its ledger entry.
+   * Every step is idempotent by key or mark, so a retry or a second process repeats only steps
+   * that change nothing; the entry is written last, with what was done.
+   */
+  async function settleMovement(donation: DonationRecord, movement: Movement): Promise<boolean> {
+    const bucket = { currency: donation.currency, provider: donation.provider, planId: donation.planId };
+    const supporterId = donation.supporterId;
+    const isPayment = movement.type === 'payment';
+    let claim: { isFirst: boolean; previousKey?: string } = { isFirst: false };
+    if (supporterId) {
+      const after = await repo.creditSupporterOnce(supporterId, movement.key, {
+        currency: donation.currency,
+        amountMinor: movement.amountMinor,
+        ...(isPayment ? { payment: { at: movement.at } } : {}),
+      });
+      if (isPayment)
+        claim = await claimNewSupporter(
+          supporterId,
+          { key: movement.key, at: movement.at },
+          after ?? undefined,
+        );
     }
+    const newMark = supporterId ? `new:${supporterId}:${movement.key}` : '';
+    const increment = rollupIncrement({
+      type: movement.type,
+      amountMinor: movement.amountMinor,
+      feeMinor: movement.feeMinor,
+    });
+    // Usually one write per zone: the movement and, for a supporter's first payment, the count.
+    const applied = await incrementEverywhere(
+      movement.at,
+      bucket,
+      claim.isFirst ? [movement.key, newMark] : [movement.key],
+      claim.isFirst ? { ...increment, newSupporters: 1 } : increment,
+    );
+    // The movement was counted before its supporter was known: the count goes on its own.
+    if (claim.isFirst && applied.some((a) => a === 'already')) {
+      await incrementEverywhere(movement.at, bucket, [newMark], { newSupporters: 1 });
+    }
+    if (supporterId && claim.previousKey && claim.previousKey !== movement.key) {
+      await moveNewSupporterCountFrom(supporterId, claim.previousKey);
+    }
+    await repo.recordEntry(
+      {
+        key: movement.key,
+        type: movement.type,
+        donationId: donation.id,
+        provider: donation.provider,
+        providerPaymentId: donation.providerPaymentId,
+        ...(movement.ref ? { providerRef: movement.ref } : {}),
+        planId: donation.planId,
+        interval: donation.interval,
+        ...(donation.subscriptionId ? { subscriptionId: donation.subscriptionId } : {}),
+        ...(donation.articleSlug ? { articleSlug: donation.articleSlug } : {}),
+        amountMinor: movement.amountMinor,
+        feeMinor: movement.feeMinor,
+        currency: donation.currency,
+        occurredAt: movement.at,
+        paymentOccurredAt: donation.occurredAt,
+      },
+      {
+        'effects.rollup': true,
+        ...(supporterId ? { supporterId, 'effects.supporter': true as const } : {}),
+        ...(claim.isFirst ? { newSupporter: true } : {}),
+      },
+    );
+    return !!supporterId && isPayment;
   }
+
+  /** Settles the movements not yet settled (all of them after a supporter was attached). */
+  async function settleDonation(donation: DonationRecord): Promise<void> {
+    let credited = false;
+    const done = new Set(donation.settledKeys);
+    for (const movement of donation.movements) {
+      if (done.has(movement.key)) continue;
+      if (await settleMovement(donation, movement)) credited = true;
+    }
+    if (donation.checkoutId) await checkouts.markCompleted(donation.checkoutId);
+    await repo.markDonationSettled(
+      donation.id,
+      donation.version,
+      donation.movements.map((m) => m.key),
+    );
+    if (credited) notifyCredited(donation.id);
+  }
+
+  // ----- payments ---------------------------------------------------------------------------
 
   async function paymentSucceeded(fact: PaymentSucceeded): Promise<ApplyOutcome> {
-    const existing = await Donation.findOne({ provider: fact.provider, providerPaymentId: fact.paymentId })
-      .select('_id effects adjustments.applied')
-      .lean();
-    if (existing) {
-      const e: Effects = existing.effects ?? {};
-      if (!e.supporter || !e.rollup || !e.links) await completeEffects(existing._id);
-      return { result: 'duplicate', donationId: String(existing._id) };
-    }
+    const existing = await repo.findDonation(fact.provider, fact.paymentId);
+    if (existing) return completeExisting(existing, fact);
 
-    const checkoutId = checkoutObjectId(fact.checkoutId);
-    const checkout = checkoutId ? await Checkout.findById(checkoutId).lean() : null;
-    let planId = checkout?.planId ?? fact.planId ?? 'unknown';
-    if (planId === 'unknown' && fact.subscriptionId) {
-      const sub = await Subscription.findOne({
-        provider: fact.provider,
-        providerSubscriptionId: fact.subscriptionId,
-      }).lean();
-      if (sub?.planId) planId = sub.planId;
-    }
+    const checkout = fact.checkoutId ? await checkouts.find(fact.checkoutId) : null;
+    const subscription = fact.subscriptionId
+      ? await repo.findSubscription(fact.provider, fact.subscriptionId)
+      : null;
+    const planId =
+      checkout?.planId ??
+      fact.planId ??
+      (subscription?.planId !== 'unknown' ? subscription?.planId : undefined) ??
+      'unknown';
+    const interval =
+      checkout?.interval ?? intervalOf.get(planId) ?? (fact.kind === 'recurring' ? 'month' : 'once');
     // Money arrived either way; a price other than the one started is kept and flagged for finance.
     const amountMismatch =
       !!checkout &&
       fact.kind === 'one_off' &&
-      (checkout.amountMinor !== fact.amount.amountMinor || checkout.currency !== fact.amount.currency);
+      (checkout.amount.amountMinor !== fact.amount.amountMinor ||
+        checkout.amount.currency !== fact.amount.currency);
     if (amountMismatch) {
       logger.warn(
         { provider: fact.provider, paymentId: fact.paymentId, checkoutId: fact.checkoutId },
         'payment amount differs from what was started; recorded and flagged',
       );
     }
-    const supporter = await upsertSupporter(fact.payer, fact.provider, fact.occurredAt);
-    const supporterId = supporter?.id ?? (await subscriberOf(fact));
-
-    let donation;
-    try {
-      // The exactly-once point: the unique (provider, providerPaymentId) index.
-      donation = await Donation.create({
-        provider: fact.provider,
-        providerPaymentId: fact.paymentId,
-        supporterId,
-        checkoutId,
-        planId,
-        kind: fact.kind,
-        subscriptionId: fact.subscriptionId,
-        amountMinor: fact.amount.amountMinor,
-        currency: fact.amount.currency,
-        status: 'succeeded',
-        amountMismatch,
-        newSupporter: supporter?.isNew ?? false,
-        occurredAt: fact.occurredAt,
-        receipt: { status: 'pending', nextAttemptAt: new Date() },
-      });
-    } catch (err) {
-      if (isDuplicateKey(err)) return { result: 'duplicate' };
-      throw err;
+    const supporterId =
+      (await supporterFor(fact.provider, fact.payer, checkout?.email)) ?? subscription?.supporterId;
+    const feeMinor = fact.fee && fact.fee.currency === fact.amount.currency ? fact.fee.amountMinor : 0;
+    const donation = await repo.insertDonation({
+      provider: fact.provider,
+      providerPaymentId: fact.paymentId,
+      ...(supporterId ? { supporterId } : {}),
+      ...(checkout ? { checkoutId: checkout.id } : {}),
+      ...((checkout?.articleSlug ?? subscription?.articleSlug)
+        ? { articleSlug: checkout?.articleSlug ?? subscription?.articleSlug }
+        : {}),
+      planId,
+      interval,
+      kind: fact.kind,
+      ...(fact.subscriptionId ? { subscriptionId: fact.subscriptionId } : {}),
+      amountMinor: fact.amount.amountMinor,
+      currency: fact.amount.currency,
+      ...(fact.fee ? { feeMinor } : {}),
+      status: 'succeeded',
+      refundedMinor: 0,
+      lostMinor: 0,
+      refunds: [],
+      disputes: [],
+      amountMismatch,
+      occurredAt: fact.occurredAt,
+      movements: [
+        paymentMovement(fact.provider, fact.paymentId, fact.amount.amountMinor, feeMinor, fact.occurredAt),
+      ],
+    });
+    if (!donation) {
+      // Another delivery of the same payment won the insert a moment ago.
+      const winner = await repo.findDonation(fact.provider, fact.paymentId);
+      if (!winner) throw new Error(`payment ${fact.paymentId} vanished after a duplicate insert`);
+      return completeExisting(winner, fact);
     }
-    await completeEffects(donation._id, donation.toObject() as DonationDoc);
-    return { result: 'applied', donationId: String(donation._id) };
-  }
-
-  async function findDonation(provider: ProviderId, paymentId: string) {
-    return Donation.findOne({ provider, providerPaymentId: paymentId }).lean();
-  }
-
-  function statusFor(amountMinor: number, refundedMinor: number, openDispute: boolean) {
-    if (openDispute) return 'disputed' as const;
-    if (refundedMinor >= amountMinor) return 'refunded' as const;
-    if (refundedMinor > 0) return 'partially_refunded' as const;
-    return 'succeeded' as const;
-  }
-
-  async function paymentRefunded(fact: PaymentRefunded): Promise<ApplyOutcome> {
-    // Optimistic concurrency: compute from what we read, write only if nobody moved it meanwhile.
-    for (let attempt = 0; attempt < 5; attempt += 1) {
-      const donation = await findDonation(fact.provider, fact.paymentId);
-      if (!donation) return { result: 'waiting' };
-      const donationId = String(donation._id);
-      const before = donation.refundedMinor ?? 0;
-      const push: Array<{ id: string; amountMinor: number; at: Date }> = [];
-      let refunded = before;
-      if (fact.refund && !(donation.refunds ?? []).some((r) => r.id === fact.refund!.id)) {
-        push.push({ id: fact.refund.id, amountMinor: fact.refund.amount.amountMinor, at: fact.occurredAt });
-        refunded += fact.refund.amount.amountMinor;
-      }
-      if (fact.refundedTotal) refunded = Math.max(refunded, fact.refundedTotal.amountMinor);
-      if (fact.reversal) refunded = Math.max(refunded, donation.amountMinor);
-      refunded = Math.min(refunded, donation.amountMinor);
-      const delta = refunded - before;
-      if (delta <= 0 && push.length === 0) {
-        if ((donation.adjustments ?? []).some((a) => !a.applied)) await completeEffects(donation._id);
-        return { result: 'duplicate', donationId };
-      }
-      const openDispute = (donation.disputes ?? []).some((d) => d.status === 'open');
-      // The refund and what it must do to the totals are written together, in one document.
-      const adjustment =
-        delta > 0
-          ? [
-              {
-                mark: `refund:${donationId}:${refunded}`,
-                deltaMinor: delta,
-                day: dayOf(fact.occurredAt),
-                applied: false,
-              },
-            ]
-          : [];
-      const updated = await Donation.updateOne(
-        { _id: donation._id, refundedMinor: before, 'refunds.id': { $nin: push.map((r) => r.id) } },
+    await settleDonation(donation);
+    // A renewal that went through brings a past-due subscription back to active.
+    if (fact.subscriptionId) {
+      await applySubscriptionMove(
+        fact.provider,
+        fact.subscriptionId,
+        { status: 'active', at: fact.occurredAt },
         {
-          $set: { refundedMinor: refunded, status: statusFor(donation.amountMinor, refunded, openDispute) },
-          $push: { refunds: { $each: push }, adjustments: { $each: adjustment } },
+          onlyFrom: ['past_due'],
         },
       );
-      if (updated.modifiedCount === 0) continue;
-      await completeEffects(donation._id);
-      return { result: 'applied', donationId };
     }
-    throw new Error(`refund for ${fact.paymentId} kept conflicting with concurrent updates`);
+    return { result: 'applied', donationId: donation.id };
   }
 
-  async function paymentDisputed(fact: PaymentDisputed): Promise<ApplyOutcome> {
-    const donation = await findDonation(fact.provider, fact.paymentId);
-    if (!donation) return { result: 'waiting' };
-    const disputes: Array<{ id: string; status: string; at?: Date | null }> = (donation.disputes ?? []).map(
-      (d) => ({
-        id: d.id,
-        status: d.status,
-        at: d.at ?? null,
-      }),
-    );
-    const current = disputes.find((d) => d.id === fact.disputeId);
-    // A closed dispute never reopens.
-    if (current && (current.status === fact.status || current.status !== 'open')) {
-      return { result: 'duplicate', donationId: String(donation._id) };
+  /** A later fact about a recorded payment may know its payer: a payment without one gets it now. */
+  async function completeExisting(existing: DonationRecord, fact: PaymentSucceeded): Promise<ApplyOutcome> {
+    let donation = existing;
+    if (!donation.supporterId) {
+      const checkout = donation.checkoutId ? await checkouts.find(donation.checkoutId) : null;
+      const subscription = donation.subscriptionId
+        ? await repo.findSubscription(donation.provider, donation.subscriptionId)
+        : null;
+      const supporterId =
+        (await supporterFor(fact.provider, fact.payer, checkout?.email)) ?? subscription?.supporterId;
+      if (supporterId && (await repo.attachSupporter(donation.id, supporterId))) {
+        donation = (await repo.findDonationById(donation.id)) ?? donation;
+        await settleDonation(donation);
+        return { result: 'applied', donationId: donation.id };
+      }
     }
-    if (current) current.status = fact.status;
-    else disputes.push({ id: fact.disputeId, status: fact.status, at: fact.occurredAt });
-    const open = disputes.some((d) => d.status === 'open');
-    await Donation.updateOne(
-      { _id: donation._id },
-      { $set: { disputes, status: statusFor(donation.amountMinor, donation.refundedMinor ?? 0, open) } },
-    );
-    return { result: 'applied', donationId: String(donation._id) };
+    if (!donation.settled) await settleDonation(donation);
+    return { result: 'duplicate', donationId: donation.id };
   }
 
-  async function moveSubscription(
+  /** Refunds and disputes: read, ask the rules, write guarded on the version read; retry on conflict. */
+  async function changePayment(
+    provider: ProviderId,
+    paymentId: string,
+    decide: (donation: DonationRecord) => PaymentChange | null,
+  ): Promise<ApplyOutcome> {
+    return retryOnConflict(`payment ${paymentId}`, async (): Promise<ApplyOutcome | typeof CONFLICT> => {
+      const donation = await repo.findDonation(provider, paymentId);
+      if (!donation) return { result: 'waiting' };
+      const change = decide(donation);
+      if (!change) {
+        if (!donation.settled) await settleDonation(donation);
+        return { result: 'duplicate', donationId: donation.id };
+      }
+      const updated = await repo.updateDonation(donation.id, donation.version, change);
+      if (!updated) return CONFLICT;
+      await settleDonation(updated);
+      return { result: 'applied', donationId: donation.id };
+    });
+  }
+
+  const paymentRefunded = (fact: PaymentRefunded) =>
+    changePayment(fact.provider, fact.paymentId, (d) =>
+      applyRefund({ ...d, paymentId: d.providerPaymentId }, fact),
+    );
+
+  const paymentDisputed = (fact: PaymentDisputed) =>
+    changePayment(fact.provider, fact.paymentId, (d) =>
+      applyDispute({ ...d, paymentId: d.providerPaymentId }, fact),
+    );
+
+  async function paymentFailed(fact: PaymentFailed): Promise<ApplyOutcome> {
+    if (fact.checkoutId) await checkouts.markFailed(fact.checkoutId, fact.reason);
+    return { result: fact.checkoutId ? 'applied' : 'duplicate' };
+  }
+
+  // ----- subscriptions ----------------------------------------------------------------------
+
+  const stateOf = (s: SubscriptionRecord): SubscriptionState => ({
+    status: s.status,
+    statusChangedAt: s.statusChangedAt,
+    planId: s.planId,
+    history: s.history,
+    ...(s.amountMinor !== undefined ? { amountMinor: s.amountMinor, currency: s.currency! } : {}),
+    ...(s.amountAt ? { amountAt: s.amountAt } : {}),
+    ...(s.currentPeriodEnd ? { currentPeriodEnd: s.currentPeriodEnd } : {}),
+    ...(s.endsAt !== undefined ? { endsAt: s.endsAt } : {}),
+    ...(s.endsAtChangedAt ? { endsAtChangedAt: s.endsAtChangedAt } : {}),
+    ...(s.pastDueSince ? { pastDueSince: s.pastDueSince } : {}),
+    ...(s.activatedAt ? { activatedAt: s.activatedAt } : {}),
+    ...(s.cancelledAt ? { cancelledAt: s.cancelledAt } : {}),
+  });
+
+  async function settleSubscription(sub: SubscriptionRecord): Promise<void> {
+    const applied: string[] = [];
+    for (const movement of sub.movements) {
+      const stored = await repo.recordMrrMovement({
+        ...movement,
+        subscriptionId: sub.id,
+        provider: sub.provider,
+        planId: sub.planId,
+        ...(sub.supporterId ? { supporterId: sub.supporterId } : {}),
+        ...(sub.articleSlug ? { articleSlug: sub.articleSlug } : {}),
+      });
+      if (!stored.applied) {
+        await incrementEverywhere(
+          movement.at,
+          { currency: movement.currency, provider: sub.provider, planId: sub.planId },
+          [movement.key],
+          mrrRollupIncrement(movement),
+        );
+        await repo.markMrrMovementApplied(movement.key);
+      }
+      applied.push(movement.key);
+    }
+    if (sub.checkoutId && sub.status === 'active') await checkouts.markCompleted(sub.checkoutId);
+    await repo.markSubscriptionSettled(sub.id, sub.version, applied);
+  }
+
+  async function applySubscriptionMove(
     provider: ProviderId,
     subscriptionId: string,
-    status: SubscriptionStatus,
-    at: Date,
-    extra: Record<string, unknown>,
-    insertDefaults: Record<string, unknown>,
+    move: SubscriptionMove,
+    extra: {
+      payer?: PaymentSucceeded['payer'];
+      checkoutId?: string;
+      onlyFrom?: SubscriptionRecord['status'][];
+    } = {},
   ): Promise<ApplyOutcome> {
-    const filter = { provider, providerSubscriptionId: subscriptionId };
-    try {
-      await Subscription.updateOne(
-        filter,
-        { $setOnInsert: { ...filter, status: 'pending', statusChangedAt: new Date(0), ...insertDefaults } },
-        { upsert: true },
-      );
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-    }
-    if (Object.keys(extra).length) await Subscription.updateOne(filter, { $set: extra });
-    const current = await Subscription.findOne(filter).lean();
-    if (!current) throw new Error(`subscription ${subscriptionId} vanished`);
-    const from = current.status as SubscriptionStatus;
-    const forward =
-      subscriptionRank[status] > subscriptionRank[from] ||
-      (subscriptionRank[status] === subscriptionRank[from] &&
-        status !== from &&
-        from !== 'cancelled' &&
-        at >= current.statusChangedAt);
-    if (!forward) return { result: 'duplicate' };
-    const moved = await Subscription.updateOne(
-      { ...filter, status: from, statusChangedAt: current.statusChangedAt },
-      {
-        $set: {
-          status,
-          statusChangedAt: at,
-          ...(status === 'active' && !current.activatedAt ? { activatedAt: at } : {}),
-          ...(status === 'cancelled' ? { cancelledAt: at } : {}),
-        },
+    let attached: string | undefined;
+    const outcome = await retryOnConflict(
+      `subscription ${subscriptionId}`,
+      async (): Promise<ApplyOutcome | typeof CONFLICT> => {
+        const current = await repo.findSubscription(provider, subscriptionId);
+        if (extra.onlyFrom && (!current || !extra.onlyFrom.includes(current.status))) {
+          return { result: 'duplicate' };
+        }
+        const checkout =
+          !current?.checkoutId && extra.checkoutId ? await checkouts.find(extra.checkoutId) : null;
+        const planMove = { ...move, ...(checkout ? { planId: checkout.planId } : {}) };
+        if (!planMove.amount && checkout && !current?.amountMinor) planMove.amount = checkout.amount;
+        const next = moveSubscription(current ? stateOf(current) : null, planMove);
+        const supporterId = current?.supporterId
+          ? undefined
+          : await supporterFor(provider, extra.payer, checkout?.email);
+        if (!next && !supporterId && !checkout) {
+          if (current && !current.settled) await settleSubscription(current);
+          return { result: 'duplicate' };
+        }
+        const state = next ?? stateOf(current!);
+        const prefix = `mrr:${provider}:${subscriptionId}:v${current ? current.version + 1 : 0}`;
+        const { write, active } = diffMrrMovements(
+          current?.mrr ?? [],
+          mrrMovements(state.history, reporting),
+          prefix,
+        );
+        const fields = {
+          ...state,
+          mrr: active,
+          ...(supporterId ? { supporterId } : {}),
+          ...(checkout
+            ? {
+                checkoutId: checkout.id,
+                ...(checkout.articleSlug ? { articleSlug: checkout.articleSlug } : {}),
+              }
+            : {}),
+        };
+        const written = current
+          ? await repo.updateSubscription(current.id, current.version, fields, write)
+          : await repo.insertSubscription(provider, subscriptionId, { ...fields, movements: write });
+        if (!written) return CONFLICT;
+        attached = supporterId;
+        await settleSubscription(written);
+        return { result: 'applied' };
       },
     );
-    return { result: moved.modifiedCount ? 'applied' : 'duplicate' };
-  }
-
-  async function subscriptionActivated(fact: SubscriptionActivated): Promise<ApplyOutcome> {
-    const checkoutId = checkoutObjectId(fact.checkoutId);
-    const checkout = checkoutId ? await Checkout.findById(checkoutId).lean() : null;
-    const supporter = await upsertSupporter(fact.payer, fact.provider, fact.occurredAt);
-    const amount =
-      fact.amount ??
-      (checkout ? { amountMinor: checkout.amountMinor, currency: checkout.currency } : undefined);
-    const details: Record<string, unknown> = {
-      ...(amount ? { amountMinor: amount.amountMinor, currency: amount.currency } : {}),
-      ...(supporter ? { supporterId: supporter.id } : {}),
-      ...(checkoutId ? { checkoutId } : {}),
-      ...(fact.currentPeriodEnd ? { currentPeriodEnd: fact.currentPeriodEnd } : {}),
-      planId: checkout?.planId ?? fact.planId ?? 'unknown',
-    };
-    const outcome = await moveSubscription(
-      fact.provider,
-      fact.subscriptionId,
-      'active',
-      fact.occurredAt,
-      details,
-      {},
-    );
-    if (supporter) await creditEarlierPayments(fact.provider, fact.subscriptionId, supporter.id);
-    if (checkoutId) {
-      await Checkout.updateOne(
-        { _id: checkoutId, state: { $in: ['started', 'redirected', 'cancelled'] } },
-        { $set: { state: 'completed', completedAt: new Date() } },
-      );
+    // Payments that arrived before their subscription's supporter was known are credited now.
+    if (attached) {
+      for (const donation of await repo.donationsWithoutSupporter(provider, subscriptionId)) {
+        if (await repo.attachSupporter(donation.id, attached)) {
+          const fresh = await repo.findDonationById(donation.id);
+          if (fresh) await settleDonation(fresh);
+        }
+      }
     }
     return outcome;
   }
 
-  async function subscriptionStatusChanged(fact: SubscriptionStatusChanged): Promise<ApplyOutcome> {
-    return moveSubscription(
+  const subscriptionMoved = (fact: SubscriptionMoved) =>
+    applySubscriptionMove(
       fact.provider,
       fact.subscriptionId,
-      fact.status,
-      fact.occurredAt,
-      fact.currentPeriodEnd ? { currentPeriodEnd: fact.currentPeriodEnd } : {},
-      {},
+      {
+        status: fact.status,
+        at: fact.occurredAt,
+        ...(fact.amount ? { amount: fact.amount } : {}),
+        ...(fact.planId ? { planId: fact.planId } : {}),
+        ...(fact.currentPeriodEnd ? { currentPeriodEnd: fact.currentPeriodEnd } : {}),
+        ...(fact.endsAt !== undefined ? { endsAt: fact.endsAt } : {}),
+      },
+      {
+        ...(fact.payer ? { payer: fact.payer } : {}),
+        ...(fact.checkoutId ? { checkoutId: fact.checkoutId } : {}),
+      },
     );
-  }
-
-  async function paymentFailed(fact: PaymentFailed): Promise<ApplyOutcome> {
-    const checkoutId = checkoutObjectId(fact.checkoutId);
-    if (!checkoutId) return { result: 'duplicate' };
-    const updated = await Checkout.updateOne(
-      { _id: checkoutId, state: { $in: ['started', 'redirected'] } },
-      { $set: { state: 'failed', failureReason: fact.reason } },
-    );
-    return { result: updated.modifiedCount ? 'applied' : 'duplicate' };
-  }
 
   return {
+    repository: repo,
     async apply(fact) {
       switch (fact.type) {
         case 'payment.succeeded':
@@ -489,11 +609,22 @@ export function createLedger(deps: LedgerDeps): Ledger {
           return paymentDisputed(fact);
         case 'payment.failed':
           return paymentFailed(fact);
-        case 'subscription.activated':
-          return subscriptionActivated(fact);
-        case 'subscription.status_changed':
-          return subscriptionStatusChanged(fact);
+        case 'subscription.moved':
+          return subscriptionMoved(fact);
       }
+    },
+    async settlePending(olderThanMs = 60_000) {
+      const before = new Date(Date.now() - olderThanMs);
+      let settled = 0;
+      for (const donation of await repo.unsettledDonations(before, 100)) {
+        await settleDonation(donation);
+        settled += 1;
+      }
+      for (const sub of await repo.unsettledSubscriptions(before, 100)) {
+        await settleSubscription(sub);
+        settled += 1;
+      }
+      return settled;
     },
   };
 }

@@ -1,9 +1,16 @@
+/**
+ * Thank-you emails with the receipt and a manage link. Sending runs beside the payment path, from
+ * the donation's `receipt` field: a failure is retried with backoff and never touches the payment.
+ */
+import type nunjucks from 'nunjucks';
 import type { AppConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { formatMoney } from '../payments/money.js';
+import { descriptorOf } from '../payments/descriptors.js';
+import { nameIsSafeForMessages } from './ledger-rules.js';
 import type { Mailer } from './mailer.js';
-import type { ManageLinks } from './manage-links.js';
-import { Donation, Supporter, type DonationDoc } from './models.js';
+import { replacingIssueTime, type ManageLinks } from './manage-links.js';
+import type { DonationRecord, LedgerRepository } from './repository.js';
 
 export interface ReceiptView {
   number: string;
@@ -14,15 +21,27 @@ export interface ReceiptView {
   reference: string;
   kind: string;
   status: string;
+  /** Monthly support: the date of the next payment, when known. */
+  nextCharge?: string;
 }
 
-const providerNames = { stripe: 'Card (Stripe)', paypal: 'PayPal' } as const;
+const statusWords: Record<DonationRecord['status'], string> = {
+  succeeded: 'paid',
+  partially_refunded: 'partly refunded',
+  refunded: 'refunded',
+  disputed: 'disputed',
+  dispute_lost: 'reversed by your bank',
+};
+
+export function formatDate(config: AppConfig, at: Date): string {
+  return new Intl.DateTimeFormat(config.site.locale, { dateStyle: 'long', timeZone: 'UTC' }).format(at);
+}
 
 export function receiptView(
   config: AppConfig,
   donation: Pick<
-    DonationDoc,
-    | '_id'
+    DonationRecord,
+    | 'id'
     | 'amountMinor'
     | 'currency'
     | 'occurredAt'
@@ -32,19 +51,19 @@ export function receiptView(
     | 'kind'
     | 'status'
   >,
+  nextChargeAt?: Date,
 ): ReceiptView {
   const plan = config.donations.plans.find((p) => p.id === donation.planId);
   return {
-    number: String(donation._id).toUpperCase(),
+    number: donation.id.toUpperCase(),
     amount: formatMoney(donation.amountMinor, donation.currency, config.site.locale),
-    date: new Intl.DateTimeFormat(config.site.locale, { dateStyle: 'long', timeZone: 'UTC' }).format(
-      donation.occurredAt,
-    ),
+    date: formatDate(config, donation.occurredAt),
     plan: plan?.name ?? 'Contribution',
-    provider: providerNames[donation.provider],
+    provider: descriptorOf(donation.provider).longLabel,
     reference: donation.providerPaymentId,
     kind: donation.kind === 'recurring' ? 'Monthly support' : 'One-off contribution',
-    status: donation.status.replace('_', ' '),
+    status: statusWords[donation.status],
+    ...(nextChargeAt ? { nextCharge: formatDate(config, nextChargeAt) } : {}),
   };
 }
 
@@ -57,6 +76,7 @@ export function receiptText(config: AppConfig, receipt: ReceiptView): string {
     `Plan:       ${receipt.plan} (${receipt.kind})`,
     `Paid with:  ${receipt.provider}`,
     `Reference:  ${receipt.reference}`,
+    ...(receipt.nextCharge ? [`Next payment: ${receipt.nextCharge}`] : []),
     '',
     `${config.site.name} is free to read. Thank you for helping to keep it that way.`,
     '',
@@ -73,60 +93,62 @@ export interface ReceiptSender {
 }
 
 const MAX_BACKOFF_MS = 6 * 60 * 60 * 1000;
+const LEASE_MS = 5 * 60_000;
 
-/**
- * Thank-you emails with the receipt and a manage link. Sending runs beside the payment path, from
- * the ledger's `receipt` field: a failure is retried with backoff and never touches the payment.
- */
 export function createReceiptSender(deps: {
   config: AppConfig;
   logger: Logger;
   mailer: Mailer;
   manageLinks: ManageLinks;
+  repository: LedgerRepository;
+  views: nunjucks.Environment;
 }): ReceiptSender {
-  const { config, logger, mailer, manageLinks } = deps;
+  const { config, logger, mailer, manageLinks, repository: repo, views } = deps;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
 
-  async function sendOne(donationId: unknown): Promise<boolean> {
+  async function sendOne(donationId: string): Promise<boolean> {
     const now = new Date();
-    // Lease the receipt so two processes never send it twice at once.
-    const donation = await Donation.findOneAndUpdate(
-      { _id: donationId, 'receipt.status': 'pending', 'receipt.nextAttemptAt': { $lte: now } },
-      {
-        $set: { 'receipt.nextAttemptAt': new Date(now.getTime() + 5 * 60_000) },
-        $inc: { 'receipt.attempts': 1 },
-      },
-      { returnDocument: 'after' },
-    ).lean();
+    const donation = await repo.leaseReceipt(donationId, now, LEASE_MS);
     if (!donation) return false;
-    const supporter = donation.supporterId ? await Supporter.findById(donation.supporterId).lean() : null;
-    if (!supporter && (donation.receipt?.attempts ?? 0) < 5) {
+    const supporter = donation.supporterId ? await repo.findSupporter(donation.supporterId) : null;
+    if (!supporter && donation.receipt.attempts < 5) {
       // A renewal can land before its subscription's supporter is known; look again shortly.
-      await Donation.updateOne(
-        { _id: donation._id },
-        { $set: { 'receipt.nextAttemptAt': new Date(Date.now() + 60_000) } },
-      );
+      await repo.receiptLater(donation.id, new Date(Date.now() + 60_000));
       return false;
     }
     if (!supporter || supporter.erasedAt) {
-      await Donation.updateOne({ _id: donation._id }, { $set: { 'receipt.status': 'skipped' } });
+      await repo.receiptDone(donation.id, 'skipped');
       return false;
     }
-    const receipt = receiptView(config, donation);
-    const manageUrl = `${config.site.publicUrl}/manage/${manageLinks.tokenFor(String(supporter._id))}`;
+    const subscription =
+      donation.kind === 'recurring' && donation.subscriptionId
+        ? await repo.findSubscription(donation.provider, donation.subscriptionId)
+        : null;
+    const next =
+      subscription && subscription.status !== 'cancelled' && !subscription.endsAt
+        ? subscription.currentPeriodEnd
+        : undefined;
+    const receipt = receiptView(config, donation, next);
+    // The newest link is the one that works: issuing it revokes the older ones.
+    const issuedAt = await repo.issueReplacingLink(supporter.id, replacingIssueTime(), supporter);
+    const manageUrl = `${config.site.publicUrl}/manage/${manageLinks.tokenFor(supporter.id, issuedAt)}`;
+    // Payer-supplied names go into mail to addresses nobody verified: only plain ones are used.
+    const name = nameIsSafeForMessages(supporter.name) ? supporter.name : undefined;
+    const context = { site: config.site, receipt, manageUrl, name, lifetimeDays: manageLinks.lifetimeDays };
     try {
       await mailer.send({
         to: supporter.email,
         subject: `Thank you for supporting ${config.site.name} — receipt ${receipt.number}`,
         text: [
-          `Thank you${supporter.name ? `, ${supporter.name}` : ''}.`,
+          `Thank you${name ? `, ${name}` : ''}.`,
           '',
           receiptText(config, receipt),
-          `See your contributions, download receipts or cancel monthly support here (the link works for 30 days):`,
+          `See your contributions, download receipts${receipt.kind === 'Monthly support' ? ', or change or cancel your monthly support' : ''} here (the link works for ${manageLinks.lifetimeDays} days; a newer email's link replaces it):`,
           manageUrl,
           '',
         ].join('\n'),
+        html: views.render('emails/receipt.html.njk', context),
         attachments: [
           {
             filename: `receipt-${receipt.number}.txt`,
@@ -135,41 +157,26 @@ export function createReceiptSender(deps: {
           },
         ],
       });
-      await Donation.updateOne(
-        { _id: donation._id },
-        {
-          $set: { 'receipt.status': 'sent', 'receipt.sentAt': new Date() },
-          $unset: { 'receipt.lastError': '' },
-        },
-      );
+      await repo.receiptDone(donation.id, 'sent');
       return true;
     } catch (err) {
-      const attempts = donation.receipt?.attempts ?? 1;
-      const backoff = Math.min(MAX_BACKOFF_MS, 30_000 * 2 ** (attempts - 1));
-      logger.warn({ err, donationId: String(donation._id), attempts }, 'receipt email failed; will retry');
-      await Donation.updateOne(
-        { _id: donation._id },
-        {
-          $set: {
-            'receipt.nextAttemptAt': new Date(Date.now() + backoff),
-            'receipt.lastError': err instanceof Error ? err.message.slice(0, 200) : 'send failed',
-          },
-        },
+      const backoff = Math.min(MAX_BACKOFF_MS, 30_000 * 2 ** (donation.receipt.attempts - 1));
+      logger.warn(
+        { err, donationId: donation.id, attempts: donation.receipt.attempts },
+        'receipt email failed; will retry',
+      );
+      await repo.receiptLater(
+        donation.id,
+        new Date(Date.now() + backoff),
+        err instanceof Error ? err.message : 'send failed',
       );
       return false;
     }
   }
 
   async function sweepOnce(): Promise<number> {
-    const due = await Donation.find({
-      'receipt.status': 'pending',
-      'receipt.nextAttemptAt': { $lte: new Date() },
-    })
-      .select('_id')
-      .limit(50)
-      .lean();
     let sent = 0;
-    for (const { _id } of due) if (await sendOne(_id)) sent += 1;
+    for (const id of await repo.dueReceipts(new Date(), 50)) if (await sendOne(id)) sent += 1;
     return sent;
   }
 

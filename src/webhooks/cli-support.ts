@@ -5,11 +5,10 @@
  * providers, which in simulator mode are the running app's simulator, never one of their own.
  */
 import { ConfigError, getConfig, type AppConfig } from '../config.js';
-import { connectStore, type Store } from '../db/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { paymentsOfRunningApp, SimulatorUnavailableError, type PaymentSetup } from '../payments/index.js';
-import { createLedger } from '../supporters/ledger.js';
-import { createWebhooksFeature, type WebhooksFeature } from './index.js';
+import { openCore, type Core } from '../runtime.js';
+import type { WebhooksFeature } from './index.js';
 
 export interface CliContext {
   config: AppConfig;
@@ -29,10 +28,18 @@ export async function openCliContext(needs: { providers: boolean }): Promise<Cli
     throw err;
   }
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', name: 'readerfund-cli' });
-  let store: Store;
+  let payments: PaymentSetup = { providers: {}, formActionOrigins: [], stop: async () => undefined };
   try {
-    store = await connectStore({ uri: config.db.uri, embeddedPath: config.db.embeddedPath, logger });
+    if (needs.providers) payments = await paymentsOfRunningApp(config, logger);
   } catch (err) {
+    if (err instanceof SimulatorUnavailableError) throw new CliError(err.message);
+    throw err;
+  }
+  let core: Core;
+  try {
+    core = await openCore(config, { logger, backgroundJobs: false, payments });
+  } catch (err) {
+    await payments.stop();
     const text = err instanceof Error ? err.message : String(err);
     if (/locked/i.test(text)) {
       throw new CliError(
@@ -43,27 +50,7 @@ export async function openCliContext(needs: { providers: boolean }): Promise<Cli
     }
     throw err;
   }
-  let payments: PaymentSetup | undefined;
-  try {
-    if (needs.providers) payments = await paymentsOfRunningApp(config, logger);
-    const ledger = createLedger({ logger });
-    const webhooks = createWebhooksFeature({ config, logger, providers: payments?.providers ?? {}, ledger });
-    const setup = payments;
-    return {
-      config,
-      logger,
-      webhooks,
-      async close() {
-        await setup?.stop();
-        await store.close();
-      },
-    };
-  } catch (err) {
-    await payments?.stop();
-    await store.close();
-    if (err instanceof SimulatorUnavailableError) throw new CliError(err.message);
-    throw err;
-  }
+  return { config, logger, webhooks: core.webhooks, close: () => core.stop() };
 }
 
 /** Runs a CLI's main and turns expected failures into a message and exit code 1. */

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { PaymentProvider, ProviderId } from '../payments/types.js';
 import type { Ledger } from '../supporters/ledger.js';
 import { createReconciler, type ReconciliationReport } from './reconcile.js';
-import { claimDailyRun } from './daily-run.js';
+import { runDaily } from './daily-run.js';
 import { createWebhookRepository, type ListFilter, type StoredEvent } from './repository.js';
 import { createWebhookRoutes } from './routes.js';
 import { createWebhookService, type ProcessResult, type RetryPolicy } from './service.js';
@@ -41,7 +41,23 @@ export interface WebhooksFeature {
   list(filter: ListFilter): Promise<StoredEvent[]>;
   show(id: string): Promise<StoredEvent | null>;
   reconcile(options: { days: number; until?: Date }): Promise<ReconciliationReport>;
-  /** The sweep and a daily reconciliation (over two days, so consecutive runs overlap), once per day across processes. */
+  /** Retention: drops raw payloads of finished events received before `before`. */
+  pruneRawBodies(before: Date): Promise<number>;
+  /**
+   * Erasure: rewrites the raw payloads that mention any of `terms` with `rewrite` (null leaves a
+   * payload as it is); each write is guarded on the payload read and retried once. Returns how
+   * many payloads changed. Signatures no longer match a rewritten payload, which replay never
+   * checks again: it was verified when it arrived.
+   */
+  scrubRawBodies(
+    terms: string[],
+    rewrite: (rawBody: string) => string | null,
+    options?: { since?: Date },
+  ): Promise<number>;
+  /**
+   * The sweep and a daily reconciliation (over two days, so consecutive runs overlap), once per day
+   * across processes; a run that fails is tried again later the same day.
+   */
   startJobs(options?: { sweepIntervalMs?: number; reconcileEveryMs?: number }): void;
   stopJobs(): Promise<void>;
 }
@@ -57,7 +73,12 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
     ...(deps.retry ? { retry: deps.retry } : {}),
     ...(deps.receivedGraceMs !== undefined ? { receivedGraceMs: deps.receivedGraceMs } : {}),
   });
-  const reconcile = createReconciler({ logger: deps.logger, providers: deps.providers, repository });
+  const reconcile = createReconciler({
+    logger: deps.logger,
+    providers: deps.providers,
+    repository,
+    ledger: deps.ledger.repository,
+  });
 
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
@@ -93,8 +114,7 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
       // Checked hourly, run once a day by whichever process claims the day first.
       daily = setInterval(() => {
         if (reconciling) return;
-        reconciling = claimDailyRun('reconcile')
-          .then((mine) => (mine ? reconcile({ days: 2 }) : undefined))
+        reconciling = runDaily('reconcile', () => reconcile({ days: 2 }))
           .catch((err: unknown) => deps.logger.error({ err }, 'daily reconciliation failed'))
           .finally(() => (reconciling = undefined));
       }, options.reconcileEveryMs ?? 3_600_000);
@@ -110,5 +130,23 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
     list: service.list,
     show: service.show,
     reconcile,
+    pruneRawBodies: (before) => repository.pruneRawBodies(before),
+    async scrubRawBodies(terms, rewrite, options = {}) {
+      let changed = 0;
+      for (const event of await repository.mentioning(terms, options)) {
+        let current: { rawBody: string } | null = event;
+        for (let attempt = 0; current && attempt < 3; attempt += 1) {
+          const next = rewrite(current.rawBody);
+          if (next === null || next === current.rawBody) break;
+          if (await repository.replaceRawBody(event.id, current.rawBody, next)) {
+            changed += 1;
+            break;
+          }
+          const fresh = await repository.find(event.id);
+          current = fresh && fresh.rawBody !== '' ? { rawBody: fresh.rawBody } : null;
+        }
+      }
+      return changed;
+    },
   };
 }

@@ -1,4 +1,5 @@
 import mongoose, { Schema, type InferSchemaType } from 'mongoose';
+import { providerIds } from '../payments/types.js';
 
 export const webhookStatuses = ['received', 'processing', 'processed', 'ignored', 'failed'] as const;
 export type WebhookStatus = (typeof webhookStatuses)[number];
@@ -9,13 +10,15 @@ export type WebhookStatus = (typeof webhookStatuses)[number];
  */
 const webhookEventSchema = new Schema(
   {
-    provider: { type: String, required: true, enum: ['stripe', 'paypal'] },
+    provider: { type: String, required: true, enum: providerIds },
     eventId: { type: String, required: true },
     type: { type: String, required: true },
     /** When the provider says the event happened. */
     eventCreatedAt: { type: Date, required: true },
     /** The body exactly as delivered (UTF-8 text); signatures were computed over these bytes. */
-    rawBody: { type: String, required: true },
+    rawBody: { type: String, default: '' },
+    /** When the raw body was dropped at the end of its retention period. */
+    rawPrunedAt: { type: Date },
     status: { type: String, required: true, enum: webhookStatuses },
     attempts: { type: Number, default: 0 },
     lastError: { type: String },
@@ -67,10 +70,9 @@ const reconciliationSchema = new Schema(
         {
           provider: String,
           paymentId: String,
-          providerAmountMinor: Number,
-          providerCurrency: String,
-          ledgerAmountMinor: Number,
-          ledgerCurrency: String,
+          field: String,
+          providerValue: String,
+          ledgerValue: String,
           _id: false,
         },
       ],

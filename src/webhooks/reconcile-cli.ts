@@ -36,7 +36,7 @@ async function main(): Promise<number> {
       }
       for (const m of report.mismatched) {
         console.log(
-          `  DIFFERS   ${m.provider} ${m.paymentId} provider ${m.providerAmountMinor} ${m.providerCurrency}, ledger ${m.ledgerAmountMinor} ${m.ledgerCurrency}`,
+          `  DIFFERS   ${m.provider} ${m.paymentId} ${m.field}: provider ${m.providerValue}, ledger ${m.ledgerValue}`,
         );
       }
       console.log(report.clean ? 'The ledger matches the providers.' : 'Differences found.');

@@ -1,10 +1,12 @@
 /**
- * Reconciliation: what the providers say was paid, against what the ledger recorded. Webhooks can
- * be lost for good (an endpoint down longer than the provider retries), so this is the backstop
- * that tells finance about a gap instead of letting a figure be quietly wrong.
+ * Reconciliation: what the providers say happened to each payment, against what the ledger
+ * recorded — presence, amount and currency, the refunded amount, and the state of its disputes.
+ * Webhooks can be lost for good (an endpoint down longer than the provider retries), so this is
+ * the backstop that tells finance about a gap instead of letting a figure be quietly wrong.
  */
 import type { Logger } from '../log.js';
 import type { PaymentProvider, ProviderId, ProviderPayment } from '../payments/types.js';
+import type { LedgerRepository } from '../supporters/repository.js';
 import type { ReconciliationRecord, WebhookRepository } from './repository.js';
 
 export interface ReconciliationReport extends ReconciliationRecord {
@@ -13,31 +15,55 @@ export interface ReconciliationReport extends ReconciliationRecord {
 
 const BATCH = 200;
 
+/** A dispute's state as the ledger can compare it: open, or decided with money out (lost) or not. */
+const decided = (status: string) => (status === 'lost' ? 'lost' : status === 'open' ? 'open' : 'not lost');
+
 export function createReconciler(deps: {
   logger: Logger;
   providers: Partial<Record<ProviderId, PaymentProvider>>;
   repository: WebhookRepository;
+  ledger: Pick<LedgerRepository, 'paymentsForReconciliation'>;
 }) {
   const logger = deps.logger.child({ component: 'reconcile' });
 
   async function compare(provider: ProviderId, payments: ProviderPayment[], record: ReconciliationRecord) {
-    const ledger = await deps.repository.ledgerAmounts(
+    const ledger = await deps.ledger.paymentsForReconciliation(
       provider,
       payments.map((p) => p.paymentId),
     );
+    const differs = (
+      paymentId: string,
+      field: 'amount' | 'refunded' | 'dispute',
+      providerValue: string,
+      ledgerValue: string,
+    ) => record.mismatched.push({ provider, paymentId, field, providerValue, ledgerValue });
     for (const p of payments) {
       const entry = ledger.get(p.paymentId);
       if (!entry) {
         record.missing.push({ provider, paymentId: p.paymentId, ...p.amount, occurredAt: p.occurredAt });
-      } else if (entry.amountMinor !== p.amount.amountMinor || entry.currency !== p.amount.currency) {
-        record.mismatched.push({
-          provider,
-          paymentId: p.paymentId,
-          providerAmountMinor: p.amount.amountMinor,
-          providerCurrency: p.amount.currency,
-          ledgerAmountMinor: entry.amountMinor,
-          ledgerCurrency: entry.currency,
-        });
+        continue;
+      }
+      if (entry.amountMinor !== p.amount.amountMinor || entry.currency !== p.amount.currency) {
+        differs(
+          p.paymentId,
+          'amount',
+          `${p.amount.amountMinor} ${p.amount.currency}`,
+          `${entry.amountMinor} ${entry.currency}`,
+        );
+      }
+      if (p.refundedMinor !== undefined && p.refundedMinor !== entry.refundedMinor) {
+        differs(p.paymentId, 'refunded', String(p.refundedMinor), String(entry.refundedMinor));
+      }
+      for (const dispute of p.disputes ?? []) {
+        const ours = entry.disputes.find((d) => d.id === dispute.id);
+        if (!ours || decided(ours.status) !== decided(dispute.status)) {
+          differs(
+            p.paymentId,
+            'dispute',
+            `${dispute.id} ${dispute.status}`,
+            ours ? `${ours.id} ${ours.status}` : 'not recorded',
+          );
+        }
       }
     }
   }

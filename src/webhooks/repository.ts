@@ -3,7 +3,6 @@
  */
 import mongoose from 'mongoose';
 import type { ProviderId } from '../payments/types.js';
-import { Donation } from '../supporters/models.js';
 import { Reconciliation, WebhookEvent, type WebhookStatus } from './models.js';
 
 export interface StoredEvent {
@@ -54,10 +53,10 @@ export interface ReconciliationRecord {
   mismatched: Array<{
     provider: ProviderId;
     paymentId: string;
-    providerAmountMinor: number;
-    providerCurrency: string;
-    ledgerAmountMinor: number;
-    ledgerCurrency: string;
+    /** What differs: the amount or currency, the refunded amount, or a dispute's state. */
+    field: 'amount' | 'refunded' | 'dispute';
+    providerValue: string;
+    ledgerValue: string;
   }>;
   clean: boolean;
 }
@@ -134,14 +133,14 @@ export function createWebhookRepository() {
       };
       try {
         await WebhookEvent.collection.insertOne(doc);
-        return { inserted: true, event: toStored(doc as unknown as Lean) };
+        return { inserted: true, event: toStored(doc) };
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         const existing = await WebhookEvent.findOne({
           provider: event.provider,
           eventId: event.eventId,
         }).lean();
-        return { inserted: false, existing: existing ? toStored(existing as Lean) : null };
+        return { inserted: false, existing: existing ? toStored(existing) : null };
       }
     },
 
@@ -162,7 +161,17 @@ export function createWebhookRepository() {
         { $set: { status: 'processing', lockedBy: worker, leaseUntil }, $inc: { attempts: 1 } },
         { returnDocument: 'after' },
       ).lean();
-      return doc ? toStored(doc as Lean) : null;
+      return doc ? toStored(doc) : null;
+    },
+
+    /** Extends the lease of an event this worker holds; false when it no longer holds it. */
+    async renew(id: string, worker: string, leaseUntil: Date): Promise<boolean> {
+      ensureConnected();
+      const result = await WebhookEvent.collection.updateOne(
+        { _id: new mongoose.Types.ObjectId(id), status: 'processing', lockedBy: worker },
+        { $set: { leaseUntil } },
+      );
+      return result.modifiedCount === 1;
     },
 
     async finish(
@@ -214,7 +223,7 @@ export function createWebhookRepository() {
         .limit(limit)
         .select('_id provider eventId')
         .lean();
-      return docs.map((d) => ({ id: String(d._id), provider: d.provider as ProviderId, eventId: d.eventId }));
+      return docs.map((d) => ({ id: String(d._id), provider: d.provider, eventId: d.eventId }));
     },
 
     /** By our document id or by the provider's event id. */
@@ -223,7 +232,7 @@ export function createWebhookRepository() {
       const doc = mongoose.isValidObjectId(idOrEventId)
         ? await WebhookEvent.findById(idOrEventId).lean()
         : await WebhookEvent.findOne({ eventId: idOrEventId }).lean();
-      return doc ? toStored(doc as Lean) : null;
+      return doc ? toStored(doc) : null;
     },
 
     async list(filter: ListFilter): Promise<StoredEvent[]> {
@@ -239,18 +248,58 @@ export function createWebhookRepository() {
       return docs.map((d) => toStored(d as Lean));
     },
 
-    /** The ledger's view of some provider payments, for reconciliation (read only). */
-    async ledgerAmounts(
-      provider: ProviderId,
-      paymentIds: string[],
-    ): Promise<Map<string, { amountMinor: number; currency: string }>> {
+    /**
+     * Drops the raw payloads of finished events received before `before`; the event, its status
+     * and what it did to the ledger stay as the audit trail. Returns how many were pruned.
+     */
+    async pruneRawBodies(before: Date): Promise<number> {
       ensureConnected();
-      const docs = await Donation.find({ provider, providerPaymentId: { $in: paymentIds } })
-        .select('providerPaymentId amountMinor currency')
-        .lean();
-      return new Map(
-        docs.map((d) => [d.providerPaymentId, { amountMinor: d.amountMinor, currency: d.currency }]),
+      const result = await WebhookEvent.collection.updateMany(
+        {
+          receivedAt: { $lt: before },
+          status: { $in: ['processed', 'ignored'] },
+          rawPrunedAt: { $exists: false },
+        },
+        { $set: { rawBody: '', rawPrunedAt: new Date() } },
       );
+      return result.modifiedCount;
+    },
+
+    // ----- personal data (readers' rights: erasure) ---------------------------------------------
+
+    /**
+     * Events whose raw payload mentions any of `terms` (case-insensitive), received since `since`
+     * when given; pruned payloads are skipped. Erasure reads these to scrub a person out of them.
+     */
+    async mentioning(
+      terms: string[],
+      options: { since?: Date; limit?: number } = {},
+    ): Promise<Array<{ id: string; rawBody: string }>> {
+      ensureConnected();
+      const wanted = [...new Set(terms.filter((t) => t.length >= 3))];
+      if (wanted.length === 0) return [];
+      const pattern = wanted.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+      const docs = await WebhookEvent.collection
+        .find(
+          {
+            rawBody: { $regex: pattern, $options: 'i' },
+            ...(options.since ? { receivedAt: { $gte: options.since } } : {}),
+          },
+          { projection: { rawBody: 1 } },
+        )
+        .limit(options.limit ?? 10_000)
+        .toArray();
+      return docs.map((d) => ({ id: String(d._id), rawBody: String(d.rawBody) }));
+    },
+
+    /** Replaces a raw payload only while it is still the one read (a guarded update). */
+    async replaceRawBody(id: string, expected: string, next: string): Promise<boolean> {
+      ensureConnected();
+      const result = await WebhookEvent.collection.updateOne(
+        { _id: new mongoose.Types.ObjectId(id), rawBody: expected },
+        { $set: { rawBody: next } },
+      );
+      return result.modifiedCount === 1;
     },
 
     async saveReconciliation(record: ReconciliationRecord): Promise<string> {

@@ -35,7 +35,10 @@ export interface WebhookServiceDeps {
   providers: Partial<Record<ProviderId, PaymentProvider>>;
   ledger: Ledger;
   repository: WebhookRepository;
-  /** How long a claim holds before another process may take the event over. */
+  /**
+   * How long a claim holds before another process may take the event over. The holder renews it
+   * every third of that while it works, so a slow provider call never lets a second process in.
+   */
   leaseMs?: number;
   retry?: Partial<RetryPolicy>;
   /** Events left in `received` longer than this are picked up by the sweep. */
@@ -111,40 +114,44 @@ export function createWebhookService(deps: WebhookServiceDeps) {
   }
 
   /** Applies a claimed event. Never throws: a failure is written to the event for the sweep. */
-  async function run(
-    event: StoredEvent,
-    verified?: VerifiedEvent,
-    facts?: PaymentFact[],
-  ): Promise<ProcessResult> {
+  async function run(event: StoredEvent, verified?: VerifiedEvent): Promise<ProcessResult> {
     const key = keyOf(event);
     const ours = !inFlight.has(key);
     inFlight.add(key);
+    // Keep the lease while working; if renewing fails the lease simply runs out, and whoever takes
+    // the event over finds the ledger's work idempotent.
+    const heartbeat = setInterval(
+      () => {
+        repo
+          .renew(event.id, worker, lease())
+          .catch((err: unknown) =>
+            logger.warn({ err, eventId: event.eventId }, 'could not renew a webhook lease'),
+          );
+      },
+      Math.max(Math.floor(leaseMs / 3), 10),
+    );
+    heartbeat.unref();
     try {
-      return await attempt(event, verified, facts);
+      return await attempt(event, verified);
     } finally {
+      clearInterval(heartbeat);
       if (ours) inFlight.delete(key);
     }
   }
 
-  async function attempt(
-    event: StoredEvent,
-    verified?: VerifiedEvent,
-    known?: PaymentFact[],
-  ): Promise<ProcessResult> {
+  async function attempt(event: StoredEvent, verified?: VerifiedEvent): Promise<ProcessResult> {
     const base = { id: event.id, eventId: event.eventId };
     try {
       const provider = deps.providers[event.provider];
       if (!provider) throw new Error(`provider ${event.provider} is not configured`);
       const payload = verified?.payload ?? (JSON.parse(event.rawBody) as Record<string, unknown>);
-      const facts =
-        known ??
-        (await provider.factsFromEvent({
-          provider: event.provider,
-          eventId: event.eventId,
-          type: event.type,
-          createdAt: event.eventCreatedAt,
-          payload,
-        }));
+      const facts = await provider.factsFromEvent({
+        provider: event.provider,
+        eventId: event.eventId,
+        type: event.type,
+        createdAt: event.eventCreatedAt,
+        payload,
+      });
       if (facts.length === 0) {
         await repo.finish(event.id, worker, 'ignored', undefined);
         return { ...base, status: 'ignored' };
@@ -182,6 +189,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     let verified: VerifiedEvent;
     try {
       verified = await provider.verifyWebhook(rawBody, headers);
+      if (!verified || typeof verified !== 'object') throw new WebhookVerificationError('no event');
     } catch (err) {
       if (err instanceof WebhookVerificationError) {
         logger.warn({ provider: providerId, reason: err.message }, 'webhook rejected');
@@ -206,9 +214,10 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     // mistake our fresh lease for one left by a failed attempt.
     const ours = !inFlight.has(key);
     inFlight.add(key);
-    // Facts first: an event with none (a type we do not use) is then stored in one write as
-    // `ignored`. If reading them fails, the event is still stored, and fails in `run` below.
-    const facts = await provider.factsFromEvent(verified).catch(() => undefined);
+    // A type we never use is stored as `ignored` in one write; anything else is stored claimed by
+    // this process, and only then are its facts read (which may call the provider): a duplicate
+    // delivery never costs a provider call.
+    const ignored = !provider.handlesEventType(verified.type);
     try {
       const stored = await repo.insert(
         {
@@ -218,7 +227,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
           eventCreatedAt: verified.createdAt,
           rawBody: rawBody.toString('utf8'),
         },
-        facts?.length === 0 ? { status: 'ignored' } : { status: 'processing', worker, leaseUntil: lease() },
+        ignored ? { status: 'ignored' } : { status: 'processing', worker, leaseUntil: lease() },
       );
       if (stored.inserted && stored.event.status === 'ignored')
         return { outcome: 'accepted', eventId, status: 'ignored' };
@@ -236,7 +245,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
         // event is marked failed (or its lease lapses) and the sweep finishes it.
         if (!claimed) return { outcome: 'accepted', eventId, status: 'in_progress' };
       }
-      const result = await run(claimed, verified, facts);
+      const result = await run(claimed, verified);
       if (result.status === 'failed') return { outcome: 'failed', eventId, storeDown: false };
       return { outcome: 'accepted', eventId, status: result.status === 'ignored' ? 'ignored' : 'processed' };
     } catch (err) {
@@ -267,6 +276,14 @@ export function createWebhookService(deps: WebhookServiceDeps) {
   async function replay(idOrEventId: string): Promise<ProcessResult | null> {
     const event = await repo.find(idOrEventId);
     if (!event) return null;
+    if (event.rawBody === '') {
+      return {
+        id: event.id,
+        eventId: event.eventId,
+        status: 'failed',
+        error: 'its raw payload was pruned after the retention period',
+      };
+    }
     const claimed = await claim(event, { includeFinished: true });
     if (!claimed) return { id: event.id, eventId: event.eventId, status: 'in_progress' };
     logger.info(

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  divideRoundHalfUp,
   formatMoney,
   minorUnitDigits,
   parseDecimalToMinor,
@@ -82,5 +83,16 @@ describe('money helpers', () => {
     assert.equal(formatMoney(550, 'USD', 'en-US', { dropZeroDecimals: true }), '$5.50');
     assert.equal(formatMoney(500, 'JPY', 'en-US'), '¥500');
     assert.equal(formatMoney(9007199254740991, 'USD', 'en-US'), '$90,071,992,547,409.91');
+  });
+
+  test('divides minor units exactly, rounding a half up and never through a float', () => {
+    assert.equal(divideRoundHalfUp(12000, 12), 1000);
+    assert.equal(divideRoundHalfUp(1000, 12), 83); // 83.33…
+    assert.equal(divideRoundHalfUp(14500, 1000), 15); // 14.5 rounds up
+    assert.equal(divideRoundHalfUp(14499, 1000), 14);
+    assert.equal(divideRoundHalfUp(-14500, 1000), -14); // half up is towards +∞
+    assert.equal(divideRoundHalfUp(Number.MAX_SAFE_INTEGER, 1), Number.MAX_SAFE_INTEGER);
+    assert.throws(() => divideRoundHalfUp(1, 0), RangeError);
+    assert.throws(() => divideRoundHalfUp(0.5, 1), RangeError);
   });
 });

@@ -1,76 +1,157 @@
+/**
+ * PayPal events → facts, from events the payment simulator delivered (tests/payments/fixtures/paypal,
+ * recorded by record-paypal.ts) and hand-written resources. No API is involved: the lookups a fact
+ * may need (a plan's price, a transaction's kind, an order's payer, capturing an order) are handed
+ * in and counted.
+ */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { createLogger } from '../../src/log.js';
-import { createPayPalAdapter } from '../../src/payments/paypal/index.js';
-import { ProviderError, type VerifiedEvent } from '../../src/payments/types.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  factsFromPayPalEvent,
+  handledEventTypes,
+  handlesEventType,
+  type EventContext,
+} from '../../src/payments/paypal/facts.js';
+import { ProviderError, type PaymentFact } from '../../src/payments/types.js';
+import { only } from './helpers.js';
 
-// No PayPal API is reachable here: every event below carries what its facts need, so a request
-// would fail the test with a connection error.
-const paypal = createPayPalAdapter({
-  clientId: `facts-test-${randomUUID()}`,
-  clientSecret: 'secret',
-  webhookId: 'WH-FACTS',
-  environment: { baseUrl: 'http://127.0.0.1:9' },
-  planStore: { find: () => Promise.resolve(null), save: (_k, planId) => Promise.resolve(planId) },
-  brandName: 'Readerfund',
-  logger: createLogger({ level: 'silent' }),
-});
+const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'paypal');
 
-function event(type: string, resource: Record<string, unknown>, id = `WH-${randomUUID()}`): VerifiedEvent {
-  const payload = { id, event_type: type, create_time: '2026-03-01T10:00:00Z', resource };
-  return { provider: 'paypal', eventId: id, type, createdAt: new Date(payload.create_time), payload };
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function fixture(name: string): Json {
+  return JSON.parse(readFileSync(path.join(dir, `${name}.json`), 'utf8')) as Json;
+}
+
+interface Lookups {
+  calls: string[];
+  context: Omit<EventContext, 'eventId' | 'eventType' | 'resource' | 'createTime'>;
+}
+
+function lookups(overrides: Partial<Lookups['context']> = {}): Lookups {
+  const calls: string[] = [];
+  return {
+    calls,
+    context: {
+      planAmount: (planId) => {
+        calls.push(`plan ${planId}`);
+        return Promise.resolve({ amountMinor: 1200, currency: 'USD' });
+      },
+      transactionKind: (id) => {
+        calls.push(`kind ${id}`);
+        return Promise.resolve('capture');
+      },
+      orderPayer: (orderId) => {
+        calls.push(`order ${orderId}`);
+        return Promise.resolve({ email: 'reader@example.org', customerId: 'PAYER1' });
+      },
+      captureOrder: (orderId) => {
+        calls.push(`capture ${orderId}`);
+        return Promise.resolve([]);
+      },
+      ...overrides,
+    },
+  };
+}
+
+async function facts(event: Json, with_ = lookups()): Promise<PaymentFact[]> {
+  return factsFromPayPalEvent({
+    eventId: String(event.id),
+    eventType: String(event.event_type),
+    ...(event.create_time ? { createTime: String(event.create_time) } : {}),
+    resource: event.resource,
+    ...with_.context,
+  });
+}
+
+function event(type: string, resource: Json, id = `WH-${type}`): Json {
+  return { id, event_type: type, create_time: '2026-03-01T10:00:00Z', resource };
 }
 
 describe('PayPal events as payment facts', () => {
-  test('a completed capture is a one-off payment for the checkout in custom_id', async () => {
-    const facts = await paypal.factsFromEvent(
-      event(
-        'PAYMENT.CAPTURE.COMPLETED',
-        {
-          id: '2GG279541U471931P',
-          status: 'COMPLETED',
-          amount: { currency_code: 'EUR', value: '12.50' },
-          custom_id: 'chk-42',
-          create_time: '2026-03-01T09:59:58Z',
-        },
-        'WH-1',
-      ),
-    );
-    assert.deepEqual(facts, [
-      {
-        type: 'payment.succeeded',
-        provider: 'paypal',
-        occurredAt: new Date('2026-03-01T09:59:58Z'),
-        paymentId: '2GG279541U471931P',
-        amount: { amountMinor: 1250, currency: 'EUR' },
-        kind: 'one_off',
-        payer: {},
-        checkoutId: 'chk-42',
-        sourceEventId: 'WH-1',
-      },
+  test('handles exactly the event types that carry facts, with a recorded fixture for each', () => {
+    assert.deepEqual([...handledEventTypes].sort(), [
+      'BILLING.SUBSCRIPTION.ACTIVATED',
+      'BILLING.SUBSCRIPTION.CANCELLED',
+      'BILLING.SUBSCRIPTION.CREATED',
+      'BILLING.SUBSCRIPTION.EXPIRED',
+      'BILLING.SUBSCRIPTION.PAYMENT.FAILED',
+      'BILLING.SUBSCRIPTION.RE-ACTIVATED',
+      'BILLING.SUBSCRIPTION.SUSPENDED',
+      'BILLING.SUBSCRIPTION.UPDATED',
+      'CHECKOUT.ORDER.APPROVED',
+      'CUSTOMER.DISPUTE.CREATED',
+      'CUSTOMER.DISPUTE.RESOLVED',
+      'CUSTOMER.DISPUTE.UPDATED',
+      'PAYMENT.CAPTURE.COMPLETED',
+      'PAYMENT.CAPTURE.REFUNDED',
+      'PAYMENT.CAPTURE.REVERSED',
+      'PAYMENT.SALE.COMPLETED',
+      'PAYMENT.SALE.REFUNDED',
+      'PAYMENT.SALE.REVERSED',
     ]);
+    assert.equal(handlesEventType('CATALOG.PRODUCT.CREATED'), false);
+    const recorded = new Set(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => String(fixture(f.slice(0, -5)).event_type)),
+    );
+    assert.deepEqual([...recorded].sort(), [...handledEventTypes].sort());
   });
 
-  test('a zero-decimal capture keeps its amount exact', async () => {
-    const [fact] = await paypal.factsFromEvent(
+  test('a completed capture is a one-off payment with PayPal’s fee and the payer of its order', async () => {
+    const payload = fixture('PAYMENT.CAPTURE.COMPLETED');
+    const capture = payload.resource;
+    const used = lookups();
+    const paid = only(await facts(payload, used), 'payment.succeeded');
+    assert.deepEqual(paid, {
+      type: 'payment.succeeded',
+      provider: 'paypal',
+      occurredAt: new Date(capture.create_time),
+      paymentId: capture.id,
+      amount: { amountMinor: 1000, currency: 'USD' },
+      kind: 'one_off',
+      payer: { email: 'reader@example.org', customerId: 'PAYER1' },
+      // 3.49% of 10.00 is 34.9 minor units, rounded half up to 35, plus 49.
+      fee: { amountMinor: 84, currency: 'USD' },
+      checkoutId: 'chk-one-off',
+      sourceEventId: payload.id,
+    });
+    assert.deepEqual(used.calls, [`order ${capture.supplementary_data.related_ids.order_id}`]);
+  });
+
+  test('PayPal rule: an approved order is captured from the webhook, the reader may never return (issue 10 defect 2)', async () => {
+    const payload = fixture('CHECKOUT.ORDER.APPROVED');
+    const captured: PaymentFact = {
+      type: 'payment.succeeded',
+      provider: 'paypal',
+      occurredAt: new Date(),
+      paymentId: 'CAPTURE1',
+      amount: { amountMinor: 1000, currency: 'USD' },
+      kind: 'one_off',
+      payer: { email: 'reader@example.org' },
+    };
+    const used = lookups({ captureOrder: () => Promise.resolve([captured]) });
+    const [fact] = await facts(payload, used);
+    assert.deepEqual(fact, { ...captured, sourceEventId: payload.id });
+  });
+
+  test('a zero-decimal capture keeps its amount exact, and an amount with too many decimals is refused', async () => {
+    const [fact] = await facts(
       event('PAYMENT.CAPTURE.COMPLETED', {
         id: 'CAP-JPY',
         status: 'COMPLETED',
         amount: { currency_code: 'JPY', value: '1500' },
       }),
     );
-    assert.equal(fact?.type, 'payment.succeeded');
-    assert.deepEqual(fact.type === 'payment.succeeded' && fact.amount, {
-      amountMinor: 1500,
-      currency: 'JPY',
-    });
+    assert.ok(fact?.type === 'payment.succeeded');
+    assert.deepEqual(fact.amount, { amountMinor: 1500, currency: 'JPY' });
     assert.equal(fact.occurredAt.toISOString(), '2026-03-01T10:00:00.000Z', 'falls back to the event time');
-  });
-
-  test('refuses an amount with more decimals than the currency has', async () => {
     await assert.rejects(
-      paypal.factsFromEvent(
+      facts(
         event('PAYMENT.CAPTURE.COMPLETED', {
           id: 'CAP-BAD',
           status: 'COMPLETED',
@@ -81,182 +162,301 @@ describe('PayPal events as payment facts', () => {
     );
   });
 
-  test('a capture refund names the capture from its "up" link', async () => {
-    const facts = await paypal.factsFromEvent(
-      event(
-        'PAYMENT.CAPTURE.REFUNDED',
-        {
-          id: 'REF-1',
-          status: 'COMPLETED',
-          amount: { currency_code: 'USD', value: '2.00' },
-          create_time: '2026-03-02T00:00:00Z',
-          links: [
-            { rel: 'self', href: 'https://api.paypal.com/v2/payments/refunds/REF-1' },
-            { rel: 'up', href: 'https://api.paypal.com/v2/payments/captures/CAP-9' },
-          ],
-        },
-        'WH-R',
-      ),
-    );
-    assert.deepEqual(facts, [
-      {
-        type: 'payment.refunded',
-        provider: 'paypal',
-        sourceEventId: 'WH-R',
-        occurredAt: new Date('2026-03-02T00:00:00Z'),
-        paymentId: 'CAP-9',
-        refund: { id: 'REF-1', amount: { amountMinor: 200, currency: 'USD' } },
-      },
-    ]);
-  });
-
-  test('a capture reversal is a refund marked as a reversal, from a related capture id too', async () => {
-    const [fact] = await paypal.factsFromEvent(
-      event('PAYMENT.CAPTURE.REVERSED', {
-        id: 'REV-1',
-        amount: { currency_code: 'USD', value: '-5.00' },
-        supplementary_data: { related_ids: { capture_id: 'CAP-7' } },
-      }),
-    );
-    assert.ok(fact?.type === 'payment.refunded');
-    assert.equal(fact.paymentId, 'CAP-7');
-    assert.equal(fact.reversal, true);
-    assert.deepEqual(fact.refund, { id: 'REV-1', amount: { amountMinor: 500, currency: 'USD' } });
-  });
-
-  test('a refund that does not say which capture it belongs to is an error, not a silent drop', async () => {
+  test('a capture refund is a refund of the capture named by its "up" link', async () => {
+    const payload = fixture('PAYMENT.CAPTURE.REFUNDED');
+    const refunded = only(await facts(payload), 'payment.refunded');
+    const up = payload.resource.links.find((l: Json) => l.rel === 'up').href as string;
+    assert.equal(refunded.paymentId, up.split('/').pop());
+    assert.deepEqual(refunded.refund, {
+      id: payload.resource.id,
+      amount: { amountMinor: 250, currency: 'USD' },
+    });
+    assert.equal(refunded.checkoutId, 'chk-one-off');
     await assert.rejects(
-      paypal.factsFromEvent(
+      facts(
         event('PAYMENT.CAPTURE.REFUNDED', { id: 'REF-X', amount: { currency_code: 'USD', value: '1.00' } }),
       ),
       /does not say which capture/,
     );
   });
 
-  test('an activated subscription carries payer, last payment and next billing time', async () => {
-    const facts = await paypal.factsFromEvent(
-      event(
-        'BILLING.SUBSCRIPTION.ACTIVATED',
-        {
-          id: 'I-ABC',
-          status: 'ACTIVE',
-          plan_id: 'P-1',
-          custom_id: 'chk-7',
-          status_update_time: '2026-03-01T09:00:00Z',
-          subscriber: {
-            email_address: 'ada@example.org',
-            payer_id: 'PAYER1',
-            name: { given_name: 'Ada', surname: 'Lovelace' },
-          },
-          billing_info: {
-            last_payment: { amount: { currency_code: 'USD', value: '5.00' }, time: '2026-03-01T09:00:00Z' },
-            next_billing_time: '2026-04-01T10:00:00Z',
-          },
-        },
-        'WH-A',
-      ),
+  test('PayPal rule: a reversed capture is a chargeback lost, not a refund (issue 10 defect 1)', async () => {
+    const payload = fixture('PAYMENT.CAPTURE.REVERSED');
+    const captureId = (payload.resource.links.find((l: Json) => l.rel === 'up').href as string)
+      .split('/')
+      .pop();
+    const list = await facts(payload);
+    assert.equal(
+      list.some((f) => f.type === 'payment.refunded'),
+      false,
     );
-    assert.deepEqual(facts, [
-      {
-        type: 'subscription.activated',
-        provider: 'paypal',
-        occurredAt: new Date('2026-03-01T09:00:00Z'),
-        subscriptionId: 'I-ABC',
-        payer: { email: 'ada@example.org', name: 'Ada Lovelace', customerId: 'PAYER1' },
-        amount: { amountMinor: 500, currency: 'USD' },
-        currentPeriodEnd: new Date('2026-04-01T10:00:00Z'),
-        checkoutId: 'chk-7',
-        sourceEventId: 'WH-A',
-      },
-    ]);
+    assert.deepEqual(only(list, 'payment.disputed'), {
+      type: 'payment.disputed',
+      provider: 'paypal',
+      sourceEventId: payload.id,
+      status: 'lost',
+      paymentId: captureId,
+      disputeId: `capture:${captureId}`,
+      occurredAt: new Date(payload.resource.create_time),
+      amount: { amountMinor: 750, currency: 'USD' },
+    });
+    // The capture itself, reversed, as some deliveries carry it.
+    const [fact] = await facts(
+      event('PAYMENT.CAPTURE.REVERSED', {
+        id: 'CAP-7',
+        status: 'REVERSED',
+        amount: { currency_code: 'USD', value: '-5.00' },
+      }),
+    );
+    assert.ok(fact?.type === 'payment.disputed');
+    assert.equal(fact.disputeId, 'capture:CAP-7');
+    assert.deepEqual(fact.amount, { amountMinor: 500, currency: 'USD' });
   });
 
-  test('cancelled and suspended subscriptions change status', async () => {
-    const [cancelled] = await paypal.factsFromEvent(
-      event('BILLING.SUBSCRIPTION.CANCELLED', { id: 'I-1', status: 'CANCELLED', custom_id: 'chk-1' }),
+  test('PayPal rule: a reversed sale is a chargeback lost on the sale', async () => {
+    const payload = fixture('PAYMENT.SALE.REVERSED');
+    const lost = only(await facts(payload), 'payment.disputed');
+    assert.equal(lost.status, 'lost');
+    assert.equal(lost.paymentId, payload.resource.sale_id);
+    assert.equal(lost.disputeId, `sale:${String(payload.resource.sale_id)}`);
+    assert.deepEqual(lost.amount, { amountMinor: 1200, currency: 'USD' });
+  });
+
+  test('PayPal rule: a buyer-favour resolution and the reversal it causes are one loss, under one dispute id', async () => {
+    const resolved = fixture('CUSTOMER.DISPUTE.RESOLVED.buyer-favour');
+    const reversed = fixture('PAYMENT.CAPTURE.REVERSED.after-dispute');
+    const used = lookups();
+    const fromDispute = only(await facts(resolved, used), 'payment.disputed');
+    const fromReversal = only(await facts(reversed), 'payment.disputed');
+    const captureId = resolved.resource.disputed_transactions[0].seller_transaction_id;
+    assert.deepEqual(used.calls, [`kind ${captureId}`]);
+    assert.equal(fromDispute.status, 'lost');
+    assert.equal(fromReversal.status, 'lost');
+    assert.equal(fromDispute.disputeId, `capture:${captureId}`);
+    assert.equal(fromDispute.disputeId, fromReversal.disputeId);
+    assert.equal(fromDispute.paymentId, fromReversal.paymentId);
+  });
+
+  test('a dispute on a subscription payment is named after the sale', async () => {
+    const payload = fixture('CUSTOMER.DISPUTE.CREATED');
+    const [fact] = await facts(payload, lookups({ transactionKind: () => Promise.resolve('sale') }));
+    assert.ok(fact?.type === 'payment.disputed');
+    assert.equal(
+      fact.disputeId,
+      `sale:${String(payload.resource.disputed_transactions[0].seller_transaction_id)}`,
     );
-    const [suspended] = await paypal.factsFromEvent(
-      event('BILLING.SUBSCRIPTION.SUSPENDED', { id: 'I-2', status: 'SUSPENDED' }),
+  });
+
+  test('PayPal rule: disputes are open until resolved; outcomes map to won, lost or closed', async () => {
+    const created = only(await facts(fixture('CUSTOMER.DISPUTE.CREATED')), 'payment.disputed');
+    assert.equal(created.status, 'open');
+    assert.deepEqual(created.amount, { amountMinor: 800, currency: 'USD' });
+    assert.equal(only(await facts(fixture('CUSTOMER.DISPUTE.UPDATED')), 'payment.disputed').status, 'open');
+    assert.equal(
+      only(await facts(fixture('CUSTOMER.DISPUTE.RESOLVED.seller-favour')), 'payment.disputed').status,
+      'won',
     );
-    assert.ok(cancelled?.type === 'subscription.status_changed');
-    assert.equal(cancelled.status, 'cancelled');
-    assert.equal(cancelled.subscriptionId, 'I-1');
-    assert.equal(cancelled.checkoutId, 'chk-1');
-    assert.ok(suspended?.type === 'subscription.status_changed');
+    assert.equal(
+      only(await facts(fixture('CUSTOMER.DISPUTE.RESOLVED.cancelled-by-buyer')), 'payment.disputed').status,
+      'closed',
+      'a withdrawn claim moved no money',
+    );
+    const outcomes = {
+      RESOLVED_BUYER_FAVOUR: 'lost',
+      ACCEPTED: 'lost',
+      RESOLVED_SELLER_FAVOUR: 'won',
+      RESOLVED_WITH_PAYOUT: 'won',
+      DENIED: 'won',
+      CANCELED_BY_BUYER: 'closed',
+      NONE: 'closed',
+    } as const;
+    for (const [code, status] of Object.entries(outcomes)) {
+      const payload = fixture('CUSTOMER.DISPUTE.RESOLVED.seller-favour');
+      payload.resource.dispute_outcome = { outcome_code: code };
+      assert.equal(only(await facts(payload), 'payment.disputed').status, status, code);
+      // An UPDATED event of a resolved dispute says the same.
+      payload.event_type = 'CUSTOMER.DISPUTE.UPDATED';
+      assert.equal(only(await facts(payload), 'payment.disputed').status, status, `${code} (updated)`);
+    }
+  });
+
+  test('a created subscription is pending, with its plan’s price', async () => {
+    const payload = fixture('BILLING.SUBSCRIPTION.CREATED');
+    const used = lookups();
+    const moved = only(await facts(payload, used), 'subscription.moved');
+    assert.equal(moved.status, 'pending');
+    assert.equal(moved.checkoutId, 'chk-monthly');
+    assert.deepEqual(moved.amount, { amountMinor: 1200, currency: 'USD' });
+    assert.deepEqual(used.calls, [`plan ${String(payload.resource.plan_id)}`]);
+  });
+
+  test('an activated subscription is active with payer, price, period end and no end scheduled', async () => {
+    const payload = fixture('BILLING.SUBSCRIPTION.ACTIVATED');
+    const sub = payload.resource;
+    const moved = only(
+      await facts(
+        payload,
+        lookups({ planAmount: () => Promise.resolve({ amountMinor: 700, currency: 'USD' }) }),
+      ),
+      'subscription.moved',
+    );
+    assert.deepEqual(moved, {
+      type: 'subscription.moved',
+      provider: 'paypal',
+      occurredAt: new Date(payload.create_time),
+      subscriptionId: sub.id,
+      status: 'active',
+      payer: {
+        email: sub.subscriber.email_address,
+        name: 'Sandbox Buyer',
+        customerId: sub.subscriber.payer_id,
+      },
+      amount: { amountMinor: 700, currency: 'USD' },
+      currentPeriodEnd: new Date(sub.billing_info.next_billing_time),
+      endsAt: null,
+      checkoutId: 'chk-monthly',
+      sourceEventId: payload.id,
+    });
+    // Without the plan's price, the last payment says it.
+    const paidOnce = structuredClone(payload);
+    paidOnce.resource.billing_info.last_payment = {
+      amount: { currency_code: 'USD', value: '7.00' },
+      time: payload.create_time,
+    };
+    const fallback = only(
+      await facts(paidOnce, lookups({ planAmount: () => Promise.resolve(undefined) })),
+      'subscription.moved',
+    );
+    assert.deepEqual(fallback.amount, { amountMinor: 700, currency: 'USD' });
+  });
+
+  test('an updated subscription moves to its resource’s status and its new plan’s price', async () => {
+    const payload = fixture('BILLING.SUBSCRIPTION.UPDATED');
+    const moved = only(await facts(payload), 'subscription.moved');
+    assert.equal(moved.status, 'active');
+    assert.deepEqual(
+      moved.amount,
+      { amountMinor: 1200, currency: 'USD' },
+      'the revised plan, not the last payment',
+    );
+    const statuses = {
+      APPROVAL_PENDING: 'pending',
+      APPROVED: 'pending',
+      ACTIVE: 'active',
+      SUSPENDED: 'suspended',
+      CANCELLED: 'cancelled',
+      EXPIRED: 'cancelled',
+    } as const;
+    for (const [paypalStatus, ours] of Object.entries(statuses)) {
+      payload.resource.status = paypalStatus;
+      assert.equal(only(await facts(payload), 'subscription.moved').status, ours, paypalStatus);
+    }
+    payload.resource.status = 'SOMETHING_NEW';
+    assert.deepEqual(await facts(payload), []);
+  });
+
+  test('a re-activated subscription is active again (issue 10 defect 4: it stayed suspended)', async () => {
+    const suspended = only(await facts(fixture('BILLING.SUBSCRIPTION.SUSPENDED')), 'subscription.moved');
     assert.equal(suspended.status, 'suspended');
+    const reactivated = only(await facts(fixture('BILLING.SUBSCRIPTION.RE-ACTIVATED')), 'subscription.moved');
+    assert.equal(reactivated.status, 'active');
+    assert.equal(reactivated.subscriptionId, suspended.subscriptionId);
+    assert.ok(reactivated.occurredAt >= suspended.occurredAt);
+  });
+
+  test('PayPal rule: a cancelled subscription ends when its paid period does (no cancel-at-period-end at PayPal)', async () => {
+    const payload = fixture('BILLING.SUBSCRIPTION.CANCELLED');
+    const sub = payload.resource;
+    assert.equal(sub.billing_info.next_billing_time, undefined, 'PayPal drops the next billing time');
+    const moved = only(await facts(payload), 'subscription.moved');
+    assert.equal(moved.status, 'cancelled');
+    // A month after the last payment, which is after the cancellation.
+    const lastPayment = new Date(sub.billing_info.last_payment.time);
+    const expected = new Date(lastPayment);
+    expected.setUTCMonth(expected.getUTCMonth() + 1);
+    assert.ok(expected > new Date(payload.create_time));
+    assert.deepEqual(moved.endsAt, expected);
+    assert.deepEqual(moved.currentPeriodEnd, expected);
+
+    // When PayPal still says when the next payment would have been, that is the end.
+    const withNext = structuredClone(payload);
+    withNext.resource.billing_info.next_billing_time = '2030-01-15T10:00:00Z';
+    assert.deepEqual(
+      only(await facts(withNext), 'subscription.moved').endsAt,
+      new Date('2030-01-15T10:00:00Z'),
+    );
+
+    // A period already over ends it at the cancellation.
+    const lapsed = event('BILLING.SUBSCRIPTION.CANCELLED', {
+      id: 'I-LAPSED00000',
+      status: 'CANCELLED',
+      billing_info: {
+        last_payment: { time: '2026-01-01T00:00:00Z' },
+        next_billing_time: '2026-02-01T00:00:00Z',
+      },
+    });
+    assert.deepEqual(
+      only(await facts(lapsed), 'subscription.moved').endsAt,
+      new Date('2026-03-01T10:00:00Z'),
+    );
+  });
+
+  test('an expired subscription is cancelled and ends at the event', async () => {
+    const payload = fixture('BILLING.SUBSCRIPTION.EXPIRED');
+    const moved = only(await facts(payload), 'subscription.moved');
+    assert.equal(moved.status, 'cancelled');
+    assert.deepEqual(moved.endsAt, new Date(payload.create_time));
   });
 
   test('a failed subscription payment is a failed payment and makes the subscription past due', async () => {
-    const facts = await paypal.factsFromEvent(
-      event('BILLING.SUBSCRIPTION.PAYMENT.FAILED', {
-        id: 'I-3',
-        status: 'ACTIVE',
-        billing_info: { last_failed_payment: { reason_code: 'PAYMENT_DENIED' } },
-      }),
-    );
+    const payload = fixture('BILLING.SUBSCRIPTION.PAYMENT.FAILED');
+    const list = await facts(payload);
     assert.deepEqual(
-      facts.map((f) => f.type),
-      ['payment.failed', 'subscription.status_changed'],
+      list.map((f) => f.type),
+      ['payment.failed', 'subscription.moved'],
     );
-    const [failed, changed] = facts;
-    assert.ok(failed?.type === 'payment.failed' && changed?.type === 'subscription.status_changed');
-    assert.equal(failed.subscriptionId, 'I-3');
+    const failed = only(list, 'payment.failed');
+    assert.equal(failed.subscriptionId, payload.resource.id);
     assert.match(failed.reason, /PAYMENT_DENIED/);
-    assert.equal(changed.status, 'past_due');
+    assert.equal(only(list, 'subscription.moved').status, 'past_due');
   });
 
-  test('a completed sale is a recurring payment of its subscription', async () => {
-    const [fact] = await paypal.factsFromEvent(
-      event('PAYMENT.SALE.COMPLETED', {
-        id: '80021663DE681814L',
-        state: 'completed',
-        amount: { total: '5.00', currency: 'USD' },
-        billing_agreement_id: 'I-ABC',
-        custom: 'chk-7',
-        create_time: '2026-04-01T10:00:05Z',
-      }),
-    );
-    assert.ok(fact?.type === 'payment.succeeded');
-    assert.equal(fact.paymentId, '80021663DE681814L');
-    assert.equal(fact.kind, 'recurring');
-    assert.equal(fact.subscriptionId, 'I-ABC');
-    assert.equal(fact.checkoutId, 'chk-7');
-    assert.deepEqual(fact.amount, { amountMinor: 500, currency: 'USD' });
-    assert.equal(fact.occurredAt.toISOString(), '2026-04-01T10:00:05.000Z');
+  test('a completed sale is a recurring payment of its subscription, with PayPal’s transaction fee', async () => {
+    const payload = fixture('PAYMENT.SALE.COMPLETED');
+    const used = lookups();
+    const paid = only(await facts(payload, used), 'payment.succeeded');
+    assert.equal(paid.paymentId, payload.resource.id);
+    assert.equal(paid.kind, 'recurring');
+    assert.equal(paid.subscriptionId, payload.resource.billing_agreement_id);
+    assert.equal(paid.checkoutId, 'chk-monthly');
+    assert.deepEqual(paid.amount, { amountMinor: 700, currency: 'USD' });
+    assert.deepEqual(paid.fee, { amountMinor: 73, currency: 'USD' });
+    assert.deepEqual(used.calls, [], 'a sale needs no lookup');
   });
 
-  test('sale refunds and reversals point at the sale', async () => {
-    const [refunded] = await paypal.factsFromEvent(
-      event('PAYMENT.SALE.REFUNDED', {
-        id: 'SR-1',
-        amount: { total: '-5.00', currency: 'USD' },
-        sale_id: 'SALE-1',
-      }),
-    );
-    const [reversed] = await paypal.factsFromEvent(
-      event('PAYMENT.SALE.REVERSED', {
-        id: 'SR-2',
-        amount: { total: '5.00', currency: 'USD' },
-        parent_payment: 'PAY-1',
-      }),
-    );
-    assert.ok(refunded?.type === 'payment.refunded' && reversed?.type === 'payment.refunded');
-    assert.equal(refunded.paymentId, 'SALE-1');
-    assert.deepEqual(refunded.refund, { id: 'SR-1', amount: { amountMinor: 500, currency: 'USD' } });
-    assert.equal(refunded.reversal, undefined);
-    assert.equal(reversed.paymentId, 'PAY-1');
-    assert.equal(reversed.reversal, true);
-  });
-
-  test('event types Readerfund does not use give no facts', async () => {
-    assert.deepEqual(await paypal.factsFromEvent(event('CHECKOUT.ORDER.APPROVED', { id: 'O-1' })), []);
-    assert.deepEqual(await paypal.factsFromEvent(event('CUSTOMER.DISPUTE.CREATED', { id: 'PP-D-1' })), []);
-  });
-
-  test('a known event with a resource missing its essentials is reported as unusable', async () => {
+  test('a sale refund points at the sale', async () => {
+    const payload = fixture('PAYMENT.SALE.REFUNDED');
+    const refunded = only(await facts(payload), 'payment.refunded');
+    assert.equal(refunded.paymentId, payload.resource.sale_id);
+    assert.deepEqual(refunded.refund, {
+      id: payload.resource.id,
+      amount: { amountMinor: 200, currency: 'USD' },
+    });
     await assert.rejects(
-      paypal.factsFromEvent(event('PAYMENT.SALE.COMPLETED', { id: 'S-1' })),
+      facts(event('PAYMENT.SALE.REFUNDED', { id: 'SR-1', amount: { total: '-1.00', currency: 'USD' } })),
+      /does not say which sale/,
+    );
+  });
+
+  test('event types Readerfund does not use give no facts, and a known one missing its essentials is unusable', async () => {
+    assert.deepEqual(await facts(event('CATALOG.PRODUCT.CREATED', { id: 'PROD-1' })), []);
+    await assert.rejects(
+      facts(event('PAYMENT.SALE.COMPLETED', { id: 'S-1' })),
       (err: unknown) => err instanceof ProviderError && !err.retryable,
+    );
+    await assert.rejects(
+      facts(event('CUSTOMER.DISPUTE.CREATED', { dispute_id: 'PP-D-1', disputed_transactions: [] })),
+      /names no transaction/,
     );
   });
 });

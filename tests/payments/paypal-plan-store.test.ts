@@ -1,18 +1,25 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { connectStore, type Store } from '../../src/db/index.js';
+import { createLogger } from '../../src/log.js';
 import { createMongoPayPalPlanStore, PayPalPlan } from '../../src/payments/paypal/plan-store.js';
-import type { Runtime } from '../../src/runtime.js';
-import { startTestRuntime } from '../helpers/runtime.js';
 
-let runtime: Runtime;
+// Only the store: the embedded one in memory, or MONGODB_URI with a database of its own.
+let store: Store;
 
 before(async () => {
-  runtime = await startTestRuntime();
+  store = await connectStore({
+    uri: process.env.MONGODB_URI ?? '',
+    embeddedPath: null,
+    dbName: `readerfund_test_${randomUUID().slice(0, 8)}`,
+    logger: createLogger({ level: 'silent' }),
+  });
   await PayPalPlan.init();
 });
 
 after(async () => {
-  await runtime.stop();
+  await store.close();
 });
 
 describe('PayPal plan store', () => {

@@ -72,23 +72,43 @@ async function createOrder(value = '5.00', extra: Json = {}): Promise<Json> {
   return res.result!;
 }
 
-async function createPlan(extra: Json = {}): Promise<string> {
-  const product = await h.paypal.execute<Json>(
-    custom('/v1/catalogs/products', 'POST', { name: 'Readerfund monthly', type: 'SERVICE' }),
+/** An order the buyer approved and the merchant captured; its capture id. */
+async function capturedOrder(value: string): Promise<string> {
+  const order = await createOrder(value);
+  await approvePayPal(link(order.links, 'approve'));
+  const captured = await h.paypal.execute<Json>(
+    new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id)),
   );
-  assert.equal(product.statusCode, 201);
-  assert.match(String(product.result!.id), /^PROD-/);
+  const units = captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>;
+  return String(units[0]!.payments.captures[0]!.id);
+}
+
+/** A monthly plan (7.00 EUR unless `value`), under a new product unless `productId`. */
+async function createPlan(
+  extra: Json = {},
+  options: { value?: string; totalCycles?: number; productId?: string } = {},
+): Promise<string> {
+  let productId = options.productId;
+  if (!productId) {
+    const product = await h.paypal.execute<Json>(
+      custom('/v1/catalogs/products', 'POST', { name: 'Readerfund monthly', type: 'SERVICE' }),
+    );
+    assert.equal(product.statusCode, 201);
+    assert.match(String(product.result!.id), /^PROD-/);
+    productId = String(product.result!.id);
+  }
+  const value = options.value ?? '7.00';
   const plan = await h.paypal.execute<Json>(
     custom('/v1/billing/plans', 'POST', {
-      product_id: product.result!.id,
-      name: 'Monthly 7 EUR',
+      product_id: productId,
+      name: `Monthly ${value} EUR`,
       billing_cycles: [
         {
           frequency: { interval_unit: 'MONTH', interval_count: 1 },
           tenure_type: 'REGULAR',
           sequence: 1,
-          total_cycles: 0,
-          pricing_scheme: { fixed_price: { value: '7.00', currency_code: 'EUR' } },
+          total_cycles: options.totalCycles ?? 0,
+          pricing_scheme: { fixed_price: { value, currency_code: 'EUR' } },
         },
       ],
       payment_preferences: { auto_bill_outstanding: true, payment_failure_threshold: 2 },
@@ -218,15 +238,7 @@ describe('PayPal simulator: orders', () => {
   });
 
   it('refunds a capture and emits PAYMENT.CAPTURE.REFUNDED', async () => {
-    const order = await createOrder('10.00');
-    await approvePayPal(link(order.links, 'approve'));
-    const captured = await h.paypal.execute<Json>(
-      new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id)),
-    );
-    const captureId = String(
-      (captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!.payments.captures[0]!
-        .id,
-    );
+    const captureId = await capturedOrder('10.00');
     const refundRequest = new h.paypalSdk.payments.CapturesRefundRequest(captureId);
     refundRequest.requestBody({ amount: { currency_code: 'EUR', value: '4.00' } });
     const refund = await h.paypal.execute<Json>(refundRequest);
@@ -288,7 +300,7 @@ describe('PayPal simulator: orders', () => {
 });
 
 describe('PayPal simulator: subscriptions', () => {
-  it('activates on approval and takes the first payment as PAYMENT.SALE.COMPLETED', async () => {
+  it('announces a new subscription, activates it on approval and takes the first payment as PAYMENT.SALE.COMPLETED', async () => {
     const planId = await createPlan();
     const id = await subscribe(planId);
     const sub = await h.paypal.execute<Json>(custom(`/v1/billing/subscriptions/${id}`, 'GET'));
@@ -299,9 +311,12 @@ describe('PayPal simulator: subscriptions', () => {
     const mine = paypalEvents().filter((e) => e.resource.id === id || e.resource.billing_agreement_id === id);
     assert.deepEqual(
       mine.map((e) => e.event_type),
-      ['BILLING.SUBSCRIPTION.ACTIVATED', 'PAYMENT.SALE.COMPLETED'],
+      ['BILLING.SUBSCRIPTION.CREATED', 'BILLING.SUBSCRIPTION.ACTIVATED', 'PAYMENT.SALE.COMPLETED'],
     );
-    const sale = mine[1]!.resource;
+    assert.equal(mine[0]!.resource.status, 'APPROVAL_PENDING');
+    const sale = mine[2]!.resource;
+    // 3.49% of 7.00 is 24.43 minor units, rounded half up to 24, plus 49.
+    assert.deepEqual(sale.transaction_fee, { value: '0.73', currency: 'EUR' });
     assert.deepEqual(sale.amount, { total: '7.00', currency: 'EUR', details: { subtotal: '7.00' } });
     assert.equal(sale.state, 'completed');
   });
@@ -373,15 +388,7 @@ describe('PayPal simulator: subscriptions', () => {
   });
 
   it('reverses a capture and a recurring payment from the dashboard as PAYMENT.CAPTURE.REVERSED and PAYMENT.SALE.REVERSED', async () => {
-    const order = await createOrder('6.00');
-    await approvePayPal(link(order.links, 'approve'));
-    const captured = await h.paypal.execute<Json>(
-      new h.paypalSdk.orders.OrdersCaptureRequest(String(order.id)),
-    );
-    const captureId = String(
-      (captured.result!.purchase_units as Array<{ payments: { captures: Json[] } }>)[0]!.payments.captures[0]!
-        .id,
-    );
+    const captureId = await capturedOrder('6.00');
     const id = await subscribe(await createPlan());
     await h.sim.idle();
     const sale = paypalEvents().find(
@@ -438,5 +445,145 @@ describe('PayPal simulator: subscriptions', () => {
     assert.ok(codes.has('T0002'), 'subscription payments');
     assert.ok(codes.has('T1107'), 'refunds');
     assert.equal(res.result!.total_items, res.result!.transaction_details.length);
+  });
+
+  it('revises a subscription to another plan of its product, billed from the next cycle, with BILLING.SUBSCRIPTION.UPDATED', async () => {
+    const planId = await createPlan();
+    const id = await subscribe(planId);
+    const current = await h.paypal.execute<Json>(custom(`/v1/billing/plans/${planId}`, 'GET'));
+    const bigger = await createPlan({}, { value: '12.00', productId: String(current.result!.product_id) });
+    const revised = await h.paypal.execute<Json>(
+      custom(`/v1/billing/subscriptions/${id}/revise`, 'POST', { plan_id: bigger }),
+    );
+    assert.equal(revised.statusCode, 200);
+    assert.equal(revised.result!.plan_id, bigger);
+    const otherProduct = await createPlan();
+    await assert.rejects(
+      h.paypal.execute(custom(`/v1/billing/subscriptions/${id}/revise`, 'POST', { plan_id: otherProduct })),
+      (err: { statusCode: number }) => err.statusCode === 422,
+    );
+    await h.sim.advanceDays(31);
+    await h.sim.idle();
+    assert.ok(
+      paypalEvents().some(
+        (e) =>
+          e.event_type === 'BILLING.SUBSCRIPTION.UPDATED' &&
+          e.resource.id === id &&
+          e.resource.plan_id === bigger,
+      ),
+    );
+    const renewals = paypalEvents().filter(
+      (e) => e.event_type === 'PAYMENT.SALE.COMPLETED' && e.resource.billing_agreement_id === id,
+    );
+    assert.deepEqual(
+      renewals.map((e) => (e.resource.amount as { total: string }).total),
+      ['7.00', '12.00'],
+    );
+  });
+
+  it('expires a subscription of a finite plan after its last cycle with BILLING.SUBSCRIPTION.EXPIRED', async () => {
+    const planId = await createPlan({}, { totalCycles: 2 });
+    const id = await subscribe(planId);
+    await h.sim.advanceDays(31);
+    await h.sim.advanceDays(31);
+    await h.sim.idle();
+    const sub = await h.paypal.execute<Json>(custom(`/v1/billing/subscriptions/${id}`, 'GET'));
+    assert.equal(sub.result!.status, 'EXPIRED');
+    const mine = paypalEvents().filter((e) => e.resource.id === id || e.resource.billing_agreement_id === id);
+    assert.equal(mine.filter((e) => e.event_type === 'PAYMENT.SALE.COMPLETED').length, 2);
+    assert.equal(mine.at(-1)!.event_type, 'BILLING.SUBSCRIPTION.EXPIRED');
+  });
+
+  it('re-activates a suspended subscription with BILLING.SUBSCRIPTION.RE-ACTIVATED', async () => {
+    const id = await subscribe(await createPlan());
+    await h.paypal.execute(custom(`/v1/billing/subscriptions/${id}/suspend`, 'POST', { reason: 'pause' }));
+    await h.paypal.execute(custom(`/v1/billing/subscriptions/${id}/activate`, 'POST', { reason: 'back' }));
+    await h.sim.idle();
+    const types = paypalEvents()
+      .filter((e) => e.resource.id === id)
+      .map((e) => e.event_type);
+    assert.deepEqual(types.slice(-2), [
+      'BILLING.SUBSCRIPTION.SUSPENDED',
+      'BILLING.SUBSCRIPTION.RE-ACTIVATED',
+    ]);
+  });
+
+  it('opens, escalates and settles disputes: a buyer-favour decision reverses the payment', async () => {
+    const captureId = await capturedOrder('8.00');
+    const open = async (stage: string) => {
+      const res = await fetch(`${h.sim.paypal.baseUrl}/_simulator/paypal/disputes`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ transaction_id: captureId, stage }),
+      });
+      assert.equal(res.status, 201);
+      return (await res.json()) as Json;
+    };
+    const inquiry = await open('INQUIRY');
+    assert.equal(inquiry.status, 'WAITING_FOR_SELLER_RESPONSE');
+    await assert.rejects(
+      h.paypal.execute(
+        custom(`/v1/customer/disputes/${String(inquiry.dispute_id)}/adjudicate`, 'POST', {
+          adjudication_outcome: 'BUYER_FAVOR',
+        }),
+      ),
+      (err: { statusCode: number }) => err.statusCode === 422,
+      'only a dispute under review is decided',
+    );
+    await h.paypal.execute(
+      custom(`/v1/customer/disputes/${String(inquiry.dispute_id)}/escalate`, 'POST', {}),
+    );
+    await h.paypal.execute(
+      custom(`/v1/customer/disputes/${String(inquiry.dispute_id)}/adjudicate`, 'POST', {
+        adjudication_outcome: 'BUYER_FAVOR',
+      }),
+    );
+    const shown = await h.paypal.execute<Json>(
+      custom(`/v1/customer/disputes/${String(inquiry.dispute_id)}`, 'GET'),
+    );
+    assert.equal(shown.result!.status, 'RESOLVED');
+    assert.deepEqual(shown.result!.dispute_outcome, {
+      outcome_code: 'RESOLVED_BUYER_FAVOUR',
+      amount_refunded: { currency_code: 'EUR', value: '8.00' },
+    });
+    await h.sim.idle();
+    const mine = paypalEvents().filter(
+      (e) =>
+        (e.resource.disputed_transactions as Json[] | undefined)?.[0]?.seller_transaction_id === captureId ||
+        (e.event_type === 'PAYMENT.CAPTURE.REVERSED' && link(e.resource.links, 'up').endsWith(captureId)),
+    );
+    assert.deepEqual(
+      mine.map((e) => e.event_type),
+      [
+        'CUSTOMER.DISPUTE.CREATED',
+        'CUSTOMER.DISPUTE.UPDATED',
+        'CUSTOMER.DISPUTE.RESOLVED',
+        'PAYMENT.CAPTURE.REVERSED',
+      ],
+    );
+    const capture = await h.paypal.execute<Json>(new h.paypalSdk.payments.CapturesGetRequest(captureId));
+    assert.equal(capture.result!.status, 'REVERSED');
+
+    // A chargeback is under review at once; a buyer may also withdraw a dispute.
+    const capture2 = await capturedOrder('3.00');
+    const res = await fetch(`${h.sim.paypal.baseUrl}/_simulator/paypal/disputes`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ transaction_id: capture2, stage: 'CHARGEBACK' }),
+    });
+    const chargeback = (await res.json()) as Json;
+    assert.equal(chargeback.status, 'UNDER_REVIEW');
+    const cancelled = await fetch(
+      `${h.sim.paypal.baseUrl}/_simulator/paypal/disputes/${String(chargeback.dispute_id)}/cancel`,
+      { method: 'POST' },
+    );
+    assert.equal(cancelled.status, 201);
+    const listed = await h.paypal.execute<{ items: Json[] }>(
+      custom(`/v1/customer/disputes?disputed_transaction_id=${capture2}`, 'GET'),
+    );
+    assert.deepEqual(
+      listed.result!.items.map((d) => (d.dispute_outcome as Json).outcome_code),
+      ['CANCELED_BY_BUYER'],
+    );
   });
 });

@@ -61,12 +61,15 @@ export class PayPalRequestError extends ProviderError {
   constructor(
     message: string,
     retryable: boolean,
-    readonly statusCode: number | undefined,
+    statusCode: number | undefined,
     readonly errorName: string | undefined,
     readonly issue: string | undefined,
     options?: { cause?: unknown },
   ) {
-    super('paypal', message, retryable, options);
+    super('paypal', message, retryable, {
+      ...options,
+      ...(statusCode !== undefined ? { statusCode } : {}),
+    });
     this.name = 'PayPalRequestError';
   }
 
@@ -97,7 +100,7 @@ function parseErrorBody(text: unknown): PayPalErrorBody | undefined {
   if (typeof text !== 'string' || text.length === 0) return undefined;
   try {
     const parsed: unknown = JSON.parse(text);
-    return parsed && typeof parsed === 'object' ? (parsed as PayPalErrorBody) : undefined;
+    return parsed && typeof parsed === 'object' ? parsed : undefined;
   } catch {
     return undefined;
   }

@@ -11,23 +11,28 @@ import { toDecimalString } from '../money.js';
 import {
   ProviderError,
   WebhookVerificationError,
+  type CheckoutOutcome,
   type CheckoutRequest,
   type CheckoutStart,
   type Money,
+  type Payer,
+  type PaymentDisputed,
   type PaymentProvider,
   type PaymentSucceeded,
   type PlanInterval,
   type ProviderPayment,
-  type ReturnOutcome,
   type VerifiedEvent,
 } from '../types.js';
 import { createPayPalClient, PayPalRequestError, type PayPalEnvironmentOption } from './client.js';
+import { paypalDescriptor } from './descriptor.js';
 import {
-  activatedFromSubscription,
   date,
+  disputeIdOf,
   factsFromPayPalEvent,
+  handlesEventType,
   moneyFromV2,
-  payerFrom,
+  movedFromSubscription,
+  payerOfOrder,
   succeededFromCapture,
   succeededFromSale,
 } from './facts.js';
@@ -76,6 +81,18 @@ export interface PayPalPlanStore {
 }
 
 export { PayPalRequestError } from './client.js';
+export { paypalDescriptor } from './descriptor.js';
+
+/**
+ * PayPal answered a revision with an approval link: a subscriber paying from a PayPal account must
+ * consent to the new price there, and until they do PayPal keeps billing the old one.
+ */
+export class PayPalApprovalRequiredError extends ProviderError {
+  constructor(readonly approvalUrl: string) {
+    super('paypal', 'PayPal needs the supporter to approve the new amount on PayPal', false);
+    this.name = 'PayPalApprovalRequiredError';
+  }
+}
 
 /** PayPal caps these free-text fields at 127 characters. */
 const TEXT_LIMIT = 127;
@@ -83,6 +100,14 @@ const TEXT_LIMIT = 127;
 const REPORT_WINDOW_MS = 31 * 86_400_000;
 const REPORT_PAGE_SIZE = 500;
 const PLAN_AMOUNT_CACHE_LIMIT = 100;
+/** PayPal order ids are 17 upper-case letters and digits (a little leeway either side). */
+const ORDER_ID = /^[A-Z0-9]{15,20}$/;
+/** PayPal subscription ids: `I-` and 12 upper-case letters and digits. */
+const SUBSCRIPTION_ID = /^I-[A-Z0-9]{12}$/;
+/** Transaction search event codes: payments are T00xx; refunds T1107; reversals T1106; chargebacks T1201, reversed back T1202. */
+const REFUND_CODES = new Set(['T1107']);
+const LOST_CODES = new Set(['T1106', 'T1201']);
+const WON_BACK_CODES = new Set(['T1202']);
 
 function clip(text: string, limit = TEXT_LIMIT): string {
   return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
@@ -90,6 +115,16 @@ function clip(text: string, limit = TEXT_LIMIT): string {
 
 function id(value: string): string {
   return encodeURIComponent(value);
+}
+
+/** The answer, or null when PayPal says there is no such resource (a 404 is an answer, not an outage). */
+async function unlessGone<T>(request: Promise<T>): Promise<T | null> {
+  try {
+    return await request;
+  } catch (err) {
+    if (err instanceof PayPalRequestError && err.statusCode === 404) return null;
+    throw err;
+  }
 }
 
 function redirectLink(resource: { id: string; links?: { rel: string; href: string }[] | undefined }): string {
@@ -133,29 +168,46 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
     now,
   });
   const provisioning = new Map<string, Promise<string>>();
-  const planAmounts = new Map<string, Money | undefined>();
+  const plans = new Map<string, s.Plan | undefined>();
+  const transactionKinds = new Map<string, 'capture' | 'sale'>();
 
-  async function planAmount(planId: string): Promise<Money | undefined> {
-    if (planAmounts.has(planId)) return planAmounts.get(planId);
+  /** A billing plan, remembered per process (plans do not change their price or product). */
+  async function readPlan(planId: string): Promise<s.Plan> {
+    const known = plans.get(planId);
+    if (known) return known;
     const plan = await client.call({
       method: 'GET',
       path: `/v1/billing/plans/${id(planId)}`,
       action: `read billing plan ${planId}`,
       schema: s.plan,
     });
-    const regular = plan.billing_cycles?.find((c) => c.tenure_type === 'REGULAR') ?? plan.billing_cycles?.[0];
-    const price = regular?.pricing_scheme?.fixed_price;
-    const amount = price ? moneyFromV2(price) : undefined;
-    if (planAmounts.size >= PLAN_AMOUNT_CACHE_LIMIT) planAmounts.clear();
-    planAmounts.set(planId, amount);
-    return amount;
+    if (plans.size >= PLAN_AMOUNT_CACHE_LIMIT) plans.clear();
+    plans.set(planId, plan);
+    return plan;
   }
 
-  async function provisionPlan(amount: Money, interval: PlanInterval): Promise<string> {
+  async function planAmount(planId: string): Promise<Money | undefined> {
+    const plan = await readPlan(planId);
+    const regular = plan.billing_cycles?.find((c) => c.tenure_type === 'REGULAR') ?? plan.billing_cycles?.[0];
+    const price = regular?.pricing_scheme?.fixed_price;
+    return price ? moneyFromV2(price) : undefined;
+  }
+
+  /**
+   * The billing plan for an amount, provisioned once and remembered in the plan store. `productId`
+   * puts it under an existing product (PayPal revises a subscription only between plans of one
+   * product); without it, the amount gets a product of its own, as checkouts always have.
+   */
+  async function provisionPlan(
+    amount: Money,
+    interval: PlanInterval,
+    name: string,
+    productId?: string,
+  ): Promise<string> {
     if (interval !== 'month') {
       throw new ProviderError('paypal', `PayPal plans are only set up for monthly support`, false);
     }
-    const key = `${amount.amountMinor}:${amount.currency}:${interval}`;
+    const key = `${amount.amountMinor}:${amount.currency}:${interval}${productId ? `:${productId}` : ''}`;
     const known = await options.planStore.find(key);
     if (known) return known;
     // One provisioning per key per process; across processes the PayPal-Request-Ids below make
@@ -165,25 +217,30 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
     const work = (async () => {
       const requestKey = key.replace(/:/g, '-');
       const value = toDecimalString(amount);
-      const product = await client.call({
-        method: 'POST',
-        path: '/v1/catalogs/products',
-        requestId: `product-${requestKey}`,
-        body: {
-          name: clip(`${options.brandName} support`),
-          description: clip(`Reader support for ${options.brandName}`),
-          type: 'SERVICE',
-        },
-        action: 'create the catalog product for monthly support',
-        schema: s.createdResource,
-      });
+      const product =
+        productId ??
+        (
+          await client.call({
+            method: 'POST',
+            path: '/v1/catalogs/products',
+            requestId: `product-${requestKey}`,
+            body: {
+              name: clip(`${options.brandName} support`),
+              description: clip(`Reader support for ${options.brandName}`),
+              type: 'SERVICE',
+            },
+            action: 'create the catalog product for monthly support',
+            schema: s.createdResource,
+          })
+        ).id;
       const plan = await client.call({
         method: 'POST',
         path: '/v1/billing/plans',
         requestId: `plan-${requestKey}`,
         body: {
-          product_id: product.id,
-          name: clip(`${options.brandName} monthly ${value} ${amount.currency}`),
+          product_id: product,
+          // What the reader sees on PayPal's approval page and in their account.
+          name: clip(name),
           status: 'ACTIVE',
           billing_cycles: [
             {
@@ -203,7 +260,7 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
         action: `create the monthly ${value} ${amount.currency} billing plan`,
         schema: s.createdResource,
       });
-      const winner = await options.planStore.save(key, plan.id, product.id);
+      const winner = await options.planStore.save(key, plan.id, product);
       if (winner !== plan.id) {
         log.info({ key, planId: winner }, 'Another process provisioned this PayPal plan first');
       } else {
@@ -219,7 +276,7 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
     }
   }
 
-  function outcomeFromOrder(order: s.Order): ReturnOutcome {
+  function outcomeFromOrder(order: s.Order): CheckoutOutcome {
     const unit = order.purchase_units?.[0];
     const capture = unit?.payments?.captures?.[0];
     const checkoutId = capture?.custom_id ?? unit?.custom_id;
@@ -231,17 +288,10 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
     switch (capture.status) {
       case 'COMPLETED':
       case 'PARTIALLY_REFUNDED':
-      case 'REFUNDED': {
-        // Refunded later still means the money arrived first; the refund has its own fact.
-        const source = order.payer ?? {
-          email_address: order.payment_source?.paypal?.email_address,
-          payer_id: order.payment_source?.paypal?.account_id,
-          name: order.payment_source?.paypal?.name,
-        };
-        const fact = succeededFromCapture(capture, {
-          payer: payerFrom(source),
-          ...withCheckout,
-        });
+      case 'REFUNDED':
+      case 'REVERSED': {
+        // Refunded or reversed later still means the money arrived first; those have their own facts.
+        const fact = succeededFromCapture(capture, { payer: payerOfOrder(order), ...withCheckout });
         return { status: 'paid', ...withCheckout, facts: [fact] };
       }
       case 'DECLINED':
@@ -261,7 +311,8 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
     });
   }
 
-  async function completeOrder(orderId: string): Promise<ReturnOutcome> {
+  /** Captures an approved order, once whoever asks (return page, webhook, sweep): PayPal-Request-Id. */
+  async function captureOrder(orderId: string): Promise<CheckoutOutcome> {
     let order: s.Order;
     try {
       order = await client.call({
@@ -290,6 +341,14 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
     return outcomeFromOrder(order);
   }
 
+  /** Where an order stands: an approved one is captured; a 404 can never be paid. */
+  async function resolveOrder(orderId: string): Promise<CheckoutOutcome> {
+    const order = await unlessGone(getOrder(orderId));
+    if (!order) return { status: 'expired', facts: [] };
+    if (order.status === 'APPROVED') return captureOrder(orderId);
+    return outcomeFromOrder(order);
+  }
+
   async function getSubscription(subscriptionId: string): Promise<s.Subscription> {
     return client.call({
       method: 'GET',
@@ -299,12 +358,14 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
     });
   }
 
-  async function completeSubscription(subscriptionId: string): Promise<ReturnOutcome> {
-    const sub = await getSubscription(subscriptionId);
+  async function resolveSubscription(subscriptionId: string): Promise<CheckoutOutcome> {
+    const sub = await unlessGone(getSubscription(subscriptionId));
+    if (!sub) return { status: 'expired', facts: [] };
     const withCheckout = sub.custom_id ? { checkoutId: sub.custom_id } : {};
+    const at = new Date(now());
     switch (sub.status) {
       case 'ACTIVE': {
-        const fact = await activatedFromSubscription(sub, { planAmount });
+        const fact = await movedFromSubscription(sub, 'active', { occurredAt: at, planAmount });
         return { status: 'paid', ...withCheckout, facts: [fact] };
       }
       case 'APPROVAL_PENDING':
@@ -314,33 +375,75 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
       case 'CANCELLED':
       case 'EXPIRED':
         return { status: 'cancelled', ...withCheckout, facts: [] };
-      default:
-        return { status: 'failed', ...withCheckout, facts: [] };
+      default: {
+        const fact = await movedFromSubscription(sub, 'suspended', { occurredAt: at });
+        return { status: 'failed', ...withCheckout, facts: [fact] };
+      }
     }
   }
 
-  async function refundCapture(captureId: string, amount?: Money): Promise<void> {
+  /** Whether a transaction is a v2 capture or a v1 sale (remembered: ids never change kind). */
+  async function transactionKind(transactionId: string): Promise<'capture' | 'sale'> {
+    const known = transactionKinds.get(transactionId);
+    if (known) return known;
+    const kind = (await unlessGone(getCapture(transactionId))) ? 'capture' : 'sale';
+    if (transactionKinds.size >= PLAN_AMOUNT_CACHE_LIMIT) transactionKinds.clear();
+    transactionKinds.set(transactionId, kind);
+    return kind;
+  }
+
+  function getCapture(captureId: string): Promise<s.Capture> {
+    return client.call({
+      method: 'GET',
+      path: `/v2/payments/captures/${id(captureId)}`,
+      action: `read payment ${captureId}`,
+      schema: s.capture,
+    });
+  }
+
+  function getSale(saleId: string): Promise<s.Sale> {
+    return client.call({
+      method: 'GET',
+      path: `/v1/payments/sale/${id(saleId)}`,
+      action: `read payment ${saleId}`,
+      schema: s.sale,
+    });
+  }
+
+  /** The payer of an order; an order PayPal no longer shows leaves it to a later fact. */
+  async function orderPayer(orderId: string): Promise<Payer | undefined> {
+    const order = await unlessGone(getOrder(orderId));
+    return order ? payerOfOrder(order) : undefined;
+  }
+
+  async function refundCapture(
+    captureId: string,
+    amount: Money | undefined,
+    requestKey: string,
+  ): Promise<void> {
     await client.call({
       method: 'POST',
       path: `/v2/payments/captures/${id(captureId)}/refund`,
-      // A full refund can only happen once, so a stable id makes retries safe. Two partial
-      // refunds of the same amount are legitimate, so those get no fixed id.
-      ...(amount ? {} : { requestId: `refund-${captureId}` }),
+      requestId: requestKey,
       body: amount ? { amount: { value: toDecimalString(amount), currency_code: amount.currency } } : {},
       action: `refund capture ${captureId}`,
       schema: s.createdResource,
     });
   }
 
-  async function refundSale(saleId: string, amount?: Money): Promise<void> {
+  async function refundSale(saleId: string, amount: Money | undefined, requestKey: string): Promise<void> {
     await client.call({
       method: 'POST',
       path: `/v1/payments/sale/${id(saleId)}/refund`,
-      ...(amount ? {} : { requestId: `refund-${saleId}` }),
+      requestId: requestKey,
       body: amount ? { amount: { total: toDecimalString(amount), currency: amount.currency } } : {},
       action: `refund payment ${saleId}`,
       schema: s.createdResource,
     });
+  }
+
+  async function saleFullyRefunded(saleId: string): Promise<boolean> {
+    return (await getSale(saleId)).state === 'refunded';
   }
 
   async function verifyOnline(
@@ -379,7 +482,7 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
   }
 
   return {
-    id: 'paypal',
+    descriptor: paypalDescriptor,
 
     async startCheckout(request: CheckoutRequest): Promise<CheckoutStart> {
       const { amount } = request;
@@ -397,7 +500,8 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
               {
                 reference_id: clip(request.plan.id, 256),
                 custom_id: request.checkoutId,
-                description: clip(request.plan.name),
+                // What the reader sees on PayPal's page and in their account.
+                description: clip(request.description),
                 amount: { currency_code: amount.currency, value: toDecimalString(amount) },
               },
             ],
@@ -415,7 +519,7 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
         return { providerRef: order.id, redirectUrl: redirectLink(order) };
       }
 
-      const planId = await provisionPlan(amount, request.plan.interval);
+      const planId = await provisionPlan(amount, request.plan.interval, request.description);
       const subscription = await client.call({
         method: 'POST',
         path: '/v1/billing/subscriptions',
@@ -438,20 +542,34 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
       return { providerRef: subscription.id, redirectUrl: redirectLink(subscription) };
     },
 
-    async completeReturn(query: Record<string, string>): Promise<ReturnOutcome> {
+    returnRef(query: Record<string, string>): string | null {
       // Subscription returns carry `subscription_id` and also a `token`; the former decides.
-      const subscriptionId = query.subscription_id;
-      if (subscriptionId) return completeSubscription(subscriptionId);
-      const orderId = query.token;
-      if (orderId) return completeOrder(orderId);
-      throw new ProviderError(
-        'paypal',
-        'The PayPal return carried neither an order token nor a subscription id',
-        false,
-      );
+      const subscriptionId: unknown = query.subscription_id;
+      if (subscriptionId !== undefined) {
+        return typeof subscriptionId === 'string' && SUBSCRIPTION_ID.test(subscriptionId)
+          ? subscriptionId
+          : null;
+      }
+      const orderId: unknown = query.token;
+      return typeof orderId === 'string' && ORDER_ID.test(orderId) ? orderId : null;
     },
 
-    async cancelSubscription(subscriptionId: string, reason: string): Promise<void> {
+    resolveCheckout(providerRef: string, interval: PlanInterval): Promise<CheckoutOutcome> {
+      const expired: CheckoutOutcome = { status: 'expired', facts: [] };
+      if (interval === 'month') {
+        return SUBSCRIPTION_ID.test(providerRef)
+          ? resolveSubscription(providerRef)
+          : Promise.resolve(expired);
+      }
+      return ORDER_ID.test(providerRef) ? resolveOrder(providerRef) : Promise.resolve(expired);
+    },
+
+    /**
+     * PayPal cannot wait for the end of the period: cancelling stops future billing at once, and
+     * the supporter keeps the period they paid for (the CANCELLED event says when it ends), so
+     * `atPeriodEnd` asks nothing different of PayPal.
+     */
+    async cancelSubscription(subscriptionId: string, { reason }): Promise<void> {
       try {
         await client.call({
           method: 'POST',
@@ -469,26 +587,68 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
       }
     },
 
-    async refund(paymentId: string, amount?: Money): Promise<void> {
+    async changeSubscriptionAmount(
+      subscriptionId: string,
+      amount: Money,
+      { planName, requestKey },
+    ): Promise<void> {
+      const sub = await getSubscription(subscriptionId);
+      if (!sub.plan_id) {
+        throw new ProviderError(
+          'paypal',
+          `PayPal subscription ${subscriptionId} has no plan to change`,
+          false,
+        );
+      }
+      const current = await readPlan(sub.plan_id);
+      const currentAmount = await planAmount(sub.plan_id);
+      if (currentAmount && currentAmount.currency !== amount.currency) {
+        throw new ProviderError(
+          'paypal',
+          `A PayPal subscription in ${currentAmount.currency} cannot be billed in ${amount.currency}`,
+          false,
+        );
+      }
+      if (currentAmount?.amountMinor === amount.amountMinor) return;
+      // PayPal revises only to a plan of the same product, so the new plan joins the current one's.
+      const planId = await provisionPlan(amount, 'month', planName, current.product_id);
+      const revision = await client.call({
+        method: 'POST',
+        path: `/v1/billing/subscriptions/${id(subscriptionId)}/revise`,
+        requestId: requestKey,
+        body: { plan_id: planId },
+        action: `change the amount of subscription ${subscriptionId}`,
+        schema: s.revision,
+      });
+      const approve = revision.links?.find((l) => l.rel === 'approve');
+      if (approve) throw new PayPalApprovalRequiredError(approve.href);
+    },
+
+    async refund(paymentId: string, { amount, requestKey }): Promise<void> {
+      // One-off gifts are v2 captures, monthly payments v1 sales; ask which before refunding, so
+      // the request key is only ever sent to the one endpoint that does the refund.
+      const kind = await transactionKind(paymentId);
       try {
-        await refundCapture(paymentId, amount);
+        if (kind === 'capture') await refundCapture(paymentId, amount, requestKey);
+        else await refundSale(paymentId, amount, requestKey);
       } catch (err) {
         if (!(err instanceof PayPalRequestError)) throw err;
         if (err.statusCode === 404) {
-          // Not a capture: monthly payments are v1 sales.
-          try {
-            await refundSale(paymentId, amount);
-            return;
-          } catch (saleErr) {
-            if (saleErr instanceof PayPalRequestError && saleErr.statusCode === 404) {
-              throw new ProviderError('paypal', `PayPal knows no payment ${paymentId}`, false, {
-                cause: saleErr,
-              });
-            }
-            throw saleErr;
-          }
+          throw new ProviderError('paypal', `PayPal knows no payment ${paymentId}`, false, {
+            cause: err,
+            statusCode: 404,
+          });
         }
+        // A full refund of what is already fully refunded has the outcome asked for.
         if (!amount && err.is('CAPTURE_FULLY_REFUNDED')) return;
+        if (
+          !amount &&
+          kind === 'sale' &&
+          err.is('TRANSACTION_REFUSED') &&
+          (await saleFullyRefunded(paymentId))
+        ) {
+          return;
+        }
         throw err;
       }
     },
@@ -547,52 +707,59 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
       };
     },
 
+    handlesEventType,
+
     async factsFromEvent(event: VerifiedEvent) {
       const envelope = s.webhookEnvelope.safeParse(event.payload);
       if (!envelope.success) {
         throw new ProviderError('paypal', `PayPal event ${event.eventId} is malformed`, false);
       }
+      if (!handlesEventType(envelope.data.event_type)) return [];
       return factsFromPayPalEvent({
         eventId: envelope.data.id,
         eventType: envelope.data.event_type,
         ...(envelope.data.create_time ? { createTime: envelope.data.create_time } : {}),
         resource: envelope.data.resource,
         planAmount,
+        transactionKind,
+        orderPayer,
+        captureOrder: async (orderId) => (await captureOrder(orderId)).facts,
       });
     },
 
     async fetchPayment(paymentId: string): Promise<PaymentSucceeded | null> {
-      try {
-        const capture = await client.call({
-          method: 'GET',
-          path: `/v2/payments/captures/${id(paymentId)}`,
-          action: `read payment ${paymentId}`,
-          schema: s.capture,
-        });
-        if (!['COMPLETED', 'PARTIALLY_REFUNDED', 'REFUNDED'].includes(capture.status)) return null;
-        return succeededFromCapture(capture, {});
-      } catch (err) {
-        if (!(err instanceof PayPalRequestError) || err.statusCode !== 404) throw err;
+      const capture = await unlessGone(getCapture(paymentId));
+      if (capture) {
+        if (!['COMPLETED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'REVERSED'].includes(capture.status))
+          return null;
+        const orderId = capture.supplementary_data?.related_ids?.order_id;
+        const payer = orderId ? await orderPayer(orderId) : undefined;
+        return succeededFromCapture(capture, payer ? { payer } : {});
       }
-      try {
-        const sale = await client.call({
-          method: 'GET',
-          path: `/v1/payments/sale/${id(paymentId)}`,
-          action: `read payment ${paymentId}`,
-          schema: s.sale,
-        });
-        const state = sale.state?.toLowerCase();
-        if (state && !['completed', 'partially_refunded', 'refunded'].includes(state)) return null;
-        return succeededFromSale(sale, {});
-      } catch (err) {
-        if (err instanceof PayPalRequestError && err.statusCode === 404) return null;
-        throw err;
-      }
+      // Not a capture: monthly payments are v1 sales.
+      const sale = await unlessGone(getSale(paymentId));
+      if (!sale) return null;
+      const state = sale.state?.toLowerCase();
+      if (state && !['completed', 'partially_refunded', 'refunded', 'reversed'].includes(state)) return null;
+      return succeededFromSale(sale, {});
     },
 
+    /**
+     * Payments made in the window, with what was refunded and reversed on them since: refunds
+     * (T1107) and reversals (T1106, chargebacks T1201, chargebacks reversed back T1202) are their
+     * own transactions pointing at the payment by `paypal_reference_id`, and may come later, so
+     * the search runs from the window's start until now.
+     */
     async *listPayments(since: Date, until: Date): AsyncIterable<ProviderPayment> {
-      for (let start = since.getTime(); start < until.getTime(); start += REPORT_WINDOW_MS) {
-        const end = Math.min(start + REPORT_WINDOW_MS, until.getTime());
+      const payments = new Map<
+        string,
+        { payment: ProviderPayment; kind: 'capture' | 'sale'; settled: boolean }
+      >();
+      const refunded = new Map<string, number>();
+      const decided: Array<{ paymentId: string; at: number; status: PaymentDisputed['status'] }> = [];
+      const searchUntil = Math.max(until.getTime(), now());
+      for (let start = since.getTime(); start < searchUntil; start += REPORT_WINDOW_MS) {
+        const end = Math.min(start + REPORT_WINDOW_MS, searchUntil);
         for (let page = 1; ; page += 1) {
           const query = new URLSearchParams({
             start_date: reportDate(new Date(start)),
@@ -610,21 +777,54 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
           for (const { transaction_info: info } of reply.transaction_details ?? []) {
             if (!info.transaction_amount) continue;
             const amount = moneyFromV2(info.transaction_amount);
-            // Refunds, fees and reversals appear as their own negative transactions; only money
-            // that came in is a payment.
-            if (amount.amountMinor <= 0) continue;
-            const status = info.transaction_status;
-            yield {
-              paymentId: info.transaction_id,
-              amount,
-              occurredAt:
-                date(info.transaction_initiation_date, info.transaction_updated_date) ?? new Date(start),
-              status: status === 'S' ? 'succeeded' : status === 'V' ? 'refunded' : 'other',
-            };
+            const code = info.transaction_event_code ?? '';
+            const reference = info.paypal_reference_id;
+            const at =
+              date(info.transaction_initiation_date, info.transaction_updated_date) ?? new Date(start);
+            if (reference && REFUND_CODES.has(code)) {
+              refunded.set(reference, (refunded.get(reference) ?? 0) + Math.abs(amount.amountMinor));
+              continue;
+            }
+            if (reference && (LOST_CODES.has(code) || WON_BACK_CODES.has(code))) {
+              decided.push({
+                paymentId: reference,
+                at: at.getTime(),
+                status: LOST_CODES.has(code) ? 'lost' : 'won',
+              });
+              continue;
+            }
+            // Only money that came in is a payment: T00xx (fees and the rest are not).
+            if ((code && !code.startsWith('T00')) || amount.amountMinor <= 0) continue;
+            if (at < since || at > until) continue;
+            payments.set(info.transaction_id, {
+              payment: { paymentId: info.transaction_id, amount, occurredAt: at, status: 'succeeded' },
+              kind: code === 'T0002' ? 'sale' : 'capture',
+              settled: info.transaction_status === 'S' || info.transaction_status === 'V',
+            });
           }
           const totalPages = reply.total_pages ?? 1;
           if (page >= totalPages || (reply.transaction_details ?? []).length === 0) break;
         }
+      }
+      decided.sort((a, b) => a.at - b.at);
+      for (const { payment, kind, settled } of payments.values()) {
+        const refundedMinor = refunded.get(payment.paymentId) ?? 0;
+        const disputes = new Map<string, PaymentDisputed['status']>();
+        for (const d of decided) {
+          if (d.paymentId === payment.paymentId) disputes.set(disputeIdOf(kind, d.paymentId), d.status);
+        }
+        yield {
+          ...payment,
+          status: !settled
+            ? 'other'
+            : refundedMinor >= payment.amount.amountMinor
+              ? 'refunded'
+              : refundedMinor > 0
+                ? 'partially_refunded'
+                : 'succeeded',
+          refundedMinor,
+          disputes: [...disputes].map(([disputeId, status]) => ({ id: disputeId, status })),
+        };
       }
     },
   };

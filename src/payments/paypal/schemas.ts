@@ -30,6 +30,11 @@ export const capture = z.object({
   custom_id: z.string().optional(),
   create_time: z.string().optional(),
   update_time: z.string().optional(),
+  /** What the seller receives: the gross, PayPal's fee and the net. */
+  seller_receivable_breakdown: z.object({ paypal_fee: moneyV2.optional() }).optional(),
+  supplementary_data: z
+    .object({ related_ids: z.object({ order_id: z.string().optional() }).optional() })
+    .optional(),
   links,
 });
 export type Capture = z.infer<typeof capture>;
@@ -55,6 +60,7 @@ export const order = z.object({
       z.object({
         reference_id: z.string().optional(),
         custom_id: z.string().optional(),
+        description: z.string().optional(),
         amount: moneyV2.optional(),
         payments: z.object({ captures: z.array(capture).optional() }).optional(),
       }),
@@ -67,6 +73,7 @@ export const createdResource = z.object({ id: z.string(), status: z.string().opt
 
 export const plan = z.object({
   id: z.string(),
+  product_id: z.string().optional(),
   status: z.string().optional(),
   billing_cycles: z
     .array(
@@ -77,6 +84,8 @@ export const plan = z.object({
     )
     .optional(),
 });
+
+export type Plan = z.infer<typeof plan>;
 
 export const subscription = z.object({
   id: z.string(),
@@ -121,12 +130,16 @@ export const sale = z.object({
   id: z.string(),
   state: z.string().optional(),
   amount: moneyV1,
+  /** PayPal's fee, in the v1 shape `{ value, currency }`. */
+  transaction_fee: z.object({ value: z.string(), currency: z.string() }).optional(),
   billing_agreement_id: z.string().optional(),
   custom: z.string().optional(),
   custom_id: z.string().optional(),
   create_time: z.string().optional(),
   update_time: z.string().optional(),
 });
+
+export type Sale = z.infer<typeof sale>;
 
 /** A v1 sale refund (PAYMENT.SALE.REFUNDED / REVERSED resource). */
 export const saleRefund = z.object({
@@ -135,10 +148,29 @@ export const saleRefund = z.object({
   amount: moneyV1,
   sale_id: z.string().optional(),
   parent_payment: z.string().optional(),
+  billing_agreement_id: z.string().optional(),
   custom: z.string().optional(),
   create_time: z.string().optional(),
   update_time: z.string().optional(),
 });
+
+/** A customer dispute (CUSTOMER.DISPUTE.* resource, GET /v1/customer/disputes/{id}). */
+export const dispute = z.object({
+  dispute_id: z.string(),
+  status: z.string().optional(),
+  create_time: z.string().optional(),
+  update_time: z.string().optional(),
+  dispute_amount: moneyV2.optional(),
+  dispute_life_cycle_stage: z.string().optional(),
+  dispute_outcome: z.object({ outcome_code: z.string().optional() }).optional(),
+  disputed_transactions: z
+    .array(z.object({ seller_transaction_id: z.string().optional(), custom: z.string().optional() }))
+    .optional(),
+});
+export type Dispute = z.infer<typeof dispute>;
+
+/** The answer to `POST /v1/billing/subscriptions/{id}/revise`. */
+export const revision = z.object({ plan_id: z.string().optional(), links });
 
 export const webhookEnvelope = z.object({
   id: z.string().min(1),
@@ -156,6 +188,8 @@ export const transactionsPage = z.object({
       z.object({
         transaction_info: z.object({
           transaction_id: z.string(),
+          /** For refunds and reversals: the payment they belong to. */
+          paypal_reference_id: z.string().optional(),
           transaction_event_code: z.string().optional(),
           transaction_initiation_date: z.string().optional(),
           transaction_updated_date: z.string().optional(),

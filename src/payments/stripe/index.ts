@@ -1,7 +1,8 @@
 /**
- * The Stripe adapter: the only module that imports the `stripe` SDK. It speaks Stripe Checkout for
- * one-off (mode=payment) and monthly (mode=subscription) support, and turns Stripe events into
- * neutral payment facts. The API version is pinned so object shapes never change under us.
+ * The Stripe adapter: the only module that calls the `stripe` SDK. Stripe Checkout for one-off
+ * (mode=payment) and monthly (mode=subscription) support; events become facts in `facts.ts`, with
+ * at most one API read per event for what the event does not carry (fee, ledger key, email). The
+ * API version is pinned so object shapes never change under us.
  */
 import Stripe from 'stripe';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -9,17 +10,39 @@ import type { Logger } from '../../log.js';
 import {
   ProviderError,
   WebhookVerificationError,
+  type CheckoutOutcome,
   type CheckoutRequest,
   type CheckoutStart,
   type Money,
   type PaymentFact,
   type PaymentProvider,
   type PaymentSucceeded,
+  type PlanInterval,
   type ProviderPayment,
-  type ReturnOutcome,
-  type SubscriptionStatusChanged,
   type VerifiedEvent,
 } from '../types.js';
+import { stripeDescriptor } from './descriptor.js';
+import {
+  detailsFromInvoice,
+  detailsFromPaymentIntent,
+  factsFromEvent,
+  factsFromPaidInvoice,
+  factsFromSession,
+  fromUnix,
+  handlesEventType,
+  idOf,
+  listedDisputeStatus,
+  lookupFor,
+  money,
+  paidIntentOf,
+  readEvent,
+  type Found,
+  type Lookup,
+  type PaymentDetails,
+} from './facts.js';
+import * as s from './schemas.js';
+
+export { stripeDescriptor } from './descriptor.js';
 
 export interface StripeAdapterOptions {
   secretKey: string;
@@ -30,37 +53,60 @@ export interface StripeAdapterOptions {
   logger: Logger;
 }
 
-type Session = Stripe.Checkout.Session;
+/** A Checkout Session id as Stripe makes them (the simulator's are `cs_test_` + 56 characters). */
+const SESSION_ID = /^cs_(test_|live_)?[A-Za-z0-9]{8,200}$/;
 
-const idOf = (value: string | { id: string } | null | undefined): string | undefined =>
-  typeof value === 'string' ? value : (value?.id ?? undefined);
+/** The expansions that put a payment's fee on the PaymentIntent / invoice we read. */
+const INTENT_FEE = 'latest_charge.balance_transaction';
+const INVOICE_FEE = 'payments.data.payment.payment_intent.latest_charge.balance_transaction';
 
-const money = (amountMinor: number | null | undefined, currency: string | null | undefined): Money | null =>
-  typeof amountMinor === 'number' && currency ? { amountMinor, currency: currency.toUpperCase() } : null;
-
-const fromUnix = (seconds: number | null | undefined): Date =>
-  new Date((seconds ?? Date.now() / 1000) * 1000);
-
-function toProviderError(err: unknown, action: string): ProviderError {
-  const e = err as { type?: string; statusCode?: number; message?: string };
-  const retryable =
-    e?.type === 'StripeConnectionError' || e?.type === 'StripeAPIError' || (e?.statusCode ?? 0) >= 500;
-  const reason =
-    e?.type === 'StripeCardError' ? (e.message ?? 'the card was declined') : 'Stripe did not accept it';
-  return new ProviderError('stripe', `Could not ${action}: ${reason}.`, retryable, { cause: err });
+interface StripeErrorLike {
+  type?: string;
+  statusCode?: number;
+  code?: string;
+  message?: string;
 }
 
-const subscriptionStatus: Record<string, SubscriptionStatusChanged['status'] | undefined> = {
-  active: 'active',
-  trialing: 'active',
-  past_due: 'past_due',
-  unpaid: 'past_due',
-  paused: 'suspended',
-  canceled: 'cancelled',
-  incomplete_expired: 'cancelled',
+const errorOf = (err: unknown): StripeErrorLike => (err && typeof err === 'object' ? err : {});
+
+function toProviderError(err: unknown, action: string): ProviderError {
+  if (err instanceof ProviderError) return err;
+  const e = errorOf(err);
+  const retryable =
+    e.type === 'StripeConnectionError' ||
+    e.type === 'StripeAPIError' ||
+    e.type === 'StripeRateLimitError' ||
+    (e.statusCode ?? 0) >= 500;
+  const reason =
+    e.type === 'StripeCardError'
+      ? (e.message ?? 'the card was declined')
+      : retryable
+        ? 'Stripe could not be reached, try again later'
+        : 'Stripe did not accept it';
+  return new ProviderError('stripe', `Could not ${action}: ${reason}.`, retryable, {
+    cause: err,
+    ...(e.statusCode ? { statusCode: e.statusCode } : {}),
+  });
+}
+
+const isMissing = (err: unknown): boolean => {
+  const e = errorOf(err);
+  return e.statusCode === 404 || e.code === 'resource_missing';
 };
 
+function parsed<T>(
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+  value: unknown,
+  what: string,
+): T {
+  const result = schema.safeParse(value);
+  if (!result.success)
+    throw new ProviderError('stripe', `Stripe answered with a ${what} we could not use`, false);
+  return result.data;
+}
+
 export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvider {
+  const log = options.logger.child({ provider: 'stripe' });
   const stripe = new Stripe(options.secretKey, {
     // The configured version is the one our simulator and parsers are built for.
     apiVersion: options.apiVersion as Stripe.LatestApiVersion,
@@ -70,116 +116,29 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
     ...(options.api ?? {}),
   });
 
-  /** Facts from a Checkout Session that has been paid; [] while it is not money yet. */
-  function factsFromSession(session: Session, sourceEventId?: string): PaymentFact[] {
-    if (session.payment_status !== 'paid') return [];
-    const amount = money(session.amount_total, session.currency);
-    if (!amount) return [];
-    const checkoutId = session.metadata?.checkoutId ?? session.client_reference_id ?? undefined;
-    const payer = {
-      ...(session.customer_details?.email ? { email: session.customer_details.email } : {}),
-      ...(session.customer_details?.name ? { name: session.customer_details.name } : {}),
-      ...(idOf(session.customer) ? { customerId: idOf(session.customer)! } : {}),
-    };
-    const base = {
-      provider: 'stripe' as const,
-      occurredAt: fromUnix(session.created),
-      ...(checkoutId ? { checkoutId } : {}),
-      ...(sourceEventId ? { sourceEventId } : {}),
-    };
-    const planId = session.metadata?.planId;
-    if (session.mode === 'subscription') {
-      const subscriptionId = idOf(session.subscription);
-      if (!subscriptionId) return [];
-      const facts: PaymentFact[] = [
-        {
-          ...base,
-          type: 'subscription.activated',
-          subscriptionId,
-          amount,
-          payer,
-          ...(planId ? { planId } : {}),
-        },
-      ];
-      const invoiceId = idOf(session.invoice);
-      if (invoiceId) {
-        facts.push({
-          ...base,
-          type: 'payment.succeeded',
-          paymentId: invoiceId,
-          amount,
-          kind: 'recurring',
-          subscriptionId,
-          payer,
-          ...(planId ? { planId } : {}),
-        });
-      }
-      return facts;
+  /** A PaymentIntent's fee and payer; null when Stripe does not know it. */
+  async function intentDetails(id: string, withCustomer: boolean): Promise<PaymentDetails | null> {
+    try {
+      const intent = await stripe.paymentIntents.retrieve(id, {
+        expand: [INTENT_FEE, ...(withCustomer ? ['customer'] : [])],
+      });
+      return detailsFromPaymentIntent(parsed(s.paymentIntent, intent, 'payment'));
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw toProviderError(err, 'read the payment');
     }
-    const paymentIntentId = idOf(session.payment_intent);
-    if (!paymentIntentId) return [];
-    return [
-      {
-        ...base,
-        type: 'payment.succeeded',
-        paymentId: paymentIntentId,
-        amount,
-        kind: 'one_off',
-        payer,
-        ...(planId ? { planId } : {}),
-      },
-    ];
   }
 
-  function factsFromInvoice(invoice: Stripe.Invoice, eventId: string, paid: boolean): PaymentFact[] {
-    const details = invoice.parent?.subscription_details;
-    const subscriptionId = idOf(details?.subscription);
-    const checkoutId = details?.metadata?.checkoutId;
-    const planId = details?.metadata?.planId;
-    const base = {
-      provider: 'stripe' as const,
-      occurredAt: fromUnix(invoice.status_transitions?.paid_at ?? invoice.created),
-      sourceEventId: eventId,
-      ...(checkoutId ? { checkoutId } : {}),
-    };
-    if (!paid) {
-      return [
-        {
-          ...base,
-          type: 'payment.failed',
-          reason: 'the renewal payment failed',
-          ...(subscriptionId ? { subscriptionId } : {}),
-        },
-        ...(subscriptionId
-          ? [
-              {
-                ...base,
-                type: 'subscription.status_changed' as const,
-                subscriptionId,
-                status: 'past_due' as const,
-              },
-            ]
-          : []),
-      ];
+  async function readInvoice(id: string, withCustomer: boolean): Promise<s.Invoice | null> {
+    try {
+      const invoice = await stripe.invoices.retrieve(id, {
+        expand: [INVOICE_FEE, ...(withCustomer ? ['customer'] : [])],
+      });
+      return parsed(s.invoice, invoice, 'invoice');
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw toProviderError(err, 'read the invoice');
     }
-    const amount = money(invoice.amount_paid, invoice.currency);
-    if (!amount || amount.amountMinor === 0 || !invoice.id) return [];
-    return [
-      {
-        ...base,
-        type: 'payment.succeeded',
-        paymentId: invoice.id,
-        amount,
-        kind: subscriptionId ? 'recurring' : 'one_off',
-        ...(subscriptionId ? { subscriptionId } : {}),
-        ...(planId ? { planId } : {}),
-        payer: {
-          ...(invoice.customer_email ? { email: invoice.customer_email } : {}),
-          ...(invoice.customer_name ? { name: invoice.customer_name } : {}),
-          ...(idOf(invoice.customer) ? { customerId: idOf(invoice.customer)! } : {}),
-        },
-      },
-    ];
   }
 
   /**
@@ -198,8 +157,132 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
     }
   }
 
+  /** The PaymentIntent behind a ledger payment: itself, or the one that paid an invoice. */
+  async function paymentIntentOf(paymentId: string): Promise<string> {
+    if (!paymentId.startsWith('in_')) return paymentId;
+    try {
+      const payments = await stripe.invoicePayments.list({ invoice: paymentId, status: 'paid', limit: 1 });
+      const intent = idOf(payments.data[0]?.payment.payment_intent);
+      if (!intent) {
+        throw new ProviderError('stripe', `Stripe has no paid payment for invoice ${paymentId}`, false, {
+          statusCode: 404,
+        });
+      }
+      return intent;
+    } catch (err) {
+      throw toProviderError(err, 'find the payment of an invoice');
+    }
+  }
+
+  async function find(lookup: Lookup | null): Promise<Found> {
+    if (!lookup) return {};
+    switch (lookup.kind) {
+      case 'paymentIntent': {
+        const payment = await intentDetails(lookup.id, lookup.customer);
+        return payment ? { payment } : {};
+      }
+      case 'invoice': {
+        const invoice = await readInvoice(lookup.id, lookup.customer);
+        return invoice ? { payment: detailsFromInvoice(invoice) } : {};
+      }
+      case 'ledgerKey':
+        return { ledgerPaymentId: await ledgerPaymentId(lookup.paymentIntentId) };
+    }
+  }
+
+  /** The payer of a one-off Checkout payment, from its session (Checkout keeps the email there). */
+  async function sessionOfIntent(paymentIntentId: string): Promise<s.CheckoutSession | undefined> {
+    try {
+      const sessions = await stripe.checkout.sessions.list({ payment_intent: paymentIntentId, limit: 1 });
+      const session = sessions.data[0];
+      return session ? parsed(s.checkoutSession, session, 'Checkout Session') : undefined;
+    } catch (err) {
+      throw toProviderError(err, 'read the checkout of a payment');
+    }
+  }
+
+  async function fetchOneOff(paymentIntentId: string): Promise<PaymentSucceeded | null> {
+    let intent: s.PaymentIntent;
+    try {
+      intent = parsed(
+        s.paymentIntent,
+        await stripe.paymentIntents.retrieve(paymentIntentId, { expand: [INTENT_FEE, 'customer'] }),
+        'payment',
+      );
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw toProviderError(err, 'read the payment');
+    }
+    const amount = money(intent.amount_received, intent.currency);
+    if (intent.status !== 'succeeded' || !amount) return null;
+    const details = detailsFromPaymentIntent(intent);
+    // A Checkout payment's receipt_email is usually empty and a one-off payer has no Customer:
+    // the session that collected the payment has the email.
+    const session = details.email ? undefined : await sessionOfIntent(intent.id);
+    const checkoutId =
+      intent.metadata?.checkoutId ??
+      session?.metadata?.checkoutId ??
+      session?.client_reference_id ??
+      undefined;
+    const planId = intent.metadata?.planId ?? session?.metadata?.planId;
+    const email = details.email ?? session?.customer_details?.email ?? undefined;
+    const name = details.name ?? session?.customer_details?.name ?? undefined;
+    return {
+      type: 'payment.succeeded',
+      provider: 'stripe',
+      occurredAt: details.occurredAt ?? new Date(),
+      paymentId: intent.id,
+      amount,
+      kind: 'one_off',
+      payer: {
+        ...(email ? { email } : {}),
+        ...(name ? { name } : {}),
+        ...(details.customerId ? { customerId: details.customerId } : {}),
+      },
+      ...(details.fee ? { fee: details.fee } : {}),
+      ...(checkoutId ? { checkoutId } : {}),
+      ...(planId ? { planId } : {}),
+    };
+  }
+
+  async function sessionOutcome(sessionId: string, interval: PlanInterval): Promise<CheckoutOutcome> {
+    let session: s.CheckoutSession;
+    try {
+      const raw = await stripe.checkout.sessions.retrieve(sessionId, {
+        // One read answers everything: the payment with its fee, or the subscription and invoice.
+        expand: interval === 'month' ? ['subscription', 'invoice'] : [`payment_intent.${INTENT_FEE}`],
+      });
+      session = parsed(s.checkoutSession, raw, 'Checkout Session');
+    } catch (err) {
+      // A session Stripe does not know can never be paid: a 4xx answer, not an outage.
+      if (isMissing(err)) return { status: 'expired', facts: [] };
+      throw toProviderError(err, 'read the card payment');
+    }
+    const checkoutId = session.metadata?.checkoutId ?? session.client_reference_id ?? undefined;
+    const withCheckout = checkoutId ? { checkoutId } : {};
+    if (session.status === 'expired') return { status: 'expired', ...withCheckout, facts: [] };
+    const intent =
+      session.payment_intent && typeof session.payment_intent === 'object'
+        ? session.payment_intent
+        : undefined;
+    const invoice = session.invoice && typeof session.invoice === 'object' ? session.invoice : undefined;
+    const subscription =
+      session.subscription && typeof session.subscription === 'object' ? session.subscription : undefined;
+    const payment = intent
+      ? detailsFromPaymentIntent(intent)
+      : invoice
+        ? detailsFromInvoice(invoice)
+        : undefined;
+    const facts = factsFromSession(session, {
+      occurredAt: new Date(),
+      ...(payment ? { payment } : {}),
+      ...(subscription ? { subscription } : {}),
+    });
+    return { status: facts.length > 0 ? 'paid' : 'pending', ...withCheckout, facts };
+  }
+
   return {
-    id: 'stripe',
+    descriptor: stripeDescriptor,
 
     async startCheckout(request: CheckoutRequest): Promise<CheckoutStart> {
       const monthly = request.plan.interval === 'month';
@@ -215,7 +298,8 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
                 price_data: {
                   currency: request.amount.currency.toLowerCase(),
                   unit_amount: request.amount.amountMinor,
-                  product_data: { name: request.plan.name },
+                  // What the reader sees on Stripe's page and receipts.
+                  product_data: { name: request.description },
                   ...(monthly ? { recurring: { interval: 'month' as const } } : {}),
                 },
               },
@@ -236,44 +320,98 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
       }
     },
 
-    async completeReturn(query: Record<string, string>): Promise<ReturnOutcome> {
-      const sessionId = query.session_id;
-      if (!sessionId || !/^cs_[A-Za-z0-9_]+$/.test(sessionId)) {
-        return { status: 'failed', facts: [] };
-      }
-      let session: Session;
-      try {
-        session = await stripe.checkout.sessions.retrieve(sessionId);
-      } catch (err) {
-        const status = (err as { statusCode?: number }).statusCode;
-        if (status === 404) return { status: 'failed', facts: [] };
-        throw toProviderError(err, 'read the card payment');
-      }
-      const checkoutId = session.metadata?.checkoutId ?? session.client_reference_id ?? undefined;
-      const facts = factsFromSession(session);
-      const status =
-        facts.length > 0 ? 'paid' : session.status === 'expired' ? 'cancelled' : ('pending' as const);
-      return { status, facts, ...(checkoutId ? { checkoutId } : {}) };
+    returnRef(query: Record<string, string>): string | null {
+      const sessionId: unknown = query.session_id;
+      return typeof sessionId === 'string' && SESSION_ID.test(sessionId) ? sessionId : null;
     },
 
-    async cancelSubscription(subscriptionId: string): Promise<void> {
+    resolveCheckout(providerRef: string, interval: PlanInterval): Promise<CheckoutOutcome> {
+      if (!SESSION_ID.test(providerRef)) return Promise.resolve({ status: 'expired', facts: [] });
+      return sessionOutcome(providerRef, interval);
+    },
+
+    async cancelSubscription(subscriptionId, { reason, atPeriodEnd }): Promise<void> {
+      const details = { cancellation_details: { comment: reason.slice(0, 500) } };
       try {
-        await stripe.subscriptions.cancel(subscriptionId);
+        if (atPeriodEnd) {
+          // Stripe keeps it active until the paid period ends, then cancels it itself.
+          await stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: true, ...details });
+        } else {
+          await stripe.subscriptions.cancel(subscriptionId, details);
+        }
       } catch (err) {
-        const e = err as { code?: string; statusCode?: number };
-        // Already cancelled at Stripe: the outcome the reader asked for.
-        if (e.statusCode === 404 || e.code === 'resource_missing') return;
+        // Already over at Stripe: the outcome the supporter asked for.
+        if (isMissing(err)) return;
+        if (errorOf(err).statusCode === 400) {
+          const current = await stripe.subscriptions.retrieve(subscriptionId).catch(() => undefined);
+          if (current?.status === 'canceled' || current?.status === 'incomplete_expired') return;
+        }
         throw toProviderError(err, 'cancel the subscription');
       }
     },
 
-    async refund(paymentId: string, amount?: Money): Promise<void> {
+    async changeSubscriptionAmount(subscriptionId, amount: Money, { planName, requestKey }): Promise<void> {
       try {
-        await stripe.refunds.create({
-          payment_intent: paymentId,
-          ...(amount ? { amount: amount.amountMinor } : {}),
-        });
+        const sub = parsed(
+          s.subscription,
+          await stripe.subscriptions.retrieve(subscriptionId),
+          'subscription',
+        );
+        const item = sub.items.data[0];
+        const currency = item?.price?.currency;
+        if (!item || !currency) {
+          throw new ProviderError(
+            'stripe',
+            `Subscription ${subscriptionId} has no priced item to change`,
+            false,
+          );
+        }
+        if (currency.toUpperCase() !== amount.currency.toUpperCase()) {
+          throw new ProviderError(
+            'stripe',
+            `A subscription in ${currency.toUpperCase()} cannot be billed in ${amount.currency}`,
+            false,
+          );
+        }
+        // Its own product, so the new name (on invoices and receipts) changes nothing else.
+        const product = await stripe.products.create(
+          { name: planName },
+          { idempotencyKey: `${requestKey}-product` },
+        );
+        await stripe.subscriptions.update(
+          subscriptionId,
+          {
+            items: [
+              {
+                id: item.id,
+                price_data: {
+                  currency,
+                  product: product.id,
+                  unit_amount: amount.amountMinor,
+                  recurring: { interval: 'month' },
+                },
+              },
+            ],
+            // The new amount from the next period; the current one is paid for.
+            proration_behavior: 'none',
+          },
+          { idempotencyKey: requestKey },
+        );
       } catch (err) {
+        throw toProviderError(err, 'change the monthly amount');
+      }
+    },
+
+    async refund(paymentId: string, { amount, requestKey }): Promise<void> {
+      const paymentIntent = await paymentIntentOf(paymentId);
+      try {
+        await stripe.refunds.create(
+          { payment_intent: paymentIntent, ...(amount ? { amount: amount.amountMinor } : {}) },
+          { idempotencyKey: requestKey },
+        );
+      } catch (err) {
+        // A full refund of what is already fully refunded has the outcome asked for.
+        if (!amount && errorOf(err).code === 'charge_already_refunded') return;
         throw toProviderError(err, 'refund the payment');
       }
     },
@@ -283,13 +421,17 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
       if (typeof signature !== 'string' || signature === '') {
         throw new WebhookVerificationError('Missing Stripe-Signature header.');
       }
-      let event: Stripe.Event;
+      let event: unknown;
       try {
         event = stripe.webhooks.constructEvent(rawBody, signature, options.webhookSecret);
       } catch (err) {
         throw new WebhookVerificationError(
-          `Stripe signature did not verify: ${err instanceof Error ? err.message.split('\n')[0] : 'unknown'}`,
+          `Stripe signature did not verify: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : 'unknown'}`,
         );
+      }
+      // Signed, but not an event: JSON null, an array, or an object without id/type.
+      if (!s.isEventEnvelope(event)) {
+        throw new WebhookVerificationError('Stripe webhook body is not an event (no id, type or data).');
       }
       return {
         provider: 'stripe',
@@ -300,142 +442,83 @@ export function createStripeAdapter(options: StripeAdapterOptions): PaymentProvi
       };
     },
 
+    handlesEventType,
+
     async factsFromEvent(event: VerifiedEvent): Promise<PaymentFact[]> {
-      const e = event.payload as unknown as Stripe.Event;
-      const base = { provider: 'stripe' as const, sourceEventId: event.eventId };
-      switch (e.type) {
-        case 'checkout.session.completed':
-        case 'checkout.session.async_payment_succeeded':
-          return factsFromSession(e.data.object, event.eventId);
-        case 'checkout.session.async_payment_failed': {
-          const s = e.data.object;
-          const checkoutId = s.metadata?.checkoutId ?? s.client_reference_id ?? undefined;
-          return [
-            {
-              ...base,
-              type: 'payment.failed',
-              occurredAt: event.createdAt,
-              reason: 'the delayed payment failed',
-              ...(checkoutId ? { checkoutId } : {}),
-            },
-          ];
-        }
-        case 'invoice.paid':
-          return factsFromInvoice(e.data.object, event.eventId, true);
-        case 'invoice.payment_failed':
-          return factsFromInvoice(e.data.object, event.eventId, false);
-        case 'customer.subscription.updated':
-        case 'customer.subscription.deleted': {
-          const sub = e.data.object;
-          const status =
-            e.type === 'customer.subscription.deleted' ? 'cancelled' : subscriptionStatus[sub.status];
-          if (!status) return [];
-          const periodEnd = sub.items?.data?.[0]?.current_period_end;
-          return [
-            {
-              ...base,
-              type: 'subscription.status_changed',
-              occurredAt: event.createdAt,
-              subscriptionId: sub.id,
-              status,
-              ...(periodEnd ? { currentPeriodEnd: fromUnix(periodEnd) } : {}),
-            },
-          ];
-        }
-        case 'charge.refunded': {
-          const charge = e.data.object;
-          const paymentIntentId = idOf(charge.payment_intent);
-          const refundedTotal = money(charge.amount_refunded, charge.currency);
-          if (!paymentIntentId || !refundedTotal) return [];
-          const paymentId = await ledgerPaymentId(paymentIntentId);
-          return [
-            { ...base, type: 'payment.refunded', occurredAt: event.createdAt, paymentId, refundedTotal },
-          ];
-        }
-        case 'charge.dispute.created':
-        case 'charge.dispute.closed': {
-          const dispute = e.data.object;
-          const paymentIntentId = idOf(dispute.payment_intent);
-          if (!paymentIntentId) return [];
-          const paymentId = await ledgerPaymentId(paymentIntentId);
-          const status =
-            e.type === 'charge.dispute.created' ? 'open' : dispute.status === 'won' ? 'won' : 'lost';
-          const amount = money(dispute.amount, dispute.currency);
-          return [
-            {
-              ...base,
-              type: 'payment.disputed',
-              occurredAt: event.createdAt,
-              paymentId,
-              disputeId: dispute.id,
-              status,
-              ...(amount ? { amount } : {}),
-            },
-          ];
-        }
-        default:
-          return [];
-      }
+      const view = readEvent(event.payload);
+      if (!view) return [];
+      return factsFromEvent(view, await find(lookupFor(view)));
     },
 
     async fetchPayment(paymentId: string): Promise<PaymentSucceeded | null> {
-      if (!paymentId.startsWith('pi_')) return null;
-      let intent: Stripe.PaymentIntent;
-      try {
-        intent = await stripe.paymentIntents.retrieve(paymentId);
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) return null;
-        throw toProviderError(err, 'read the payment');
-      }
-      const amount = money(intent.amount_received, intent.currency);
-      if (intent.status !== 'succeeded' || !amount) return null;
-      const checkoutId = intent.metadata?.checkoutId;
-      const planId = intent.metadata?.planId;
-      return {
-        type: 'payment.succeeded',
-        provider: 'stripe',
-        occurredAt: fromUnix(intent.created),
-        paymentId: intent.id,
-        amount,
-        kind: 'one_off',
-        payer: {
-          ...(intent.receipt_email ? { email: intent.receipt_email } : {}),
-          ...(idOf(intent.customer) ? { customerId: idOf(intent.customer)! } : {}),
-        },
-        ...(checkoutId ? { checkoutId } : {}),
-        ...(planId ? { planId } : {}),
-      };
+      if (paymentId.startsWith('pi_')) return fetchOneOff(paymentId);
+      if (!paymentId.startsWith('in_')) return null;
+      const invoice = await readInvoice(paymentId, true);
+      if (!invoice || !paidIntentOf(invoice)) return null;
+      return (
+        factsFromPaidInvoice(invoice, { occurredAt: fromUnix(invoice.created ?? Date.now() / 1000) })[0] ??
+        null
+      );
     },
 
     async *listPayments(since: Date, until: Date): AsyncIterable<ProviderPayment> {
-      // Subscription payments are in the ledger under their invoice: map their intents first.
-      const invoiceOf = new Map<string, string>();
-      const margin = 86_400;
-      const invoicePayments = stripe.invoicePayments.list({
-        created: {
-          gte: Math.floor(since.getTime() / 1000) - margin,
-          lte: Math.ceil(until.getTime() / 1000) + margin,
-        },
-        limit: 100,
-      });
-      for await (const payment of invoicePayments) {
-        const intent = idOf(payment.payment?.payment_intent);
-        const invoice = idOf(payment.invoice);
-        if (intent && invoice) invoiceOf.set(intent, invoice);
-      }
-      const list = stripe.paymentIntents.list({
-        created: { gte: Math.floor(since.getTime() / 1000), lte: Math.ceil(until.getTime() / 1000) },
-        limit: 100,
-      });
-      for await (const intent of list) {
-        const amount = money(intent.amount_received || intent.amount, intent.currency);
-        if (!amount) continue;
-        yield {
-          paymentId: invoiceOf.get(intent.id) ?? intent.id,
-          amount,
-          occurredAt: fromUnix(intent.created),
-          status: intent.status === 'succeeded' ? 'succeeded' : 'other',
-        };
+      const window = { gte: Math.floor(since.getTime() / 1000), lte: Math.ceil(until.getTime() / 1000) };
+      try {
+        // Subscription payments are in the ledger under their invoice: map their intents first.
+        const invoiceOf = new Map<string, string>();
+        const margin = 86_400;
+        for await (const payment of stripe.invoicePayments.list({
+          created: { gte: window.gte - margin, lte: window.lte + margin },
+          limit: 100,
+        })) {
+          const intent = idOf(payment.payment?.payment_intent);
+          const invoice = idOf(payment.invoice);
+          if (intent && invoice) invoiceOf.set(intent, invoice);
+        }
+        // Disputes come after their payment: every one opened since the window began.
+        const disputesOf = new Map<
+          string,
+          Array<{ id: string; status: ReturnType<typeof listedDisputeStatus> }>
+        >();
+        for await (const dispute of stripe.disputes.list({ created: { gte: window.gte }, limit: 100 })) {
+          const intent = idOf(dispute.payment_intent);
+          if (!intent) continue;
+          const list = disputesOf.get(intent) ?? [];
+          list.push({ id: dispute.id, status: listedDisputeStatus(dispute.status) });
+          disputesOf.set(intent, list);
+        }
+        for await (const raw of stripe.paymentIntents.list({
+          created: window,
+          limit: 100,
+          expand: ['data.latest_charge'],
+        })) {
+          const intent = s.paymentIntent.safeParse(raw);
+          if (!intent.success) continue;
+          const { data } = intent;
+          const amount = money(data.amount_received || data.amount, data.currency);
+          if (!amount) continue;
+          const charge =
+            data.latest_charge && typeof data.latest_charge === 'object' ? data.latest_charge : undefined;
+          const refundedMinor = charge?.amount_refunded;
+          const succeeded = data.status === 'succeeded';
+          yield {
+            paymentId: invoiceOf.get(data.id) ?? data.id,
+            amount,
+            occurredAt: data.created ? fromUnix(data.created) : until,
+            status: !succeeded
+              ? 'other'
+              : refundedMinor && refundedMinor >= amount.amountMinor
+                ? 'refunded'
+                : refundedMinor
+                  ? 'partially_refunded'
+                  : 'succeeded',
+            ...(refundedMinor !== undefined ? { refundedMinor } : {}),
+            disputes: disputesOf.get(data.id) ?? [],
+          };
+        }
+      } catch (err) {
+        log.warn({ err: err instanceof Error ? err.message : String(err) }, 'Listing Stripe payments failed');
+        throw toProviderError(err, 'list payments for reconciliation');
       }
     },
   };

@@ -82,6 +82,23 @@ export function paypalRouter(opts: PayPalRoutesOptions): express.Router {
     res.end(opts.signingKey.certificatePem);
   });
 
+  // The buyer's side of a dispute, which PayPal's API has no call for: simulator controls.
+  const control = (fn: (body: Json, req: Request) => unknown) => [
+    express.json({ limit: '16kb' }),
+    (req: Request, res: Response) => {
+      try {
+        sendJson(res, 201, fn((req.body ?? {}) as Json, req));
+      } catch (err) {
+        sendError(res, err);
+      }
+    },
+  ];
+  router.post('/_simulator/paypal/disputes', ...control((body) => state.openDispute(body)));
+  router.post(
+    '/_simulator/paypal/disputes/:id/cancel',
+    ...control((_body, req) => state.cancelDispute(String(req.params.id))),
+  );
+
   const apiPrefixes = ['/v1', '/v2'];
   router.use(
     apiPrefixes,
@@ -208,6 +225,10 @@ export function paypalRouter(opts: PayPalRoutesOptions): express.Router {
     }
   };
   const id = (req: Request): string => String(req.params.id);
+  const query = (req: Request): URLSearchParams => {
+    const q = req.originalUrl.indexOf('?');
+    return new URLSearchParams(q === -1 ? '' : req.originalUrl.slice(q + 1));
+  };
 
   // Orders v2
   router.post(
@@ -297,6 +318,36 @@ export function paypalRouter(opts: PayPalRoutesOptions): express.Router {
     }),
   );
 
+  router.post(
+    '/v1/billing/subscriptions/:id/revise',
+    handle((body, req) => ({ status: 200, body: state.reviseSubscription(id(req), body) })),
+  );
+
+  // Customer disputes v1
+  router.get(
+    '/v1/customer/disputes',
+    handle((_b, req) => ({ status: 200, body: state.listDisputes(query(req)) })),
+  );
+  router.get(
+    '/v1/customer/disputes/:id',
+    handle((_b, req) => ({ status: 200, body: state.getDispute(id(req)) })),
+  );
+  router.post(
+    '/v1/customer/disputes/:id/escalate',
+    handle((_b, req) => {
+      state.escalateDispute(id(req));
+      return { status: 200, body: { links: [] } };
+    }),
+  );
+  // Sandbox-only at PayPal: settles a dispute under review for the buyer or the seller.
+  router.post(
+    '/v1/customer/disputes/:id/adjudicate',
+    handle((body, req) => {
+      state.adjudicateDispute(id(req), body);
+      return { status: 200, body: { links: [] } };
+    }),
+  );
+
   // Payments v1 sales (recurring payments)
   router.get(
     '/v1/payments/sale/:id',
@@ -318,13 +369,7 @@ export function paypalRouter(opts: PayPalRoutesOptions): express.Router {
   // Transaction search
   router.get(
     '/v1/reporting/transactions',
-    handle((_b, req) => {
-      const q = req.originalUrl.indexOf('?');
-      return {
-        status: 200,
-        body: state.searchTransactions(new URLSearchParams(q === -1 ? '' : req.originalUrl.slice(q + 1))),
-      };
-    }),
+    handle((_b, req) => ({ status: 200, body: state.searchTransactions(query(req)) })),
   );
 
   // Webhook signature verification

@@ -93,6 +93,8 @@ interface SubscriptionInternal {
   failNext: boolean;
   nextBillingMs: number;
   payer: Payer | null;
+  /** Billing cycles after which the subscription expires; 0 bills until cancelled. */
+  totalCycles: number;
 }
 
 export interface TransactionRecord {
@@ -109,8 +111,13 @@ export interface TransactionRecord {
 
 const MERCHANT = { email_address: 'merchant@readerfund.example', merchant_id: 'SIMMERCHANT01' };
 
-function feeFor(minor: number): number {
-  return Math.round(minor * 0.0349) + 49;
+/**
+ * PayPal's fee on a payment as the simulator charges it: 3.49% of the amount plus 49 minor units of
+ * its currency, in integer minor units, the percentage rounded half up on the minor unit
+ * (1000 → 34.9 → 35, plus 49: 84).
+ */
+export function paypalFee(minor: number): number {
+  return Math.floor((minor * 349 + 5000) / 10000) + 49;
 }
 
 function isObject(v: unknown): v is Json {
@@ -156,6 +163,7 @@ export class PayPalState {
   readonly saleRefunds = new Map<string, Json>();
   readonly transactions: TransactionRecord[] = [];
   readonly events = new Map<string, Json>();
+  readonly disputes = new Map<string, Json>();
 
   constructor(
     private readonly clock: SimClock,
@@ -341,7 +349,7 @@ export class PayPalState {
     for (const unit of order.purchase_units as Json[]) {
       const amount = unit.amount as Money;
       const minor = decimalToMinor(amount.value, amount.currency_code);
-      const fee = feeFor(minor);
+      const fee = paypalFee(minor);
       const captureId = paypalId(17);
       const capture: Json = {
         id: captureId,
@@ -419,7 +427,7 @@ export class PayPalState {
     return total;
   }
 
-  refundCapture(captureId: string, body: Json, reversal = false): Json {
+  refundCapture(captureId: string, body: Json, reversal = false, reversalCode = 'T1106'): Json {
     const capture = this.getCapture(captureId);
     const amount = capture.amount as Money;
     const total = decimalToMinor(amount.value, amount.currency_code);
@@ -488,7 +496,7 @@ export class PayPalState {
     const payer = order ? (this.orderInternals.get(String(order.id))?.payer ?? null) : null;
     this.transactions.push({
       id,
-      eventCode: reversal ? 'T1106' : 'T1107',
+      eventCode: reversal ? reversalCode : 'T1107',
       amountMinor: -minor,
       feeMinor: 0,
       currency: amount.currency_code,
@@ -634,9 +642,8 @@ export class PayPalState {
     return plan;
   }
 
-  // ---- Subscriptions v1 ----
-
-  createSubscription(body: Json): Json {
+  /** The `plan_id` of a request body: a plan that exists and is active. */
+  private activePlan(body: Json, action: string): { planId: string; plan: Json } {
     const planId = body.plan_id;
     if (typeof planId !== 'string') {
       throw invalidRequest(
@@ -647,11 +654,19 @@ export class PayPalState {
     }
     const plan = this.plans.get(planId);
     if (!plan) throw unprocessable('RESOURCE_NOT_FOUND', 'The specified plan does not exist.');
-    if (plan.status !== 'ACTIVE')
+    if (plan.status !== 'ACTIVE') {
       throw unprocessable(
         'PLAN_STATUS_INVALID',
-        'Invalid plan status for subscribe action; plan should be active.',
+        `Invalid plan status for ${action} action; plan should be active.`,
       );
+    }
+    return { planId, plan };
+  }
+
+  // ---- Subscriptions v1 ----
+
+  createSubscription(body: Json): Json {
+    const { planId, plan } = this.activePlan(body, 'subscribe');
     const regular = (plan.billing_cycles as Json[]).find((c) => c.tenure_type === 'REGULAR')!;
     const price = (regular.pricing_scheme as Json).fixed_price as Money;
     const frequency = regular.frequency as { interval_unit: string; interval_count?: number };
@@ -693,7 +708,11 @@ export class PayPalState {
       failNext: false,
       nextBillingMs: 0,
       payer: null,
+      totalCycles: Number(regular.total_cycles ?? 0),
     });
+    this.emit(
+      this.event('BILLING.SUBSCRIPTION.CREATED', 'subscription', subscription, 'Subscription created'),
+    );
     return subscription;
   }
 
@@ -739,9 +758,9 @@ export class PayPalState {
             tenure_type: 'REGULAR',
             sequence: 1,
             cycles_completed: 0,
-            cycles_remaining: 0,
+            cycles_remaining: internal.totalCycles,
             current_pricing_scheme_version: 1,
-            total_cycles: 0,
+            total_cycles: internal.totalCycles,
           },
         ],
         next_billing_time: this.clock.iso(internal.nextBillingMs),
@@ -778,7 +797,7 @@ export class PayPalState {
   private recordSale(sub: Json, internal: SubscriptionInternal): PayPalEvent {
     const id = paypalId(17);
     const now = this.clock.iso();
-    const fee = feeFor(internal.amountMinor);
+    const fee = paypalFee(internal.amountMinor);
     const base = this.baseUrl();
     const sale: Json = {
       id,
@@ -805,6 +824,8 @@ export class PayPalState {
     const billing = sub.billing_info as Json;
     const cycle = (billing.cycle_executions as Json[])[0]!;
     cycle.cycles_completed = Number(cycle.cycles_completed) + 1;
+    if (internal.totalCycles > 0)
+      cycle.cycles_remaining = Math.max(0, internal.totalCycles - Number(cycle.cycles_completed));
     billing.last_payment = { amount: this.money(internal.amountMinor, internal.currency), time: now };
     this.transactions.push({
       id,
@@ -894,6 +915,16 @@ export class PayPalState {
       for (let guard = 0; guard < 1000; guard++) {
         if (sub.status !== 'ACTIVE' || internal.nextBillingMs > this.clock.nowMs()) break;
         const billing = sub.billing_info as Json;
+        const cycle = (billing.cycle_executions as Json[])[0]!;
+        if (internal.totalCycles > 0 && Number(cycle.cycles_completed) >= internal.totalCycles) {
+          // Every cycle of a finite plan is paid and its last period is over.
+          sub.status = 'EXPIRED';
+          sub.status_update_time = this.clock.iso(internal.nextBillingMs);
+          sub.update_time = sub.status_update_time;
+          delete billing.next_billing_time;
+          this.emit(this.event('BILLING.SUBSCRIPTION.EXPIRED', 'subscription', sub, 'Subscription expired'));
+          break;
+        }
         internal.nextBillingMs = addInterval(internal.nextBillingMs, internal.unit, internal.count);
         billing.next_billing_time = this.clock.iso(internal.nextBillingMs);
         const fail = failAll || internal.failNext;
@@ -937,6 +968,192 @@ export class PayPalState {
     }
   }
 
+  /**
+   * Subscriptions v1 `revise`: another plan of the same product, billed from the next cycle. PayPal
+   * asks a subscriber paying from a PayPal balance to re-consent (an `approve` link in the answer);
+   * the simulator models the case that needs none (card-funded), so the new price simply applies.
+   */
+  reviseSubscription(id: string, body: Json): Json {
+    const sub = this.getSubscription(id);
+    if (sub.status !== 'ACTIVE' && sub.status !== 'SUSPENDED') {
+      throw unprocessable(
+        'SUBSCRIPTION_STATUS_INVALID',
+        'Invalid subscription status for revise action; subscription status should be active or suspended.',
+      );
+    }
+    const { planId, plan } = this.activePlan(body, 'revise');
+    const current = this.plans.get(String(sub.plan_id));
+    if (current && current.product_id !== plan.product_id) {
+      // PayPal revises only between plans of one product (its "upgrade or downgrade" guide).
+      throw unprocessable('INVALID_PLAN', 'The new plan must belong to the product of the current plan.');
+    }
+    const internal = this.subInternals.get(id)!;
+    const regular = (plan.billing_cycles as Json[]).find((c) => c.tenure_type === 'REGULAR')!;
+    const price = (regular.pricing_scheme as Json).fixed_price as Money;
+    if (price.currency_code !== internal.currency) {
+      throw unprocessable('CURRENCY_MISMATCH', 'The new plan must be in the currency of the subscription.');
+    }
+    const frequency = regular.frequency as { interval_unit: string; interval_count?: number };
+    internal.amountMinor = decimalToMinor(price.value, price.currency_code);
+    internal.unit = frequency.interval_unit.toLowerCase() as IntervalUnit;
+    internal.count = Number(frequency.interval_count ?? 1);
+    sub.plan_id = planId;
+    sub.plan_overridden = false;
+    sub.update_time = this.clock.iso();
+    this.emit(this.event('BILLING.SUBSCRIPTION.UPDATED', 'subscription', sub, 'Subscription updated'));
+    return {
+      plan_id: planId,
+      plan_overridden: false,
+      links: [{ href: `${this.baseUrl()}/v1/billing/subscriptions/${id}`, rel: 'edit', method: 'PATCH' }],
+    };
+  }
+
+  // ---- disputes (v1 customer disputes) ----
+
+  /**
+   * A buyer disputes a capture or a sale (a simulator control: at PayPal the buyer opens it). An
+   * inquiry waits for the seller and can be escalated to a claim; a chargeback comes from the card
+   * issuer and is under review at once. Either is settled by `adjudicate` (sandbox-only at PayPal).
+   */
+  openDispute(body: Json): Json {
+    const transactionId = typeof body.transaction_id === 'string' ? body.transaction_id : '';
+    const capture = this.captures.get(transactionId);
+    const sale = capture ? undefined : this.sales.get(transactionId);
+    if (!capture && !sale) throw notFound();
+    const chargeback = body.stage === 'CHARGEBACK';
+    const amount = capture
+      ? (capture.amount as Money)
+      : this.money(
+          decimalToMinor((sale!.amount as { total: string }).total, String((sale!.amount as Json).currency)),
+          String((sale!.amount as Json).currency),
+        );
+    const id = `PP-D-${paypalId(8)}`;
+    const now = this.clock.iso();
+    const custom = capture ? capture.custom_id : sale!.custom;
+    const dispute: Json = {
+      dispute_id: id,
+      create_time: now,
+      update_time: now,
+      disputed_transactions: [
+        {
+          seller_transaction_id: transactionId,
+          seller: { merchant_id: MERCHANT.merchant_id, name: 'Readerfund' },
+          items: [],
+          seller_protection_eligible: true,
+          ...(typeof custom === 'string' ? { custom } : {}),
+        },
+      ],
+      reason:
+        typeof body.reason === 'string'
+          ? body.reason
+          : chargeback
+            ? 'UNAUTHORISED'
+            : 'MERCHANDISE_OR_SERVICE_NOT_RECEIVED',
+      status: chargeback ? 'UNDER_REVIEW' : 'WAITING_FOR_SELLER_RESPONSE',
+      dispute_amount: { currency_code: amount.currency_code, value: amount.value },
+      dispute_life_cycle_stage: chargeback ? 'CHARGEBACK' : 'INQUIRY',
+      dispute_channel: chargeback ? 'EXTERNAL' : 'INTERNAL',
+      links: [{ href: `${this.baseUrl()}/v1/customer/disputes/${id}`, rel: 'self', method: 'GET' }],
+    };
+    this.disputes.set(id, dispute);
+    this.emit(
+      this.disputeEvent('CUSTOMER.DISPUTE.CREATED', dispute, `A new dispute opened with Case # ${id}`),
+    );
+    return dispute;
+  }
+
+  getDispute(id: string): Json {
+    const dispute = this.disputes.get(id);
+    if (!dispute) throw notFound();
+    return dispute;
+  }
+
+  listDisputes(query: URLSearchParams): Json {
+    const transaction = query.get('disputed_transaction_id');
+    const items = [...this.disputes.values()].filter(
+      (d) =>
+        !transaction ||
+        (d.disputed_transactions as Json[]).some((t) => t.seller_transaction_id === transaction),
+    );
+    return { items: items.map((d) => clone(d)), links: [] };
+  }
+
+  /** The seller escalates an inquiry to a PayPal claim, which PayPal then reviews. */
+  escalateDispute(id: string): Json {
+    const dispute = this.unresolved(id);
+    if (dispute.dispute_life_cycle_stage !== 'INQUIRY') {
+      throw unprocessable('DISPUTE_NOT_IN_INQUIRY', 'Only an inquiry can be escalated to a claim.');
+    }
+    dispute.dispute_life_cycle_stage = 'CLAIM';
+    dispute.status = 'UNDER_REVIEW';
+    dispute.update_time = this.clock.iso();
+    this.emit(
+      this.disputeEvent('CUSTOMER.DISPUTE.UPDATED', dispute, `Dispute ${id} was escalated to a claim`),
+    );
+    return dispute;
+  }
+
+  /** PayPal decides (sandbox `adjudicate`): for the buyer, the money goes back by a reversal. */
+  adjudicateDispute(id: string, body: Json): Json {
+    const dispute = this.unresolved(id);
+    if (dispute.status !== 'UNDER_REVIEW') {
+      throw unprocessable(
+        'INVALID_DISPUTE_STATUS',
+        'The dispute status must be UNDER_REVIEW to adjudicate it.',
+      );
+    }
+    const outcome = body.adjudication_outcome;
+    if (outcome !== 'BUYER_FAVOR' && outcome !== 'SELLER_FAVOR') {
+      throw invalidRequest(
+        '/adjudication_outcome',
+        'INVALID_PARAMETER_VALUE',
+        'The value of a field is invalid.',
+        outcome,
+      );
+    }
+    if (outcome === 'SELLER_FAVOR') return this.resolveDispute(dispute, 'RESOLVED_SELLER_FAVOUR');
+    this.resolveDispute(dispute, 'RESOLVED_BUYER_FAVOUR');
+    const transactionId = String((dispute.disputed_transactions as Json[])[0]!.seller_transaction_id);
+    // A chargeback decided against the seller: PayPal reverses the payment (transaction T1201).
+    if (this.captures.has(transactionId)) this.refundCapture(transactionId, {}, true, 'T1201');
+    else this.refundSale(transactionId, {}, true, 'T1201');
+    return dispute;
+  }
+
+  /** The buyer withdraws the dispute (a simulator control). */
+  cancelDispute(id: string): Json {
+    return this.resolveDispute(this.unresolved(id), 'CANCELED_BY_BUYER');
+  }
+
+  private unresolved(id: string): Json {
+    const dispute = this.getDispute(id);
+    if (dispute.status === 'RESOLVED') {
+      throw unprocessable('DISPUTE_ALREADY_RESOLVED', 'The dispute is already resolved.');
+    }
+    return dispute;
+  }
+
+  private resolveDispute(dispute: Json, outcomeCode: string): Json {
+    dispute.status = 'RESOLVED';
+    dispute.update_time = this.clock.iso();
+    dispute.dispute_outcome = {
+      outcome_code: outcomeCode,
+      ...(outcomeCode === 'RESOLVED_BUYER_FAVOUR' ? { amount_refunded: clone(dispute.dispute_amount) } : {}),
+    };
+    this.emit(
+      this.disputeEvent(
+        'CUSTOMER.DISPUTE.RESOLVED',
+        dispute,
+        `Dispute ${String(dispute.dispute_id)} was resolved`,
+      ),
+    );
+    return dispute;
+  }
+
+  private disputeEvent(type: string, dispute: Json, summary: string): PayPalEvent {
+    return this.event(type, 'dispute', dispute, summary, false);
+  }
+
   // ---- v1 sales (recurring payments) ----
 
   getSale(id: string): Json {
@@ -945,7 +1162,7 @@ export class PayPalState {
     return sale;
   }
 
-  refundSale(id: string, body: Json, reversal = false): Json {
+  refundSale(id: string, body: Json, reversal = false, reversalCode = 'T1106'): Json {
     const sale = this.getSale(id);
     const amount = sale.amount as { total: string; currency: string };
     const total = decimalToMinor(amount.total, amount.currency);
@@ -996,7 +1213,7 @@ export class PayPalState {
     const internal = this.subInternals.get(subId);
     this.transactions.push({
       id: refundId,
-      eventCode: reversal ? 'T1106' : 'T1107',
+      eventCode: reversal ? reversalCode : 'T1107',
       amountMinor: -minor,
       feeMinor: 0,
       currency: amount.currency,

@@ -240,6 +240,10 @@ export function stripeRouter(opts: StripeRoutesOptions): express.Router {
     handle((_p, req) => state.getCharge(id(req))),
   );
   api.get(
+    '/v1/invoices',
+    handle((p) => state.listInvoices(p)),
+  );
+  api.get(
     '/v1/invoices/:id',
     handle((_p, req) => state.getInvoice(id(req))),
   );
@@ -256,12 +260,43 @@ export function stripeRouter(opts: StripeRoutesOptions): express.Router {
     handle((_p, req) => state.getRefund(id(req))),
   );
   api.get(
+    '/v1/disputes',
+    handle((p) => state.listDisputes(p)),
+  );
+  api.get(
     '/v1/disputes/:id',
+    handle((_p, req) => state.getDispute(id(req))),
+  );
+  // Closing a dispute accepts it: Stripe records it as lost.
+  api.post(
+    '/v1/disputes/:id/close',
+    handle((_p, req) => state.closeDispute(id(req), 'lost')),
+  );
+  api.get(
+    '/v1/balance_transactions/:id',
     handle((_p, req) => {
-      const dispute = state.disputes.get(id(req));
-      if (!dispute) throw missing('dispute', id(req), 'dispute');
-      return dispute;
+      const txn = state.balanceTransactions.get(id(req));
+      if (!txn) throw missing('balance_transaction', id(req));
+      return txn;
     }),
+  );
+
+  // Products
+  api.post(
+    '/v1/products',
+    handle((p) => state.createProduct(p)),
+  );
+  api.get(
+    '/v1/products/:id',
+    handle((_p, req) => {
+      const product = state.products.get(id(req));
+      if (!product) throw missing('product', id(req));
+      return product;
+    }),
+  );
+  api.post(
+    '/v1/products/:id',
+    handle((p, req) => state.updateProduct(id(req), p)),
   );
   api.get(
     '/v1/events/:id',

@@ -57,7 +57,13 @@ interface LineItemInput {
 
 interface SessionInternal {
   lineItems: LineItemInput[];
-  paymentIntentData: { metadata: Record<string, string>; description: string | null };
+  /** A delayed payment method (bank debit): the session completes unpaid and settles later. */
+  delayed: boolean;
+  paymentIntentData: {
+    metadata: Record<string, string>;
+    description: string | null;
+    receiptEmail: string | null;
+  };
   subscriptionMetadata: Record<string, string>;
 }
 
@@ -71,18 +77,59 @@ interface SubscriptionInternal {
   openInvoice: string | null;
 }
 
-interface CardOutcome {
-  brand: string;
-  last4: string;
-  exp_month: number;
-  exp_year: number;
+type PaymentMethod =
+  | { type: 'card'; brand: string; last4: string; exp_month: number; exp_year: number }
+  | { type: 'us_bank_account'; last4: string };
+
+const DEFAULT_CARD: PaymentMethod = {
+  type: 'card',
+  brand: 'visa',
+  last4: '4242',
+  exp_month: 12,
+  exp_year: 2034,
+};
+
+/** The account number typed on the hosted page of a bank-debit session. */
+function bankAccount(
+  input: string,
+):
+  | { ok: true; method: PaymentMethod; failsLater: boolean; dispute?: undefined }
+  | { ok: false; message: string } {
+  const digits = input.replace(/[\s-]/g, '');
+  if (!/^\d{4,17}$/.test(digits)) return { ok: false, message: 'Your account number is invalid.' };
+  return {
+    ok: true,
+    method: { type: 'us_bank_account', last4: digits.slice(-4) },
+    failsLater: digits === FAILING_BANK_ACCOUNT,
+  };
 }
+
+/**
+ * Stripe's processing fee on a card payment as the simulator charges it: 2.9% of the amount plus 30
+ * minor units of the charge's currency, in integer minor units, the percentage rounded half up on
+ * the minor unit (500 → 14.5 → 15, plus 30: 45).
+ */
+export function stripeFee(amountMinor: number): number {
+  return Math.floor((amountMinor * 29 + 500) / 1000) + 30;
+}
+
+/** What Stripe charges for a dispute (withdrawn with the disputed amount), in minor units. */
+export const DISPUTE_FEE_MINOR = 1500;
+
+/** Bank accounts of Stripe's test mode for delayed (ACH-like) payments: this one fails on settlement. */
+export const FAILING_BANK_ACCOUNT = '000111111116';
+/** Days a delayed bank payment takes to settle in the simulator. */
+export const BANK_SETTLEMENT_DAYS = 3;
 
 export const TEST_CARDS: Record<
   string,
-  { ok: true; brand: string } | { ok: false; code: string; decline_code: string; message: string }
+  | { ok: true; brand: string; dispute?: 'chargeback' | 'inquiry' }
+  | { ok: false; code: string; decline_code: string; message: string }
 > = {
   '4242424242424242': { ok: true, brand: 'visa' },
+  // Stripe's test cards that succeed and are then disputed: a chargeback, and an inquiry.
+  '4000000000000259': { ok: true, brand: 'visa', dispute: 'chargeback' },
+  '4000000000001976': { ok: true, brand: 'visa', dispute: 'inquiry' },
   '4000056655665556': { ok: true, brand: 'visa' },
   '5555555555554444': { ok: true, brand: 'mastercard' },
   '378282246310005': { ok: true, brand: 'amex' },
@@ -125,6 +172,45 @@ function luhn(digits: string): boolean {
   return digits.length >= 12 && sum % 10 === 0;
 }
 
+/** `price_data[unit_amount]` and `price_data[recurring]` of a line or subscription item. */
+function priceAmount(
+  pd: FormObject,
+  param: string,
+): { unitAmount: number; recurring: { interval: IntervalUnit; interval_count: number } | null } {
+  const unitAmount = int(pd, 'unit_amount');
+  if (unitAmount === undefined || unitAmount < 0) {
+    throw invalid('Invalid integer', `${param}[price_data][unit_amount]`, 'parameter_invalid_integer');
+  }
+  const recurring = obj(pd, 'recurring');
+  if (!recurring) return { unitAmount, recurring: null };
+  const interval = str(recurring, 'interval');
+  if (interval !== 'day' && interval !== 'week' && interval !== 'month' && interval !== 'year') {
+    throw invalid(
+      'Invalid recurring interval',
+      `${param}[price_data][recurring][interval]`,
+      'parameter_invalid',
+    );
+  }
+  return { unitAmount, recurring: { interval, interval_count: int(recurring, 'interval_count') ?? 1 } };
+}
+
+/** Stripe's `created[gte|gt|lte|lt]` filter of list calls. */
+function createdInRange(item: StripeObject, params: FormObject): boolean {
+  const range = obj(params, 'created');
+  if (!range) return true;
+  const c = Number(item.created);
+  const gte = int(range, 'gte');
+  const gt = int(range, 'gt');
+  const lte = int(range, 'lte');
+  const lt = int(range, 'lt');
+  return !(
+    (gte !== undefined && c < gte) ||
+    (gt !== undefined && c <= gt) ||
+    (lte !== undefined && c > lte) ||
+    (lt !== undefined && c >= lt)
+  );
+}
+
 export type CheckoutResult =
   { ok: true; redirect: string } | { ok: false; message: string; field: 'email' | 'card' | 'session' };
 
@@ -142,7 +228,10 @@ export class StripeState {
   readonly prices = new Map<string, StripeObject>();
   readonly products = new Map<string, StripeObject>();
   readonly invoicePayments = new Map<string, StripeObject>();
+  readonly balanceTransactions = new Map<string, StripeObject>();
   readonly events = new Map<string, StripeObject>();
+  /** Delayed payments waiting to settle: PaymentIntent id → when, and whether it fails. */
+  private readonly settlements = new Map<string, { dueAt: number; fail: boolean; sessionId: string }>();
 
   constructor(
     private readonly clock: SimClock,
@@ -165,6 +254,7 @@ export class StripeState {
       this.disputes,
       this.prices,
       this.products,
+      this.balanceTransactions,
       this.events,
     ]) {
       const found = map.get(id);
@@ -356,6 +446,30 @@ export class StripeState {
     const id = `cs_test_${stripeId('x', 56).slice(2)}`;
     const pid = obj(params, 'payment_intent_data');
     const sub = obj(params, 'subscription_data');
+    // `allowed_payment_method_types` filters the dynamic payment methods (this API version);
+    // older versions named the list `payment_method_types`.
+    const allowed = arr(params, 'allowed_payment_method_types');
+    const methodParam = allowed.length ? 'allowed_payment_method_types' : 'payment_method_types';
+    const methods = arr(params, methodParam).filter((m): m is string => typeof m === 'string');
+    const paymentMethodTypes = methods.length ? methods : ['card'];
+    for (const [index, method] of paymentMethodTypes.entries()) {
+      if (method !== 'card' && method !== 'us_bank_account') {
+        throw invalid(
+          `The payment method type "${method}" is not supported by the simulator (card, us_bank_account).`,
+          `${methodParam}[${index}]`,
+          'parameter_invalid',
+        );
+      }
+    }
+    // A bank debit is a delayed payment method: only one-off payments use it here.
+    const delayed = paymentMethodTypes.includes('us_bank_account') && !paymentMethodTypes.includes('card');
+    if (delayed && mode !== 'payment') {
+      throw invalid(
+        'The simulator settles bank debits for one-off payments only.',
+        methodParam,
+        'parameter_invalid',
+      );
+    }
     const session: StripeObject = {
       id,
       object: 'checkout.session',
@@ -384,7 +498,8 @@ export class StripeState {
       metadata: stringMap(params, 'metadata'),
       mode,
       payment_intent: null,
-      payment_method_types: ['card'],
+      allowed_payment_method_types: allowed.length ? paymentMethodTypes : null,
+      payment_method_types: paymentMethodTypes,
       payment_status: 'unpaid',
       status: 'open',
       submit_type: str(params, 'submit_type') ?? null,
@@ -397,9 +512,11 @@ export class StripeState {
     this.sessions.set(id, session);
     this.sessionInternals.set(id, {
       lineItems,
+      delayed,
       paymentIntentData: {
         metadata: stringMap(pid, 'metadata'),
         description: str(pid, 'description') ?? null,
+        receiptEmail: str(pid, 'receipt_email') ?? null,
       },
       subscriptionMetadata: stringMap(sub, 'metadata'),
     });
@@ -441,23 +558,7 @@ export class StripeState {
         'parameter_missing',
       );
     }
-    const unitAmount = int(pd, 'unit_amount');
-    if (unitAmount === undefined || unitAmount < 0) {
-      throw invalid('Invalid integer', `${param}[price_data][unit_amount]`, 'parameter_invalid_integer');
-    }
-    const recurringRaw = obj(pd, 'recurring');
-    let recurring: LineItemInput['recurring'] = null;
-    if (recurringRaw) {
-      const interval = str(recurringRaw, 'interval');
-      if (interval !== 'day' && interval !== 'week' && interval !== 'month' && interval !== 'year') {
-        throw invalid(
-          'Invalid recurring interval',
-          `${param}[price_data][recurring][interval]`,
-          'parameter_invalid',
-        );
-      }
-      recurring = { interval, interval_count: int(recurringRaw, 'interval_count') ?? 1 };
-    }
+    const { unitAmount, recurring } = priceAmount(pd, param);
     if (mode === 'subscription' && !recurring) {
       throw invalid(
         'You must provide at least one recurring price in `subscription` mode when using prices.',
@@ -487,21 +588,7 @@ export class StripeState {
           `${param}[price_data][product_data][name]`,
           'parameter_missing',
         );
-      const product: StripeObject = {
-        id: stripeId('prod', 14),
-        object: 'product',
-        active: true,
-        created: this.clock.unix(),
-        description: str(productData, 'description') ?? null,
-        images: [],
-        livemode: false,
-        metadata: stringMap(productData, 'metadata'),
-        name,
-        type: 'service',
-        updated: this.clock.unix(),
-      };
-      this.products.set(product.id, product);
-      productId = product.id;
+      productId = this.createProduct(productData ?? {}).id;
     }
     const price: StripeObject = {
       id: stripeId('price'),
@@ -579,35 +666,12 @@ export class StripeState {
     if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
       return { ok: false, message: 'Your email address is invalid.', field: 'email' };
     }
-    const digits = input.cardNumber.replace(/[\s-]/g, '');
-    const known = TEST_CARDS[digits];
-    if (!known) {
-      if (!luhn(digits)) return { ok: false, message: 'Your card number is invalid.', field: 'card' };
-      return {
-        ok: false,
-        message: 'Your card was declined. Your request was in test mode, but used a non test card.',
-        field: 'card',
-      };
-    }
-    const expiry = /^\s*(\d{1,2})\s*\/\s*(\d{2}|\d{4})\s*$/.exec(input.expiry);
-    const month = expiry ? Number(expiry[1]) : 12;
-    const year = expiry ? Number(expiry[2]!.length === 2 ? `20${expiry[2]}` : expiry[2]) : 2034;
-    if (!expiry || month < 1 || month > 12 || Date.UTC(year, month, 1) <= this.clock.nowMs()) {
-      return {
-        ok: false,
-        message: "Your card's expiration date is incomplete or in the past.",
-        field: 'card',
-      };
-    }
-    if (!known.ok) return { ok: false, message: known.message, field: 'card' };
-    const card: CardOutcome = {
-      brand: known.brand,
-      last4: digits.slice(-4),
-      exp_month: month,
-      exp_year: year,
-    };
-    const name = input.name.trim() || null;
     const internal = this.sessionInternals.get(id)!;
+    const instrument = internal.delayed
+      ? bankAccount(input.cardNumber)
+      : this.card(input, this.clock.nowMs());
+    if (!instrument.ok) return { ok: false, message: instrument.message, field: 'card' };
+    const name = input.name.trim() || null;
     const customerDetails = {
       address: { city: null, country: 'US', line1: null, line2: null, postal_code: null, state: null },
       business_name: null,
@@ -628,22 +692,38 @@ export class StripeState {
     session.customer = customerId;
     session.customer_details = customerDetails;
     session.status = 'complete';
-    session.payment_status = session.amount_total === 0 ? 'no_payment_required' : 'paid';
+    session.payment_status =
+      session.amount_total === 0 ? 'no_payment_required' : internal.delayed ? 'unpaid' : 'paid';
     session.url = null;
 
+    let disputed: StripeObject | undefined;
     if (session.mode === 'payment') {
-      const { paymentIntent } = this.createPayment({
+      const { paymentIntent, charge } = this.createPayment({
         amount: Number(session.amount_total),
         currency: String(session.currency),
         customer: customerId,
         email,
+        // Checkout collects the email on the session and the customer; it does not set the
+        // PaymentIntent's receipt_email unless payment_intent_data asks it to.
+        receiptEmail: internal.paymentIntentData.receiptEmail,
         name,
-        card,
+        method: instrument.method,
         metadata: internal.paymentIntentData.metadata,
         description: internal.paymentIntentData.description,
+        pending: internal.delayed,
       });
       session.payment_intent = paymentIntent.id;
-      events.push(this.event('payment_intent.succeeded', paymentIntent));
+      if (internal.delayed) {
+        this.settlements.set(paymentIntent.id, {
+          dueAt: this.clock.unix() + BANK_SETTLEMENT_DAYS * 86400,
+          fail: instrument.failsLater,
+          sessionId: id,
+        });
+        events.push(this.event('payment_intent.processing', paymentIntent));
+      } else {
+        events.push(this.event('payment_intent.succeeded', paymentIntent));
+        if (instrument.dispute) disputed = charge;
+      }
     } else {
       const { subscription, invoice } = this.createSubscription(
         session,
@@ -651,7 +731,7 @@ export class StripeState {
         customerId!,
         email,
         name,
-        card,
+        instrument.method,
       );
       session.subscription = subscription.id;
       session.invoice = invoice.id;
@@ -660,7 +740,128 @@ export class StripeState {
     }
     events.push(this.event('checkout.session.completed', session));
     this.emit(...events);
+    if (disputed && instrument.dispute) {
+      this.createDispute({
+        charge: disputed.id,
+        ...(instrument.dispute === 'inquiry' ? { inquiry: 'true' } : {}),
+      });
+    }
     return { ok: true, redirect: String(session.success_url).replaceAll('{CHECKOUT_SESSION_ID}', id) };
+  }
+
+  private card(
+    input: { cardNumber: string; expiry: string },
+    nowMs: number,
+  ):
+    | { ok: true; method: PaymentMethod; failsLater: false; dispute?: 'chargeback' | 'inquiry' }
+    | { ok: false; message: string } {
+    const digits = input.cardNumber.replace(/[\s-]/g, '');
+    const known = TEST_CARDS[digits];
+    if (!known) {
+      if (!luhn(digits)) return { ok: false, message: 'Your card number is invalid.' };
+      return {
+        ok: false,
+        message: 'Your card was declined. Your request was in test mode, but used a non test card.',
+      };
+    }
+    const expiry = /^\s*(\d{1,2})\s*\/\s*(\d{2}|\d{4})\s*$/.exec(input.expiry);
+    const month = expiry ? Number(expiry[1]) : 12;
+    const year = expiry ? Number(expiry[2]!.length === 2 ? `20${expiry[2]}` : expiry[2]) : 2034;
+    if (!expiry || month < 1 || month > 12 || Date.UTC(year, month, 1) <= nowMs) {
+      return { ok: false, message: "Your card's expiration date is incomplete or in the past." };
+    }
+    if (!known.ok) return { ok: false, message: known.message };
+    return {
+      ok: true,
+      method: { type: 'card', brand: known.brand, last4: digits.slice(-4), exp_month: month, exp_year: year },
+      failsLater: false,
+      ...(known.dispute ? { dispute: known.dispute } : {}),
+    };
+  }
+
+  /** Settles the delayed (bank) payments that are due by the simulator's now. */
+  settleDelayedPayments(): void {
+    for (const [piId, due] of this.settlements) {
+      if (due.dueAt > this.clock.unix()) continue;
+      this.settlements.delete(piId);
+      const pi = this.paymentIntents.get(piId)!;
+      const charge = this.charges.get(String(pi.latest_charge))!;
+      const session = this.sessions.get(due.sessionId)!;
+      if (due.fail) {
+        const failure = {
+          code: 'insufficient_funds',
+          decline_code: 'insufficient_funds',
+          message: "The customer's account has insufficient funds to cover this payment.",
+        };
+        Object.assign(charge, {
+          status: 'failed',
+          paid: false,
+          captured: false,
+          amount_captured: 0,
+          failure_code: failure.code,
+          failure_message: failure.message,
+        });
+        Object.assign(pi, {
+          status: 'requires_payment_method',
+          amount_received: 0,
+          last_payment_error: { charge: charge.id, ...failure, type: 'card_error' },
+        });
+        this.emit(
+          this.event('payment_intent.payment_failed', pi),
+          this.event('checkout.session.async_payment_failed', session),
+        );
+        continue;
+      }
+      charge.status = 'succeeded';
+      charge.paid = true;
+      charge.balance_transaction = this.balanceTransaction(charge, 'charge').id;
+      pi.status = 'succeeded';
+      pi.amount_received = pi.amount;
+      session.payment_status = 'paid';
+      this.emit(
+        this.event('payment_intent.succeeded', pi),
+        this.event('checkout.session.async_payment_succeeded', session),
+      );
+    }
+  }
+
+  /** Records money moving on the balance, with Stripe's fee on charges. */
+  private balanceTransaction(
+    source: StripeObject,
+    type: 'charge' | 'refund' | 'adjustment',
+    amount = Number(source.amount),
+    fee = type === 'charge' ? stripeFee(amount) : 0,
+  ): StripeObject {
+    const created = this.clock.unix();
+    const txn: StripeObject = {
+      id: stripeId('txn'),
+      object: 'balance_transaction',
+      amount,
+      available_on: created + 2 * 86400,
+      created,
+      currency: source.currency,
+      description: null,
+      exchange_rate: null,
+      fee,
+      fee_details: fee
+        ? [
+            {
+              amount: fee,
+              application: null,
+              currency: source.currency,
+              description: type === 'adjustment' ? 'Dispute fee' : 'Stripe processing fees',
+              type: 'stripe_fee',
+            },
+          ]
+        : [],
+      net: amount - fee,
+      reporting_category: type === 'adjustment' ? 'dispute' : type,
+      source: source.id,
+      status: 'pending',
+      type,
+    };
+    this.balanceTransactions.set(txn.id, txn);
+    return txn;
   }
 
   private createPayment(input: {
@@ -668,24 +869,29 @@ export class StripeState {
     currency: string;
     customer: string | null;
     email: string | null;
+    receiptEmail: string | null;
     name: string | null;
-    card: CardOutcome;
+    method: PaymentMethod;
     metadata: Record<string, string>;
     description: string | null;
     failure?: { code: string; decline_code: string; message: string };
+    /** A delayed payment method: processing until it settles. */
+    pending?: boolean;
   }): { paymentIntent: StripeObject; charge: StripeObject } {
     const now = this.clock.unix();
     const piId = stripeId('pi');
     const chId = stripeId('ch');
     const pmId = stripeId('pm');
     const failed = Boolean(input.failure);
+    const settled = !failed && !input.pending;
+    const { method } = input;
     const charge: StripeObject = {
       id: chId,
       object: 'charge',
       amount: input.amount,
       amount_captured: failed ? 0 : input.amount,
       amount_refunded: 0,
-      balance_transaction: failed ? null : stripeId('txn'),
+      balance_transaction: null,
       billing_details: {
         address: { city: null, country: 'US', line1: null, line2: null, postal_code: null, state: null },
         email: input.email,
@@ -718,32 +924,44 @@ export class StripeState {
             seller_message: 'Payment complete.',
             type: 'authorized',
           },
-      paid: !failed,
+      paid: settled,
       payment_intent: piId,
       payment_method: pmId,
-      payment_method_details: {
-        card: {
-          brand: input.card.brand,
-          country: 'US',
-          exp_month: input.card.exp_month,
-          exp_year: input.card.exp_year,
-          funding: 'credit',
-          last4: input.card.last4,
-          network: input.card.brand,
-        },
-        type: 'card',
-      },
-      receipt_email: input.email,
+      payment_method_details:
+        method.type === 'card'
+          ? {
+              card: {
+                brand: method.brand,
+                country: 'US',
+                exp_month: method.exp_month,
+                exp_year: method.exp_year,
+                funding: 'credit',
+                last4: method.last4,
+                network: method.brand,
+              },
+              type: 'card',
+            }
+          : {
+              type: 'us_bank_account',
+              us_bank_account: {
+                account_holder_type: 'individual',
+                account_type: 'checking',
+                bank_name: 'STRIPE TEST BANK',
+                last4: method.last4,
+                routing_number: '110000000',
+              },
+            },
+      receipt_email: input.receiptEmail,
       receipt_url: `${this.baseUrl()}/_simulator/receipts/${chId}`,
       refunded: false,
-      status: failed ? 'failed' : 'succeeded',
+      status: failed ? 'failed' : settled ? 'succeeded' : 'pending',
     };
     const paymentIntent: StripeObject = {
       id: piId,
       object: 'payment_intent',
       amount: input.amount,
       amount_capturable: 0,
-      amount_received: failed ? 0 : input.amount,
+      amount_received: settled ? input.amount : 0,
       canceled_at: null,
       cancellation_reason: null,
       capture_method: 'automatic_async',
@@ -766,12 +984,13 @@ export class StripeState {
       livemode: false,
       metadata: { ...input.metadata },
       payment_method: pmId,
-      payment_method_types: ['card'],
-      receipt_email: input.email,
-      status: failed ? 'requires_payment_method' : 'succeeded',
+      payment_method_types: [method.type],
+      receipt_email: input.receiptEmail,
+      status: failed ? 'requires_payment_method' : settled ? 'succeeded' : 'processing',
     };
     this.paymentIntents.set(piId, paymentIntent);
     this.charges.set(chId, charge);
+    if (settled) charge.balance_transaction = this.balanceTransaction(charge, 'charge').id;
     return { paymentIntent, charge };
   }
 
@@ -781,7 +1000,7 @@ export class StripeState {
     customerId: string,
     email: string,
     name: string | null,
-    card: CardOutcome,
+    card: PaymentMethod,
   ): { subscription: StripeObject; invoice: StripeObject } {
     const recurringItem = internal.lineItems.find((li) => li.recurring)!;
     const now = this.clock.nowMs();
@@ -959,7 +1178,7 @@ export class StripeState {
   private payInvoice(
     invoice: StripeObject,
     subscription: StripeObject,
-    card: CardOutcome | null,
+    card: PaymentMethod | null,
     email: string | null,
     name: string | null,
     fail = false,
@@ -970,8 +1189,9 @@ export class StripeState {
       currency: String(invoice.currency),
       customer: String(subscription.customer),
       email: email ?? (customer?.email as string | null) ?? null,
+      receiptEmail: null,
       name: name ?? (customer?.name as string | null) ?? null,
-      card: card ?? { brand: 'visa', last4: '4242', exp_month: 12, exp_year: 2034 },
+      method: card ?? DEFAULT_CARD,
       metadata: {},
       description:
         invoice.billing_reason === 'subscription_create' ? 'Subscription creation' : 'Subscription update',
@@ -1042,12 +1262,143 @@ export class StripeState {
       previous.canceled_at = sub.canceled_at;
       sub.canceled_at = sub.cancel_at_period_end ? this.clock.unix() : null;
     }
+    const details = obj(params, 'cancellation_details');
+    if (details) {
+      previous.cancellation_details = clone(sub.cancellation_details);
+      sub.cancellation_details = {
+        ...(sub.cancellation_details as Record<string, unknown>),
+        ...(str(details, 'comment') !== undefined ? { comment: str(details, 'comment') || null } : {}),
+        ...(str(details, 'feedback') !== undefined ? { feedback: str(details, 'feedback') || null } : {}),
+      };
+    }
     if (obj(params, 'metadata')) {
       previous.metadata = clone(sub.metadata);
       sub.metadata = { ...(sub.metadata as Record<string, string>), ...stringMap(params, 'metadata') };
     }
+    const items = arr(params, 'items');
+    if (items.length) {
+      const proration = str(params, 'proration_behavior') ?? 'create_prorations';
+      if (!['none', 'create_prorations', 'always_invoice'].includes(proration)) {
+        throw invalid('Invalid proration_behavior', 'proration_behavior', 'parameter_invalid');
+      }
+      // The simulator never prorates: a new price is billed from the next period on, which is what
+      // `proration_behavior: 'none'` asks of Stripe.
+      previous.items = clone(sub.items);
+      items.forEach((raw, index) => this.updateItem(sub, raw as FormObject, index));
+      const internal = this.subInternals.get(sub.id)!;
+      const data = (sub.items as { data: Array<{ price: StripeObject; quantity: number }> }).data;
+      internal.amount = data.reduce((sum, item) => sum + Number(item.price.unit_amount) * item.quantity, 0);
+      const recurring = data[0]!.price.recurring as { interval: IntervalUnit; interval_count: number };
+      internal.unit = recurring.interval;
+      internal.count = recurring.interval_count;
+    }
     if (Object.keys(previous).length) this.emit(this.event('customer.subscription.updated', sub, previous));
     return sub;
+  }
+
+  /** `items[n]` of a subscription update: a new price (or price_data) and quantity for an item. */
+  private updateItem(sub: StripeObject, raw: FormObject, index: number): void {
+    const param = `items[${index}]`;
+    const itemId = str(raw, 'id');
+    const data = (sub.items as { data: Array<Record<string, unknown>> }).data;
+    const item = data.find((i) => i.id === itemId);
+    if (!item) {
+      throw invalid(
+        'The simulator updates existing subscription items only; pass items[][id].',
+        `${param}[id]`,
+        'parameter_missing',
+      );
+    }
+    const current = item.price as StripeObject;
+    const priceId = str(raw, 'price');
+    const pd = obj(raw, 'price_data');
+    let price: StripeObject | undefined;
+    if (priceId) {
+      price = this.prices.get(priceId);
+      if (!price) throw missing('price', priceId, `${param}[price]`);
+    } else if (pd) {
+      const product = str(pd, 'product');
+      if (!product || !this.products.has(product)) {
+        throw invalid(
+          'Missing required param: product.',
+          `${param}[price_data][product]`,
+          'parameter_missing',
+        );
+      }
+      const currency = str(pd, 'currency')?.toLowerCase();
+      if (currency !== current.currency) {
+        throw invalid(
+          'The price must be in the currency of the subscription.',
+          `${param}[price_data][currency]`,
+          'parameter_invalid',
+        );
+      }
+      const { unitAmount, recurring } = priceAmount(pd, param);
+      if (!recurring) {
+        throw invalid(
+          'A subscription item needs a recurring price.',
+          `${param}[price_data][recurring]`,
+          'parameter_missing',
+        );
+      }
+      price = {
+        ...clone(current),
+        id: stripeId('price'),
+        created: this.clock.unix(),
+        product,
+        recurring: { ...recurring, meter: null, usage_type: 'licensed' },
+        unit_amount: unitAmount,
+        unit_amount_decimal: String(unitAmount),
+      };
+      this.prices.set(price.id, price);
+    }
+    if (price) item.price = clone(price);
+    const quantity = int(raw, 'quantity');
+    if (quantity !== undefined) {
+      if (quantity < 1)
+        throw invalid('Quantity must be at least 1.', `${param}[quantity]`, 'parameter_invalid_integer');
+      item.quantity = quantity;
+    }
+  }
+
+  createProduct(params: FormObject): StripeObject {
+    const name = str(params, 'name');
+    if (!name) throw invalid('Missing required param: name.', 'name', 'parameter_missing');
+    const product: StripeObject = {
+      id: stripeId('prod', 14),
+      object: 'product',
+      active: true,
+      created: this.clock.unix(),
+      description: str(params, 'description') ?? null,
+      images: [],
+      livemode: false,
+      metadata: stringMap(params, 'metadata'),
+      name,
+      type: 'service',
+      updated: this.clock.unix(),
+    };
+    this.products.set(product.id, product);
+    return product;
+  }
+
+  updateProduct(id: string, params: FormObject): StripeObject {
+    const product = this.products.get(id);
+    if (!product) throw missing('product', id);
+    const name = str(params, 'name');
+    if (name !== undefined) {
+      if (!name) throw invalid('The name of a product cannot be empty.', 'name', 'parameter_invalid_empty');
+      product.name = name;
+    }
+    const description = str(params, 'description');
+    if (description !== undefined) product.description = description || null;
+    if (obj(params, 'metadata')) {
+      product.metadata = {
+        ...(product.metadata as Record<string, string>),
+        ...stringMap(params, 'metadata'),
+      };
+    }
+    product.updated = this.clock.unix();
+    return product;
   }
 
   cancelSubscription(id: string, params: FormObject = {}): StripeObject {
@@ -1089,8 +1440,9 @@ export class StripeState {
     this.subInternals.get(id)!.failNext = true;
   }
 
-  /** Bills every period that has ended by the simulator's now. */
+  /** Settles delayed payments and bills every period that has ended by the simulator's now. */
   renew(failAll: boolean): void {
+    this.settleDelayedPayments();
     for (const sub of this.subscriptions.values()) {
       const internal = this.subInternals.get(sub.id)!;
       if (sub.status !== 'active' && sub.status !== 'past_due') continue;
@@ -1181,40 +1533,15 @@ export class StripeState {
   }
 
   listPaymentIntents(params: FormObject): StripeObject {
-    const limit = Math.min(Math.max(int(params, 'limit') ?? 10, 1), 100);
-    const created = obj(params, 'created');
     const createdEq = int(params, 'created');
     const customer = str(params, 'customer');
-    let items = [...this.paymentIntents.values()]
-      .filter((pi) => {
-        const c = Number(pi.created);
-        if (createdEq !== undefined && c !== createdEq) return false;
-        const gte = int(created, 'gte');
-        const gt = int(created, 'gt');
-        const lte = int(created, 'lte');
-        const lt = int(created, 'lt');
-        if (gte !== undefined && c < gte) return false;
-        if (gt !== undefined && c <= gt) return false;
-        if (lte !== undefined && c > lte) return false;
-        if (lt !== undefined && c >= lt) return false;
-        if (customer && pi.customer !== customer) return false;
-        return true;
-      })
-      .reverse(); // newest first, as Stripe lists
-    items = items.sort((a, b) => Number(b.created) - Number(a.created));
-    const after = str(params, 'starting_after');
-    const before = str(params, 'ending_before');
-    if (after) {
-      const index = items.findIndex((pi) => pi.id === after);
-      if (index === -1) throw missing('payment_intent', after, 'starting_after');
-      items = items.slice(index + 1);
-    } else if (before) {
-      const index = items.findIndex((pi) => pi.id === before);
-      if (index === -1) throw missing('payment_intent', before, 'ending_before');
-      items = items.slice(Math.max(0, index - limit), index);
-      return this.listObject(items, '/v1/payment_intents', index - limit > 0);
-    }
-    return this.listObject(items.slice(0, limit), '/v1/payment_intents', items.length > limit);
+    const data = [...this.paymentIntents.values()].filter(
+      (pi) =>
+        (createdEq === undefined || Number(pi.created) === createdEq) &&
+        createdInRange(pi, params) &&
+        (!customer || pi.customer === customer),
+    );
+    return this.page(data, params, '/v1/payment_intents', 'payment_intent');
   }
 
   getCharge(id: string): StripeObject {
@@ -1285,7 +1612,7 @@ export class StripeState {
       id: stripeId('re'),
       object: 'refund',
       amount,
-      balance_transaction: stripeId('txn'),
+      balance_transaction: null,
       charge: charge.id,
       created: this.clock.unix(),
       currency: charge.currency,
@@ -1299,6 +1626,7 @@ export class StripeState {
       receipt_number: null,
       status: 'succeeded',
     };
+    refund.balance_transaction = this.balanceTransaction(refund, 'refund', -amount).id;
     this.refunds.set(refund.id, refund);
     const previous = { amount_refunded: charge.amount_refunded, refunded: charge.refunded };
     charge.amount_refunded = Number(charge.amount_refunded) + amount;
@@ -1313,11 +1641,17 @@ export class StripeState {
     return refund;
   }
 
+  /**
+   * Opens a dispute on a charge. A chargeback (`needs_response`) takes the disputed amount and the
+   * dispute fee from the balance at once (charge.dispute.funds_withdrawn); an inquiry
+   * (`warning_needs_response`, param `inquiry=true`) moves no money until it is escalated.
+   */
   createDispute(params: FormObject): StripeObject {
     const charge = this.chargeFor(params);
     if (charge.disputed) {
       throw new StripeApiError(400, 'invalid_request_error', `Charge ${charge.id} is already disputed.`);
     }
+    const inquiry = str(params, 'inquiry') === 'true';
     const dispute: StripeObject = {
       id: stripeId('dp'),
       object: 'dispute',
@@ -1332,43 +1666,121 @@ export class StripeState {
         past_due: false,
         submission_count: 0,
       },
-      is_charge_refundable: false,
+      is_charge_refundable: inquiry,
       livemode: false,
       metadata: {},
       payment_intent: charge.payment_intent,
-      reason: str(params, 'reason') ?? 'fraudulent',
-      status: 'needs_response',
+      reason: str(params, 'reason') ?? (inquiry ? 'general' : 'fraudulent'),
+      status: inquiry ? 'warning_needs_response' : 'needs_response',
     };
     this.disputes.set(dispute.id, dispute);
     charge.disputed = true;
-    this.emit(this.event('charge.dispute.created', dispute));
+    if (inquiry) {
+      this.emit(this.event('charge.dispute.created', dispute));
+      return dispute;
+    }
+    const withdrawal = this.balanceTransaction(
+      dispute,
+      'adjustment',
+      -Number(dispute.amount),
+      DISPUTE_FEE_MINOR,
+    );
+    dispute.balance_transactions = [clone(withdrawal)];
+    this.emit(
+      this.event('charge.dispute.created', dispute),
+      this.event('charge.dispute.funds_withdrawn', dispute),
+    );
     return dispute;
   }
 
+  /**
+   * Decides a dispute. A chargeback that is won gives the disputed amount back
+   * (charge.dispute.funds_reinstated, the fee stays withdrawn); one that is lost keeps it withdrawn.
+   * An inquiry that is closed ends as `warning_closed` whatever the outcome asked: no money moved.
+   */
   closeDispute(id: string, outcome: 'won' | 'lost'): StripeObject {
     const dispute = this.disputes.get(id);
     if (!dispute) throw missing('dispute', id);
-    if (dispute.status === 'won' || dispute.status === 'lost') {
+    if (['won', 'lost', 'warning_closed'].includes(String(dispute.status))) {
       throw new StripeApiError(400, 'invalid_request_error', `Dispute ${id} is already closed.`);
     }
     const previous = { status: dispute.status };
-    dispute.status = outcome;
-    if (outcome === 'won') {
+    const inquiry = String(dispute.status).startsWith('warning_');
+    const events: StripeEvent[] = [];
+    dispute.status = inquiry ? 'warning_closed' : outcome;
+    if (inquiry || outcome === 'won') {
       const charge = this.charges.get(String(dispute.charge));
       if (charge) charge.disputed = false;
     }
-    this.emit(this.event('charge.dispute.closed', dispute, previous));
+    if (!inquiry && outcome === 'won') {
+      const reinstated = this.balanceTransaction(dispute, 'adjustment', Number(dispute.amount), 0);
+      dispute.balance_transactions = [...(dispute.balance_transactions as StripeObject[]), clone(reinstated)];
+      events.push(this.event('charge.dispute.funds_reinstated', dispute));
+    }
+    events.push(this.event('charge.dispute.closed', dispute, previous));
+    this.emit(...events);
     return dispute;
+  }
+
+  getDispute(id: string): StripeObject {
+    const dispute = this.disputes.get(id);
+    if (!dispute) throw missing('dispute', id, 'dispute');
+    return dispute;
+  }
+
+  listDisputes(params: FormObject): StripeObject {
+    const pi = str(params, 'payment_intent');
+    const charge = str(params, 'charge');
+    const data = [...this.disputes.values()].filter(
+      (d) =>
+        createdInRange(d, params) && (!pi || d.payment_intent === pi) && (!charge || d.charge === charge),
+    );
+    return this.page(data, params, '/v1/disputes', 'dispute');
+  }
+
+  listInvoices(params: FormObject): StripeObject {
+    const subscription = str(params, 'subscription');
+    const customer = str(params, 'customer');
+    const data = [...this.invoices.values()].filter(
+      (invoice) =>
+        createdInRange(invoice, params) &&
+        (!subscription ||
+          (invoice.parent as { subscription_details?: { subscription?: string } } | null)
+            ?.subscription_details?.subscription === subscription) &&
+        (!customer || invoice.customer === customer),
+    );
+    return this.page(data, params, '/v1/invoices', 'invoice');
   }
 
   listInvoicePayments(params: FormObject): StripeObject {
     const invoice = str(params, 'invoice');
     const pi = str(obj(params, 'payment'), 'payment_intent');
+    const status = str(params, 'status');
     const data = [...this.invoicePayments.values()].filter(
       (p) =>
+        createdInRange(p, params) &&
         (!invoice || p.invoice === invoice) &&
+        (!status || p.status === status) &&
         (!pi || (p.payment as { payment_intent: string }).payment_intent === pi),
     );
-    return this.listObject(data, '/v1/invoice_payments');
+    return this.page(data, params, '/v1/invoice_payments', 'invoice_payment');
+  }
+
+  /** One page of a list, newest first, with Stripe's `limit` / `starting_after` / `ending_before`. */
+  private page(data: StripeObject[], params: FormObject, url: string, kind: string): StripeObject {
+    const limit = Math.min(Math.max(int(params, 'limit') ?? 10, 1), 100);
+    let items = [...data].reverse().sort((a, b) => Number(b.created) - Number(a.created));
+    const after = str(params, 'starting_after');
+    const before = str(params, 'ending_before');
+    if (after) {
+      const index = items.findIndex((item) => item.id === after);
+      if (index === -1) throw missing(kind, after, 'starting_after');
+      items = items.slice(index + 1);
+    } else if (before) {
+      const index = items.findIndex((item) => item.id === before);
+      if (index === -1) throw missing(kind, before, 'ending_before');
+      return this.listObject(items.slice(Math.max(0, index - limit), index), url, index - limit > 0);
+    }
+    return this.listObject(items.slice(0, limit), url, items.length > limit);
   }
 }

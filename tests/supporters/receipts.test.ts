@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { OutgoingMail } from '../../src/supporters/mailer.js';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import type { Runtime } from '../../src/runtime.js';
 import { startTestRuntime } from '../helpers/runtime.js';
 
@@ -46,12 +46,12 @@ test('records the payment even when the receipt email fails, and sends it on a l
   assert.equal(donation?.status, 'succeeded');
   assert.equal(donation?.receipt?.status, 'pending');
   assert.match(donation?.receipt?.lastError ?? '', /421/);
-  assert.ok(donation!.receipt!.nextAttemptAt! > new Date(), 'the retry waits for its backoff');
+  assert.ok(donation.receipt.nextAttemptAt! > new Date(), 'the retry waits for its backoff');
 
   // Time passes: the retry is due.
-  await Donation.updateOne({ _id: donation!._id }, { $set: { 'receipt.nextAttemptAt': new Date() } });
+  await Donation.updateOne({ _id: donation._id }, { $set: { 'receipt.nextAttemptAt': new Date() } });
   assert.equal(await runtime.receipts.sweep(), 1);
-  donation = await Donation.findById(donation!._id).lean();
+  donation = await Donation.findById(donation._id).lean();
   assert.equal(donation?.receipt?.status, 'sent');
   assert.equal(sent.length, 1);
   assert.equal(sent[0]!.to, 'receipt@example.com');
