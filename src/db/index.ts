@@ -116,3 +116,17 @@ export async function connectStore(options: StoreOptions): Promise<Store> {
     },
   };
 }
+
+/**
+ * What an operator command should say when the embedded store's data folder is held by a running
+ * app (one process at a time may open it); null for any other failure.
+ */
+export function lockedStoreAdvice(err: unknown): string | null {
+  const text = err instanceof Error ? err.message : String(err);
+  if (!/locked/i.test(text)) return null;
+  return (
+    `${text}\n\nThe app is running on the embedded store, which one process at a time may open. ` +
+    'Run the store on its own (`npm run db:embedded`) and start both the app and this command with ' +
+    'MONGODB_URI set to the address it prints, or stop the app first.'
+  );
+}
