@@ -89,6 +89,8 @@ export const configSchema = z
         requestTimeoutMs: z.coerce.number().int().min(1000).max(600_000),
         headersTimeoutMs: z.coerce.number().int().min(1000).max(600_000),
         keepAliveTimeoutMs: z.coerce.number().int().min(100).max(600_000),
+        /** WEB_CONCURRENCY: worker processes behind the port (node:cluster); 1 serves from this process alone. */
+        webConcurrency: z.coerce.number().int().min(1).max(64),
       })
       .strict()
       .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, {
@@ -259,6 +261,21 @@ export const configSchema = z
       })
       .strict(),
     secrets: z.object({ session: z.string(), links: z.string() }).strict(),
+    metrics: z
+      .object({
+        /** METRICS_TOKEN: /metrics on the app's port answers only this bearer token; empty, it is off there. */
+        token: z
+          .string()
+          .refine((v) => v === '' || v.length >= 16, 'must be at least 16 characters when set'),
+        /** METRICS_PORT: a port of its own for /metrics, no token asked (bind it where only Prometheus reaches); empty, none. */
+        port: z
+          .union([z.literal(''), port])
+          .transform((v) => (v === '' ? null : v))
+          .refine((v) => v !== 0, 'must be a fixed port (not 0) when set'),
+        /** Where the metrics port listens: this machine only unless METRICS_HOST says otherwise. */
+        host: z.string().min(1),
+      })
+      .strict(),
     staff: z
       .object({
         cookieName: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be letters, digits, "_" or "-"'),
