@@ -41,10 +41,10 @@ export function answerPrimary(metrics: Metrics): () => void {
 }
 
 /** In a worker: the cluster's totals, from the primary. */
-export function clusterTotalsSource(contentType: string): MetricsSource {
+export function clusterTotalsSource(): MetricsSource {
   let next = 0;
   return {
-    contentType,
+    contentType: Registry.PROMETHEUS_CONTENT_TYPE,
     text() {
       const id = `${process.pid}-${next++}`;
       return new Promise<string>((resolve, reject) => {
@@ -92,7 +92,7 @@ export function createClusterAggregator(workers: () => Worker[]): MetricsSource 
       }
     });
 
-  const contentType = new Registry().contentType;
+  const contentType = Registry.PROMETHEUS_CONTENT_TYPE;
   const text = async (): Promise<string> => {
     const answers = (await Promise.all(workers().map(collectFrom))).filter(
       (m): m is MetricsJson => m !== null,
