@@ -169,10 +169,7 @@ export async function runPrimary(
       if (!serving && ready.size === count) {
         serving = true;
         onServing(config, base, port);
-        logger.info(
-          { workers: [...ready].map((w) => w.process.pid) },
-          `${count} workers share port ${port}`,
-        );
+        logger.info({ workers: [...ready].map((w) => w.process.pid) }, `${count} workers share port ${port}`);
         if (metricsServer) {
           logger.info(
             { metrics: `${listenUrl(config.metrics.host, metricsServer.port)}/metrics` },
