@@ -4,6 +4,8 @@ import request from 'supertest';
 import { submitHostedPage } from '../helpers/hosted-pages.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { startTestRuntime } from '../helpers/runtime.js';
+import { startMetricsServer } from '../../src/metrics/http.js';
+import { routeLabel } from '../../src/metrics/index.js';
 
 const TOKEN = 'metrics-token-for-the-tests-0123456789';
 
@@ -128,4 +130,45 @@ test('without METRICS_TOKEN there is no /metrics on the app port', async () => {
   } finally {
     await runtime.stop();
   }
+});
+
+test('METRICS_PORT serves the metrics without a token, and nothing else', async () => {
+  const runtime = await startTestRuntime({}, { backgroundJobs: false });
+  const server = await startMetricsServer({
+    port: 0,
+    host: '127.0.0.1',
+    source: runtime.metrics,
+    logger: runtime.logger,
+  });
+  try {
+    await request(runtime.app).get('/healthz');
+    const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.equal(
+      sample(text, 'readerfund_http_request_duration_seconds_count', { route: '/healthz', status: '200' }),
+      1,
+    );
+    assert.equal((await fetch(`http://127.0.0.1:${server.port}/`)).status, 404);
+    assert.equal((await fetch(`http://127.0.0.1:${server.port}/metrics`, { method: 'POST' })).status, 404);
+  } finally {
+    await server.close();
+    await runtime.stop();
+  }
+});
+
+test('a route under a mount with parameters is labelled by its pattern, never by the values', () => {
+  const label = (req: Record<string, unknown>) => routeLabel(req as never);
+  assert.equal(
+    label({ route: { path: '/articles/:slug' }, baseUrl: '', url: '/articles/x' }),
+    '/articles/:slug',
+  );
+  assert.equal(label({ route: { path: '/login' }, baseUrl: '/staff', url: '/login' }), '/staff/login');
+  assert.equal(label({ route: { path: '/' }, baseUrl: '/staff', url: '/' }), '/staff');
+  assert.equal(
+    label({ route: { path: '/export' }, baseUrl: '/rights/Zm9vYmFy-token-123', url: '/export' }),
+    '/[mount]/export',
+  );
+  assert.equal(label({ baseUrl: '', url: '/nowhere', originalUrl: '/nowhere/secret' }), '(no route)');
+  assert.equal(label({ url: '/site.css', originalUrl: '/static/site.css' }), '/static/*');
 });
