@@ -21,6 +21,8 @@ import { resolveDevSecrets, type Secrets } from './dev-secrets.js';
 import { createStaffFeature, type StaffFeature } from './staff/index.js';
 import { createConsentFeature, type ConsentFeature } from './consent/index.js';
 import { createRightsFeature, type RightsFeature } from './rights/index.js';
+import { createMetrics, type Metrics } from './metrics/index.js';
+import { createMetricsRoutes, type MetricsSource } from './metrics/http.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -34,6 +36,8 @@ export interface RuntimeOptions {
   payments?: PaymentSetup;
   /** Background jobs (receipts, webhook retries, unfinished checkouts) run on timers unless switched off (tests drive them). */
   backgroundJobs?: boolean;
+  /** What /metrics shows instead of this process's own metrics (a cluster worker: the cluster's totals). */
+  metricsSource?: MetricsSource;
 }
 
 /** The money core without HTTP or timers: what operator commands and the app share. */
@@ -48,6 +52,8 @@ export interface Core {
   webhooks: WebhooksFeature;
   mailer: Mailer;
   manageLinks: ManageLinks;
+  /** This process's Prometheus metrics (src/metrics). */
+  metrics: Metrics;
   /** Subscribes to payments reaching their supporter (the app sends receipts then). */
   whenPaymentCredited(listener: (donationId: string) => void): void;
   /** Stops background work and closes the store. */
@@ -104,6 +110,7 @@ export async function openCore(
         : await setUpPayments(config, logger));
     cleanups.push(() => payments.stop());
 
+    const metrics = createMetrics();
     const mailer = options.mailer ?? createMailer(config.mail);
     const manageLinks = createManageLinks(secrets.links);
     const checkouts = createCheckoutRepository(store.connection);
@@ -114,7 +121,10 @@ export async function openCore(
       checkouts: checkoutLinks(checkouts),
       plans: config.donations.plans,
       reporting: config.reports,
-      onPaymentCredited: (id) => creditListeners.forEach((listener) => listener(id)),
+      onPaymentCredited: (id) => {
+        metrics.donationCompleted();
+        creditListeners.forEach((listener) => listener(id));
+      },
     });
     const donations = createDonationService({
       config,
@@ -122,8 +132,15 @@ export async function openCore(
       providers: payments.providers,
       ledger,
       checkouts,
+      metrics,
     });
-    const webhooks = createWebhooksFeature({ config, logger, providers: payments.providers, ledger });
+    const webhooks = createWebhooksFeature({
+      config,
+      logger,
+      providers: payments.providers,
+      ledger,
+      metrics,
+    });
     cleanups.push(() => webhooks.stopJobs());
     return {
       config,
@@ -136,6 +153,7 @@ export async function openCore(
       webhooks,
       mailer,
       manageLinks,
+      metrics,
       whenPaymentCredited: (listener) => void creditListeners.push(listener),
       stop,
     };
@@ -250,10 +268,26 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
     // A payment started with a consent cookie links that consent id to its supporter.
     core.whenPaymentCredited((donationId) => rights.service.onPaymentCredited(donationId));
 
+    const { metrics } = core;
+    metrics.readFrom({
+      inbox: () => webhooks.inboxCounts(),
+      receiptsPending: () => ledger.repository.countPendingReceipts(),
+      async ping() {
+        const sent = performance.now();
+        return (await store.ping()) ? (performance.now() - sent) / 1000 : null;
+      },
+    });
     const app = createApp({
       config,
       logger,
       store,
+      metrics: {
+        observeRequest: (req, res, ms) => metrics.observeRequest(req, res, ms),
+        router: createMetricsRoutes({
+          token: config.metrics.token,
+          source: options.metricsSource ?? metrics,
+        }),
+      },
       formActionOrigins: payments.formActionOrigins,
       rawBodyRouters: [webhooks.router],
       requestState: [consent.middleware, articles.navigation],

@@ -45,6 +45,16 @@ async function startEmbedded(options: StoreOptions): Promise<{ uri: string; stop
   return server;
 }
 
+/**
+ * Starts the embedded store alone, for a process that hosts it for others (the cluster primary in
+ * development: its workers connect over the wire).
+ */
+export function startEmbeddedStore(
+  options: Pick<StoreOptions, 'embeddedPath' | 'embeddedPort' | 'logger'>,
+): Promise<{ uri: string; stop(): Promise<void> }> {
+  return startEmbedded({ ...options, uri: '' });
+}
+
 const QUIET_MS = 25;
 const DRAIN_WAIT_MS = 5000;
 

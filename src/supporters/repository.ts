@@ -586,6 +586,11 @@ export function createLedgerRepository(connection: Connection) {
       return doc ? toDonation(doc) : null;
     },
 
+    /** Receipts not yet sent (the metrics); one indexed count. */
+    async countPendingReceipts(): Promise<number> {
+      return Donations.collection.countDocuments({ 'receipt.status': 'pending' });
+    },
+
     async dueReceipts(now: Date, limit: number): Promise<string[]> {
       const docs = await Donations.collection
         .find({ 'receipt.status': 'pending', 'receipt.nextAttemptAt': { $lte: now } })

@@ -22,6 +22,8 @@ export interface WebhooksFeatureDeps {
   logger: Logger;
   providers: Partial<Record<ProviderId, PaymentProvider>>;
   ledger: Ledger;
+  /** Counts each delivery by provider and outcome. */
+  metrics?: { webhookDelivery(provider: string, outcome: string): void };
   /** Tests shorten these. */
   leaseMs?: number;
   retry?: Partial<RetryPolicy>;
@@ -41,6 +43,8 @@ export interface WebhooksFeature {
   list(filter: ListFilter): Promise<StoredEvent[]>;
   show(id: string): Promise<StoredEvent | null>;
   reconcile(options: { days: number; until?: Date }): Promise<ReconciliationReport>;
+  /** For the metrics: events still to apply, and dead letters (retries used up). */
+  inboxCounts(): Promise<{ backlog: number; deadLetters: number }>;
   /** Retention: drops raw payloads of finished events received before `before`. */
   pruneRawBodies(before: Date): Promise<number>;
   /**
@@ -107,7 +111,8 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
   let reconciling: Promise<unknown> | undefined;
 
   return {
-    router: createWebhookRoutes(service),
+    router: createWebhookRoutes(service, deps.metrics?.webhookDelivery.bind(deps.metrics)),
+    inboxCounts: () => repository.inboxCounts(),
     startJobs(options = {}) {
       sweeper.start(options.sweepIntervalMs);
       if (daily) return;

@@ -226,6 +226,21 @@ export function createWebhookRepository() {
       return docs.map((d) => ({ id: String(d._id), provider: d.provider, eventId: d.eventId }));
     },
 
+    /** Events still to apply (received, processing, failed and due again) and dead letters; two indexed counts. */
+    async inboxCounts(): Promise<{ backlog: number; deadLetters: number }> {
+      ensureConnected();
+      const [backlog, deadLetters] = await Promise.all([
+        WebhookEvent.countDocuments({
+          $or: [
+            { status: { $in: ['received', 'processing'] } },
+            { status: 'failed', nextAttemptAt: { $exists: true } },
+          ],
+        }),
+        WebhookEvent.countDocuments({ status: 'failed', nextAttemptAt: { $exists: false } }),
+      ]);
+      return { backlog, deadLetters };
+    },
+
     /** By our document id or by the provider's event id. */
     async find(idOrEventId: string): Promise<StoredEvent | null> {
       ensureConnected();
