@@ -91,7 +91,8 @@ async function serve(): Promise<void> {
       checkoutId: `bench${i.toString().padStart(20, '0')}`,
       plan: { id: 'contributor', name: 'Contributor', interval: 'once' },
       amount: { amountMinor: 500, currency: 'USD' },
-      returnUrl: `http://127.0.0.1:${server}/donate/thanks`,
+      description: 'A contribution to The Meridian Ledger',
+      returnUrl: `http://127.0.0.1:${server}/donate/return/stripe`,
       cancelUrl: `http://127.0.0.1:${server}/donate/cancelled`,
     });
     samples.push(performance.now() - started);

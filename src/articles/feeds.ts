@@ -1,4 +1,4 @@
-import { Feed } from 'feed';
+import { Feed, type FeedOptions, type Item } from 'feed';
 import type { AppConfig } from '../config.js';
 import type { Article } from './article.js';
 import { sanitizeArticleBody } from './sanitize.js';
@@ -44,7 +44,7 @@ export function buildFeeds(config: AppConfig, articles: Article[]): { rss: strin
   const base = config.site.publicUrl;
   let updated = new Date(0);
   for (const a of articles) if (a.updatedAt > updated) updated = a.updatedAt;
-  const feed = new Feed({
+  const options: FeedOptions = {
     id: `${base}/`,
     title: xmlText(config.site.name),
     description: xmlText(config.site.tagline),
@@ -55,10 +55,14 @@ export function buildFeeds(config: AppConfig, articles: Article[]): { rss: strin
     copyright: xmlText(`© ${config.site.name}`),
     feedLinks: { rss: `${base}/feed.xml`, atom: `${base}/feed.atom` },
     ttl: 15,
-  });
+  };
+  // Two documents: RSS 2.0's <author> must be an email address, which bylines are not, so the RSS
+  // feed names the writer in <dc:creator> (the RSS Best Practices Profile); Atom has <author><name>.
+  const rssFeed = new Feed(options);
+  const atomFeed = new Feed(options);
   for (const article of articles) {
     const link = articleUrl(base, article.slug);
-    feed.addItem({
+    const item: Item = {
       title: htmlEscaped(article.title),
       id: link,
       guid: link,
@@ -68,9 +72,12 @@ export function buildFeeds(config: AppConfig, articles: Article[]): { rss: strin
       description: htmlEscaped(article.summary),
       // Sanitised when saved; again here, so a record written before a rule existed cannot reach readers.
       content: xmlText(sanitizeArticleBody(article.body)),
-      author: [{ name: xmlText(article.byline) }],
       category: [{ name: attributeText(article.section), domain: `${base}/section/${article.sectionSlug}` }],
-    });
+    };
+    const byline = xmlText(article.byline);
+    // The dc namespace is declared by the library whenever items carry content (always here).
+    rssFeed.addItem({ ...item, extensions: [{ name: 'dc:creator', objects: { _text: byline } }] });
+    atomFeed.addItem({ ...item, author: [{ name: byline }] });
   }
-  return { rss: feed.rss2(), atom: feed.atom1() };
+  return { rss: rssFeed.rss2(), atom: atomFeed.atom1() };
 }

@@ -1,4 +1,4 @@
-import type { Router } from 'express';
+import type { RequestHandler, Router } from 'express';
 import type { AppConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { articleInputSchema } from './article.js';
@@ -15,6 +15,11 @@ export { parseImportText, importArticles, type ImportReport, type ImportRowError
 export interface ArticlesFeature {
   /** GET /, /section/:slug, /articles/:slug, /support, /feed.xml, /feed.atom */
   router: Router;
+  /**
+   * Gives every page rendered after it — other features' pages, error pages, refusals made before
+   * any router — the site navigation: the last section list computed, read without a query.
+   */
+  navigation: RequestHandler;
   /** Inserts the demo articles into an empty store; answers how many it inserted. */
   seedDemoContentIfEmpty(): Promise<number>;
 }
@@ -69,10 +74,14 @@ export function createArticlesFeature(deps: {
     return nav.sections;
   }
 
-  const router = createArticleRoutes({ config, service, cache, navSections, lastNavSections: () => lastNav });
+  const router = createArticleRoutes({ config, service, cache, navSections });
 
   return {
     router,
+    navigation(_req, res, next) {
+      if (lastNav && res.locals.navSections === undefined) res.locals.navSections = lastNav;
+      next();
+    },
     async seedDemoContentIfEmpty() {
       let inserted = 0;
       if ((await service.countArticles()) === 0) {

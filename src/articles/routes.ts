@@ -71,8 +71,6 @@ export interface ArticleRoutesDeps {
   service: ArticleService;
   cache: PageCache;
   navSections: () => Promise<NavSection[]>;
-  /** The last navigation computed, for pages of other features rendered after ours (404s too). */
-  lastNavSections: () => NavSection[] | null;
 }
 
 export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
@@ -121,12 +119,6 @@ export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
     if (!built) throw notFound();
     sendPage(res, built, !shared);
   }
-
-  router.use((_req, res, next) => {
-    const nav = deps.lastNavSections();
-    if (nav && res.locals.navSections === undefined) res.locals.navSections = nav;
-    next();
-  });
 
   router.get('/', async (req, res) => {
     const page = pageNumber(req);

@@ -1,26 +1,30 @@
 /**
  * Proof of consent for an audit, straight from the store (no HTTP server, no payment simulator):
  *   npm run consent -- proof <consentId> [--json]
+ *   npm run consent -- proof <email> [--json]     (every consent id linked to that supporter)
  *   npm run consent -- log --from YYYY-MM-DD --to YYYY-MM-DD      (CSV on stdout, both days included)
  * `proof` exits 0 when the chain and its texts verify, 2 when they do not or nothing is found.
  */
+import '../load-env.js';
 import { parseArgs } from 'node:util';
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import sanitizeHtml from 'sanitize-html';
 import { ConfigError, getConfig } from '../config.js';
-import { connectStore, type Store } from '../db/index.js';
+import { connectStore, type Store, lockedStoreAdvice } from '../db/index.js';
 import { createLogger } from '../log.js';
 import { createConsentAudit, type ConsentAudit, type ConsentProof } from './audit.js';
 import { isConsentId } from './cookie.js';
 import { policyFromConfig, type ConsentPolicy } from './policy.js';
-import type { ConsentRecord } from './records.js';
 import { createConsentRepository } from './repository.js';
+import { createConsentLinks } from './links.js';
+import { createLedgerRepository } from '../supporters/repository.js';
+import { validEmail } from '../supporters/ledger-rules.js';
 
 export class UsageError extends Error {}
 
 const usage = `Usage:
-  npm run consent -- proof <consentId> [--json]
+  npm run consent -- proof <consentId|email> [--json]
   npm run consent -- log --from YYYY-MM-DD --to YYYY-MM-DD`;
 
 function plainText(html: string): string {
@@ -132,7 +136,7 @@ export async function writeLog(
   csv.pipe(out, { end: false });
   let rows = 0;
   const until = new Date(toDay.getTime() + 86_400_000);
-  for await (const r of audit.log(from, until) as AsyncIterable<ConsentRecord>) {
+  for await (const r of audit.log(from, until)) {
     const row: Record<string, string | number> = {
       recorded_at: r.recordedAt.toISOString(),
       consent_id: r.consentId,
@@ -171,15 +175,55 @@ async function openStore(): Promise<{ store: Store; policy: ConsentPolicy }> {
     const store = await connectStore({ uri: config.db.uri, embeddedPath: config.db.embeddedPath, logger });
     return { store, policy: policyFromConfig(config) };
   } catch (err) {
-    const text = err instanceof Error ? err.message : String(err);
-    if (/locked/i.test(text)) {
-      throw new UsageError(
-        `${text}\n\nThe app is running on the embedded store, which one process at a time may open. ` +
-          'Run the store on its own (`npm run db:embedded`) and start both the app and this command with ' +
-          'MONGODB_URI set to the address it prints, or stop the app first.',
-      );
-    }
+    const advice = lockedStoreAdvice(err);
+    if (advice) throw new UsageError(advice);
     throw err;
+  }
+}
+
+/**
+ * The proofs of every consent id linked to the supporter with this address (a payment started with
+ * the consent cookie links them). Exit 0 when there is at least one and all verify.
+ */
+async function proofsOfSupporter(input: string, json: boolean, out: Writable): Promise<number> {
+  const email = validEmail(input);
+  if (!email) throw new UsageError(`"${input}" is not an email address.`);
+  const { store, policy } = await openStore();
+  try {
+    const supporter = await createLedgerRepository(store.connection).findSupporterByEmail(email);
+    const links = supporter ? await createConsentLinks().of(supporter.id) : [];
+    if (!supporter || supporter.erasedAt || links.length === 0) {
+      out.write(
+        json
+          ? '[]\n'
+          : `No consent ids are linked to ${email}: ${supporter && !supporter.erasedAt ? 'none of its payments was started with a consent cookie' : 'we hold no supporter with that address'}.\n`,
+      );
+      return 2;
+    }
+    const audit = createConsentAudit({ policy, repository: createConsentRepository() });
+    const proofs: ConsentProof[] = [];
+    for (const link of links) proofs.push(await audit.proof(link.consentId));
+    if (json) {
+      out.write(
+        `${JSON.stringify(
+          proofs.map((proof, i) => ({ link: links[i], ...proof })),
+          null,
+          2,
+        )}\n`,
+      );
+    } else {
+      out.write(`Supporter ${supporter.id} (${email}): ${links.length} linked consent id(s)\n`);
+      proofs.forEach((proof, i) => {
+        const link = links[i]!;
+        out.write(
+          `\nLinked ${link.linkedAt.toISOString()} through a ${link.how}${link.checkoutId ? ` (${link.checkoutId})` : ''}\n`,
+        );
+        out.write(`${formatProof(proof)}\n`);
+      });
+    }
+    return proofs.every((proof) => proof.check.verified) ? 0 : 2;
+  } finally {
+    await store.close();
   }
 }
 
@@ -197,6 +241,7 @@ export async function main(argv: string[], out: Writable = process.stdout): Prom
   if (command === 'proof') {
     const consentId = rest[0];
     if (!consentId || rest.length > 1) throw new UsageError(usage);
+    if (consentId.includes('@')) return proofsOfSupporter(consentId, values.json === true, out);
     if (!isConsentId(consentId)) {
       throw new UsageError(`"${consentId}" is not a consent id (22 characters of A-Z, a-z, 0-9, - and _).`);
     }

@@ -6,10 +6,12 @@ import type { RequestHandler, Router } from 'express';
 import type { AppConfig } from '../config.js';
 import type { StoredRateLimiter } from '../http/rate-limit.js';
 import type { Logger } from '../log.js';
-import { claimDailyRun } from '../webhooks/daily-run.js';
+import { subDays } from 'date-fns';
+import { runDaily } from '../webhooks/daily-run.js';
 import { createConsentAudit, type ConsentAudit } from './audit.js';
 import { ConsentCookieCodec, deriveKey } from './cookie.js';
 import { policyFromConfig, type ConsentPolicy } from './policy.js';
+import { createConsentLinks, type ConsentLinks } from './links.js';
 import { createConsentRepository } from './repository.js';
 import { consentStateMiddleware, createConsentRoutes } from './routes.js';
 import { createConsentService, type ConsentService } from './service.js';
@@ -19,7 +21,14 @@ import { createTextStore, renderTexts } from './texts.js';
 export type { ConsentRequestState, ConsentView } from './state.js';
 export type { ConsentService } from './service.js';
 export type { ConsentAudit, ConsentProof } from './audit.js';
-export { consentCookieName } from './cookie.js';
+export { consentCookieName, isConsentId } from './cookie.js';
+export type { ConsentLink, ConsentLinks } from './links.js';
+
+/** What one run of the daily retention job removed. */
+export interface RetentionRun {
+  consentRecords: number;
+  webhookPayloads: number;
+}
 
 export interface ConsentFeature {
   /** Per-request consent state in res.locals; mount before the security headers (CSP reads it). */
@@ -28,7 +37,14 @@ export interface ConsentFeature {
   service: ConsentService;
   audit: ConsentAudit;
   policy: ConsentPolicy;
-  /** Runs the retention job if this process claims today's run; null when another process has it. */
+  /** Consent ids linked to supporters (for export, erasure and `proof <email>`). */
+  links: ConsentLinks;
+  /**
+   * Runs the daily retention job (consent records, and raw webhook payloads when configured) if
+   * this process claims today's run; null when another process has it or it is done for today.
+   */
+  runRetentionIfDue(now?: Date): Promise<RetentionRun | null>;
+  /** The retention job, answering with the consent records it pruned (null: not this process's run). */
   pruneIfDue(now?: Date): Promise<number | null>;
   startJobs(options?: { checkEveryMs?: number }): void;
   stopJobs(): Promise<void>;
@@ -43,6 +59,8 @@ export function createConsentFeature(deps: {
   secret: string;
   viewsDir: string;
   limiter?: StoredRateLimiter | null;
+  /** Raw webhook payloads pruned by the same daily job, `webhookPayloadDays` after they arrived. */
+  webhookPayloads?: { retentionDays: number; prune(before: Date): Promise<number> };
 }): ConsentFeature {
   const { config } = deps;
   const logger = deps.logger.child({ component: 'consent' });
@@ -68,11 +86,35 @@ export function createConsentFeature(deps: {
   });
   const publicOrigin = new URL(config.site.publicUrl).origin;
 
+  /**
+   * Once a day across every process (runDaily: a run that fails is tried again later the same
+   * day, one that finished is not repeated). Ledger entries are never pruned here.
+   */
+  async function runRetentionIfDue(now = new Date()): Promise<RetentionRun | null> {
+    let outcome: RetentionRun | null = null;
+    const ran = await runDaily(
+      retentionJobName,
+      async () => {
+        const consentRecords = await service.pruneExpired(now);
+        logger.info(
+          { pruned: consentRecords, cutoff: service.retentionCutoff(now) },
+          'consent records past retention pruned',
+        );
+        let webhookPayloads = 0;
+        if (deps.webhookPayloads) {
+          const before = subDays(now, deps.webhookPayloads.retentionDays);
+          webhookPayloads = await deps.webhookPayloads.prune(before);
+          logger.info({ pruned: webhookPayloads, before }, 'raw webhook payloads past retention emptied');
+        }
+        outcome = { consentRecords, webhookPayloads };
+      },
+      () => now,
+    );
+    return ran ? outcome : null;
+  }
+
   async function pruneIfDue(now = new Date()): Promise<number | null> {
-    if (!(await claimDailyRun(retentionJobName, now))) return null;
-    const pruned = await service.pruneExpired(now);
-    logger.info({ pruned, cutoff: service.retentionCutoff(now) }, 'consent records past retention pruned');
-    return pruned;
+    return (await runRetentionIfDue(now))?.consentRecords ?? null;
   }
 
   let timer: NodeJS.Timeout | undefined;
@@ -99,6 +141,8 @@ export function createConsentFeature(deps: {
     service,
     audit: createConsentAudit({ policy, repository }),
     policy,
+    links: createConsentLinks(),
+    runRetentionIfDue,
     pruneIfDue,
     startJobs(options = {}) {
       if (timer) return;

@@ -2,7 +2,7 @@
  * Storage of consent records and texts. Mongoose stays in here; callers get plain objects. There is
  * deliberately no update function: records are appended, read and, after retention, pruned.
  */
-import type { Choices, ConsentSource } from './policy.js';
+import type { ConsentSource } from './policy.js';
 import type { ConsentRecord } from './records.js';
 import { ConsentRecordModel, ConsentTextModel } from './models.js';
 
@@ -30,8 +30,8 @@ function toRecord(doc: RecordDoc): ConsentRecord {
     policyVersion: rest.policyVersion,
     textHash: rest.textHash,
     locale: rest.locale,
-    choices: { ...(rest.choices as Choices) },
-    source: rest.source as ConsentSource,
+    choices: { ...rest.choices },
+    source: rest.source,
     gpc: rest.gpc,
     browserFamily: rest.browserFamily,
     ipHash: rest.ipHash,
@@ -99,7 +99,7 @@ export function createConsentRepository(): ConsentRepository {
         .sort({ recordedAt: 1, consentId: 1, seq: 1 })
         .lean<RecordDoc[]>()
         .cursor();
-      for await (const doc of cursor) yield toRecord(doc as unknown as RecordDoc);
+      for await (const doc of cursor) yield toRecord(doc);
     },
     async pruneOlderThan(cutoff) {
       const result = await ConsentRecordModel.deleteMany({ recordedAt: { $lt: cutoff } });

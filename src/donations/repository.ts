@@ -19,6 +19,8 @@ export const checkoutSchema = new Schema(
     providerRef: { type: String, required: true },
     articleSlug: { type: String },
     email: { type: String },
+    /** The reader's consent id (rf_consent) when they started: linked to the supporter once paid. */
+    consentId: { type: String },
     state: { type: String, required: true, enum: checkoutStates },
     failureReason: { type: String },
     completedAt: { type: Date },
@@ -43,6 +45,7 @@ export interface CheckoutRecord {
   providerRef: string;
   articleSlug?: string;
   email?: string;
+  consentId?: string;
   state: CheckoutState;
   failureReason?: string;
   createdAt: Date;
@@ -72,6 +75,7 @@ function toRecord(d: Record<string, unknown>): CheckoutRecord {
   };
   if (d.articleSlug) out.articleSlug = d.articleSlug as string;
   if (d.email) out.email = d.email as string;
+  if (d.consentId) out.consentId = d.consentId as string;
   if (d.failureReason) out.failureReason = d.failureReason as string;
   if (d.completedAt) out.completedAt = d.completedAt as Date;
   return out;
@@ -108,6 +112,7 @@ export function createCheckoutRepository(connection: Connection) {
         providerRef: checkout.providerRef,
         ...(checkout.articleSlug ? { articleSlug: checkout.articleSlug } : {}),
         ...(checkout.email ? { email: checkout.email } : {}),
+        ...(checkout.consentId ? { consentId: checkout.consentId } : {}),
         state: 'redirected',
         nextCheckAt: checkout.nextCheckAt,
       });
@@ -116,12 +121,12 @@ export function createCheckoutRepository(connection: Connection) {
     async findById(id: string): Promise<CheckoutRecord | null> {
       if (!mongoose.isValidObjectId(id)) return null;
       const doc = await Checkouts.findById(id).lean();
-      return doc ? toRecord(doc as Record<string, unknown>) : null;
+      return doc ? toRecord(doc) : null;
     },
 
     async findByRef(ref: string): Promise<CheckoutRecord | null> {
       const doc = await Checkouts.findOne({ ref: String(ref) }).lean();
-      return doc ? toRecord(doc as Record<string, unknown>) : null;
+      return doc ? toRecord(doc) : null;
     },
 
     /** Moves a checkout to `to` if its current state allows it; false when it does not (or it is already there). */
@@ -137,6 +142,35 @@ export function createCheckoutRepository(connection: Connection) {
         .limit(limit)
         .lean();
       return docs.map((d) => toRecord(d as Record<string, unknown>));
+    },
+
+    // ----- personal data (readers' rights: export and erasure) -----------------------------------
+
+    /** Checkouts a reader started with this email or that led to these payments' checkouts. */
+    async ofPerson(email: string, checkoutIds: string[]): Promise<CheckoutRecord[]> {
+      const ids = checkoutIds.filter((id) => mongoose.isValidObjectId(id));
+      const docs = await Checkouts.find({ $or: [{ email: String(email) }, { _id: { $in: ids } }] })
+        .sort({ createdAt: 1 })
+        .lean();
+      return docs.map((d) => toRecord(d as Record<string, unknown>));
+    },
+
+    /**
+     * Erasure: the email on these checkouts becomes the pseudonym and their consent id goes (the
+     * link between a consent id and a person); plan, amount and state stay. Idempotent.
+     */
+    async forgetPerson(email: string, checkoutIds: string[], pseudonym: string): Promise<number> {
+      const ids = checkoutIds.filter((id) => mongoose.isValidObjectId(id));
+      const mine = { $or: [{ email: String(email) }, { _id: { $in: ids } }] };
+      const renamed = await Checkouts.updateMany(
+        { $and: [mine, { email: { $exists: true, $ne: pseudonym } }] },
+        { $set: { email: pseudonym } },
+      );
+      const unlinked = await Checkouts.updateMany(
+        { $and: [mine, { consentId: { $exists: true } }] },
+        { $unset: { consentId: 1 } },
+      );
+      return renamed.modifiedCount + unlinked.modifiedCount;
     },
 
     /** Pushes the next check back; guarded on the number of checks seen, so two sweeps check once. */

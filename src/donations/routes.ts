@@ -6,6 +6,7 @@ import { formatMoney } from '../payments/money.js';
 import { buildDonationPanel } from './panel.js';
 import { DonationInputError, rateLimitKeyForEmail, resolveDonation } from './plans.js';
 import type { DonationService, ThankYou } from './service.js';
+import type { ConsentRequestState } from '../consent/index.js';
 
 const messages = {
   honeypot: 'We could not take that contribution. Please try again from the form.',
@@ -79,7 +80,9 @@ export function createDonationRoutes(deps: {
       await limits.perIp.hit(req.ip ?? 'unknown');
       const choice = resolveDonation(config, body);
       if (choice.email) await limits.perEmail.hit(rateLimitKeyForEmail(choice.email));
-      const { redirectUrl } = await service.start(choice);
+      // The consent id of a reader who has answered the banner travels with the checkout.
+      const consentId = (res.locals.consentState as ConsentRequestState | undefined)?.cookie?.consentId;
+      const { redirectUrl } = await service.start(choice, consentId ? { consentId } : {});
       res.redirect(303, redirectUrl);
     } catch (err) {
       if (err instanceof DonationInputError) return renderPanel(res, 400, err.message, err.values);

@@ -33,7 +33,11 @@ export interface ThankYou {
 }
 
 export interface DonationService {
-  start(choice: DonationChoice): Promise<{ redirectUrl: string; checkoutId: string; ref: string }>;
+  /** `consentId`: the reader's consent id, kept on the checkout so the supporter can be linked to it. */
+  start(
+    choice: DonationChoice,
+    context?: { consentId?: string },
+  ): Promise<{ redirectUrl: string; checkoutId: string; ref: string }>;
   completeReturn(provider: string, query: Record<string, string>): Promise<ThankYou>;
   /** Asks the providers about checkouts whose readers never came back; returns how many were checked. */
   sweepOnce(now?: Date): Promise<number>;
@@ -68,6 +72,8 @@ export function createDonationService(deps: {
   providers: Partial<Record<ProviderId, PaymentProvider>>;
   ledger: Ledger;
   checkouts: CheckoutRepository;
+  /** Counts each checkout started (the metrics). */
+  metrics?: { donationStarted(provider: string, interval: string): void };
 }): DonationService {
   const { config, providers, ledger, checkouts } = deps;
   const logger = deps.logger.child({ component: 'donations' });
@@ -107,7 +113,7 @@ export function createDonationService(deps: {
   }
 
   return {
-    async start(choice) {
+    async start(choice, context = {}) {
       const provider = providerFor(choice.provider);
       if (!provider) throw new AppError('validation', messages.unavailable);
       const { descriptor } = provider;
@@ -144,8 +150,10 @@ export function createDonationService(deps: {
         providerRef: started.providerRef,
         ...(choice.articleSlug ? { articleSlug: choice.articleSlug } : {}),
         ...(choice.email ? { email: choice.email } : {}),
+        ...(context.consentId ? { consentId: context.consentId } : {}),
         nextCheckAt: new Date(Date.now() + FIRST_CHECK_MS),
       });
+      deps.metrics?.donationStarted(descriptor.id, choice.plan.interval);
       return { redirectUrl: started.redirectUrl, checkoutId, ref };
     },
 

@@ -264,7 +264,7 @@ export class CommandRouter {
     }
     if (!coll) return { cursor: { firstBatch: [], id: Long.ZERO, ns }, ok: 1 };
     let docs: Doc[];
-    if (cmd.sort && Object.keys(cmd.sort as Doc).length) {
+    if (cmd.sort && Object.keys(cmd.sort).length) {
       docs = sortDocs(findMatching(coll, filter, 0, variables), asDoc(cmd.sort, 'sort'));
       if (skip || limit) docs = docs.slice(skip, limit ? skip + limit : undefined);
     } else {
@@ -425,7 +425,7 @@ export class CommandRouter {
       spec.on === undefined ? ['_id'] : typeof spec.on === 'string' ? [spec.on] : (spec.on as unknown[]);
     if (!Array.isArray(on) || on.length === 0 || !on.every((f) => typeof f === 'string'))
       throw new MongoCommandError(51186, "$merge 'on' field must be either a string or an array of strings");
-    const onFields = on as string[];
+    const onFields = on;
     const whenMatched = spec.whenMatched ?? 'merge';
     const whenNotMatched = spec.whenNotMatched ?? 'insert';
     const byId = onFields.length === 1 && onFields[0] === '_id';

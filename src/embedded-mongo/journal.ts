@@ -39,7 +39,7 @@ function readRecords(file: string): { records: Doc[]; validBytes: number; size: 
     const len = buf.readInt32LE(pos);
     if (len < 5 || pos + len > buf.length) break;
     try {
-      records.push(deserialize(buf.subarray(pos, pos + len)) as Doc);
+      records.push(deserialize(buf.subarray(pos, pos + len)));
     } catch {
       break;
     }

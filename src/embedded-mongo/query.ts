@@ -219,7 +219,7 @@ export function runPipeline(
       ...queryOptions,
       collectionResolver: resolve,
       ...(variables ? { variables } : {}),
-    }).run(input) as Doc[];
+    }).run<Doc>(input);
   } catch (err) {
     if (err instanceof MongoCommandError) throw err;
     throw new MongoCommandError(2, err instanceof Error ? err.message : String(err));

@@ -35,7 +35,7 @@ function readDoc(buf: Buffer, pos: number, end: number): { doc: Doc; next: numbe
   if (size < 5 || pos + size > end) throw new ProtocolError('invalid BSON document length');
   let doc: Doc;
   try {
-    doc = deserialize(buf.subarray(pos, pos + size)) as Doc;
+    doc = deserialize(buf.subarray(pos, pos + size));
   } catch (err) {
     throw new ProtocolError(`invalid BSON: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -13,14 +13,14 @@ import { providerIds } from '../payments/types.js';
 import type { StaffFeature } from '../staff/index.js';
 import { parseForm } from '../staff/forms.js';
 import type { WebhooksFeature } from '../webhooks/index.js';
-import { webhookStatuses } from '../webhooks/models.js';
+import { webhookStatuses } from '../webhooks/index.js';
 import type { ReportsRepository } from './repository.js';
 
 export interface OperationsRoutesDeps {
   staff: Pick<StaffFeature, 'requireStaff' | 'audit'>;
   webhooks: Pick<
     WebhooksFeature,
-    'inbox' | 'inboxCounts' | 'show' | 'replay' | 'latestReconciliations' | 'reconciliation'
+    'inbox' | 'statusCounts' | 'show' | 'replay' | 'latestReconciliations' | 'reconciliation'
   >;
   consent: Pick<ConsentAudit, 'proof'>;
   reports: Pick<ReportsRepository, 'latestChecks'>;
@@ -69,7 +69,7 @@ export function createOperationsRoutes(deps: OperationsRoutesDeps): Router {
 
   router.get('/operations', admin, async (_req, res) => {
     const [counts, reconciliations, checks] = await Promise.all([
-      webhooks.inboxCounts(),
+      webhooks.statusCounts(),
       webhooks.latestReconciliations(1),
       deps.reports.latestChecks(1),
     ]);

@@ -198,7 +198,7 @@ export async function rederive(deps: RederiveDeps, options: RederiveOptions = {}
     const have = {} as Record<RollupField, number>;
     rollupFields.forEach((f, i) => {
       want[f] = acc?.values[i] ?? 0;
-      have[f] = (row?.[f] as number | undefined) ?? 0;
+      have[f] = row?.[f] ?? 0;
     });
     const fields = rollupFields
       .filter((f) => want[f] !== have[f])

@@ -40,6 +40,10 @@ export interface SimulatorOptions {
 export interface PaymentSimulator {
   stripe: { host: string; port: number; baseUrl: string };
   paypal: { baseUrl: string; certUrl: string };
+  /** API calls the simulator has answered so far (hosted pages and the dashboard not counted): tests show what a path costs. */
+  requestCount(): number;
+  /** Makes every API answer this much slower (a provider having a bad day); 0 turns it off. */
+  setLatency(ms: number): void;
   setWebhookTargets(targets: { stripe?: string; paypal?: string }): void;
   advanceDays(days: number, opts?: { failRenewals?: boolean }): Promise<void>;
   idle(): Promise<void>;
@@ -162,6 +166,15 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
   stripeApp.get('/_simulator/health', (_req, res) => {
     res.set('Cache-Control', 'no-store').json(endpoints());
   });
+  let apiRequests = 0;
+  let latencyMs = 0;
+  const countApi: express.RequestHandler = (req, _res, next) => {
+    if (!/^\/v\d\//.test(req.path)) return next();
+    apiRequests += 1;
+    if (latencyMs > 0) setTimeout(next, latencyMs);
+    else next();
+  };
+  stripeApp.use(countApi);
   stripeApp.use(stripeRouter({ state: stripeState, apiVersion: STRIPE_API_VERSION, logger, merchantName }));
   stripeApp.use(
     dashboardRouter({
@@ -177,6 +190,7 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
   const paypalApp = express();
   paypalApp.disable('x-powered-by');
   paypalApp.set('etag', false);
+  paypalApp.use(countApi);
   paypalApp.use(
     paypalRouter({
       state: paypalState,
@@ -210,6 +224,10 @@ export async function startPaymentSimulator(options: SimulatorOptions): Promise<
   return {
     stripe: { host, port: stripePort, baseUrl: stripeBase },
     paypal: { baseUrl: paypalBase, certUrl: certUrl() },
+    requestCount: () => apiRequests,
+    setLatency(ms) {
+      latencyMs = Math.max(0, ms);
+    },
     setWebhookTargets(targets) {
       webhooks.setTargets(targets);
     },

@@ -208,7 +208,7 @@ export function createAuditLog(deps: { logger: Logger; now?: () => Date }): Audi
       let prev = GENESIS;
       let expectedSeq = 1;
       for await (const doc of AuditEntryModel.find().sort({ seq: 1 }).lean<StoredEntry[]>().cursor()) {
-        const entry = toEntry(doc as unknown as StoredEntry);
+        const entry = toEntry(doc);
         const { hash, ...unhashed } = entry;
         if (entry.seq !== expectedSeq || entry.prevHash !== prev || hashOf(unhashed) !== hash) {
           deps.logger.warn({ seq: entry.seq }, 'audit log chain is broken');

@@ -19,7 +19,7 @@ import { createStaffRepository, type StaffRole } from './repository.js';
 import { requestContext } from './request-context.js';
 import { createStaffRoutes } from './routes.js';
 import { createSecretBox } from './second-factor.js';
-import { createStaffService, type StaffPrincipal, type StaffService } from './service.js';
+import { createStaffService, type StaffService } from './service.js';
 
 export type { AuditActor, AuditEntry, AuditEvent, AuditLog } from './audit.js';
 export type { RequireStaffOptions } from './http.js';
@@ -115,7 +115,7 @@ export function createStaffFeature(deps: StaffFeatureDeps): StaffFeature {
       },
     ),
   );
-  authenticator.serializeUser((user, done) => done(null, (user as StaffPrincipal).id));
+  authenticator.serializeUser((user, done) => done(null, user.id));
   // Read on every request, so a disabled account or a changed role counts from the next request on.
   authenticator.deserializeUser((id: string, done) => {
     service

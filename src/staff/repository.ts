@@ -179,7 +179,7 @@ export function createStaffRepository() {
     async insert(user: NewStaffUser): Promise<StaffRecord> {
       try {
         const doc = await StaffUserModel.create({ ...user, email: normaliseEmail(user.email) });
-        const record = toRecord(doc.toObject() as unknown as Lean);
+        const record = toRecord(doc.toObject());
         if (record.role === 'admin' && record.status === 'active') await roster.add(record.id);
         return record;
       } catch (err) {

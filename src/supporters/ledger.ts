@@ -39,6 +39,7 @@ import type {
   LedgerRepository,
   RollupBucket,
   SubscriptionRecord,
+  SupporterRecord,
 } from './repository.js';
 
 export type ApplyResult =
@@ -169,13 +170,14 @@ export function createLedger(deps: LedgerDeps): Ledger {
       planId: d.planId,
     }));
 
-  async function incrementEverywhere(
+  /** The same increment in every reporting zone's bucket; says per zone whether it applied or was already counted. */
+  function incrementEverywhere(
     at: Date,
     d: { currency: string; provider: ProviderId; planId: string },
-    mark: string,
+    marks: string[],
     inc: Record<string, number>,
-  ): Promise<void> {
-    await Promise.all(bucketsOf(at, d).map((bucket) => repo.incrementRollupOnce(bucket, mark, inc)));
+  ): Promise<Array<'applied' | 'already'>> {
+    return Promise.all(bucketsOf(at, d).map((bucket) => repo.incrementRollupOnce(bucket, marks, inc)));
   }
 
   function notifyCredited(donationId: string): void {
@@ -207,97 +209,126 @@ export function createLedger(deps: LedgerDeps): Ledger {
 
   /**
    * A newly credited payment may be the supporter's earliest: then it, and no other, counts them
-   * as a new supporter in its day's rollup. When an earlier payment turns up later, the count moves
-   * to that payment's day. Each count is a marked increment, so repeats change nothing.
+   * as a new supporter in its day's rollup. Claims that place (guarded on the first payment read)
+   * and says whether this payment holds it, and which payment it took it from.
    */
-  async function countNewSupporter(supporterId: string, entry: LedgerEntryRecord): Promise<void> {
-    await retryOnConflict('first payment of a supporter', async () => {
-      const supporter = await repo.findSupporter(supporterId);
-      if (!supporter) return undefined;
-      const first = supporter.firstPayment;
-      if (first && first.key !== entry.key && first.at.getTime() <= entry.occurredAt.getTime())
-        return undefined;
-      if (!first || first.key !== entry.key) {
-        if (!(await repo.claimFirstPayment(supporterId, { key: entry.key, at: entry.occurredAt }, first))) {
-          return CONFLICT;
-        }
-      }
-      const previousKey = first && first.key !== entry.key ? first.key : supporter.firstPayment?.previousKey;
-      await incrementEverywhere(entry.occurredAt, entry, `new:${supporterId}:${entry.key}`, {
-        newSupporters: 1,
-      });
-      await repo.setEntry(entry.key, { newSupporter: true });
-      if (previousKey) {
-        const previous = await repo.findEntry(previousKey);
-        if (previous) {
-          // Count the replaced first payment (if its own count never landed) and take it back: net zero.
-          await incrementEverywhere(previous.occurredAt, previous, `new:${supporterId}:${previous.key}`, {
-            newSupporters: 1,
-          });
-          await incrementEverywhere(previous.occurredAt, previous, `unnew:${supporterId}:${previous.key}`, {
-            newSupporters: -1,
-          });
-          await repo.setEntry(previous.key, { newSupporter: false });
-        }
-      }
-      return undefined;
+  async function claimNewSupporter(
+    supporterId: string,
+    entry: { key: string; at: Date },
+    known?: { firstPayment: SupporterRecord['firstPayment'] },
+  ): Promise<{ isFirst: boolean; previousKey?: string }> {
+    let seen = known;
+    return retryOnConflict('first payment of a supporter', async () => {
+      const first = (seen ?? { firstPayment: (await repo.findSupporter(supporterId))?.firstPayment })
+        .firstPayment;
+      seen = undefined;
+      if (first && first.key !== entry.key && first.at.getTime() <= entry.at.getTime())
+        return { isFirst: false };
+      if (first?.key === entry.key)
+        return { isFirst: true, ...(first.previousKey ? { previousKey: first.previousKey } : {}) };
+      if (!(await repo.claimFirstPayment(supporterId, entry, first))) return CONFLICT;
+      return { isFirst: true, ...(first ? { previousKey: first.key } : {}) };
     });
+  }
+
+  /** The new-supporter count leaves a payment that turned out not to be the first: net zero there. */
+  async function moveNewSupporterCountFrom(supporterId: string, previousKey: string): Promise<void> {
+    const previous = await repo.findEntry(previousKey);
+    if (!previous) return;
+    // Counted (if its own count never landed) and taken back, each once by mark.
+    await incrementEverywhere(previous.occurredAt, previous, [`new:${supporterId}:${previous.key}`], {
+      newSupporters: 1,
+    });
+    await incrementEverywhere(previous.occurredAt, previous, [`unnew:${supporterId}:${previous.key}`], {
+      newSupporters: -1,
+    });
+    await repo.setEntry(previous.key, { newSupporter: false });
   }
 
   /**
-   * Brings one movement of a payment to its entry, the rollups and the supporter's totals. Each
-   * step is idempotent on its own (the entry by key, increments by mark), so the entry's flags are
-   * written once at the end: a crash in between only repeats steps that change nothing.
+   * Brings one movement of a payment to the supporter's totals, the rollups and its ledger entry.
+   * Every step is idempotent by key or mark, so a retry or a second process repeats only steps
+   * that change nothing; the entry is written last, with what was done.
    */
-  async function settleEntry(donation: DonationRecord, movement: Movement): Promise<boolean> {
-    const entry = await repo.recordEntry({
-      key: movement.key,
+  async function settleMovement(donation: DonationRecord, movement: Movement): Promise<boolean> {
+    const bucket = { currency: donation.currency, provider: donation.provider, planId: donation.planId };
+    const supporterId = donation.supporterId;
+    const isPayment = movement.type === 'payment';
+    let claim: { isFirst: boolean; previousKey?: string } = { isFirst: false };
+    if (supporterId) {
+      const after = await repo.creditSupporterOnce(supporterId, movement.key, {
+        currency: donation.currency,
+        amountMinor: movement.amountMinor,
+        ...(isPayment ? { payment: { at: movement.at } } : {}),
+      });
+      if (isPayment)
+        claim = await claimNewSupporter(
+          supporterId,
+          { key: movement.key, at: movement.at },
+          after ?? undefined,
+        );
+    }
+    const newMark = supporterId ? `new:${supporterId}:${movement.key}` : '';
+    const increment = rollupIncrement({
       type: movement.type,
-      donationId: donation.id,
-      provider: donation.provider,
-      providerPaymentId: donation.providerPaymentId,
-      ...(movement.ref ? { providerRef: movement.ref } : {}),
-      ...(donation.supporterId ? { supporterId: donation.supporterId } : {}),
-      planId: donation.planId,
-      interval: donation.interval,
-      ...(donation.subscriptionId ? { subscriptionId: donation.subscriptionId } : {}),
-      ...(donation.articleSlug ? { articleSlug: donation.articleSlug } : {}),
       amountMinor: movement.amountMinor,
       feeMinor: movement.feeMinor,
-      currency: donation.currency,
-      occurredAt: movement.at,
-      paymentOccurredAt: donation.occurredAt,
     });
-    const flags: Parameters<LedgerRepository['setEntry']>[1] = {};
-    if (!entry.effects.rollup) {
-      await incrementEverywhere(entry.occurredAt, entry, entry.key, rollupIncrement(entry));
-      flags['effects.rollup'] = true;
+    // Usually one write per zone: the movement and, for a supporter's first payment, the count.
+    const applied = await incrementEverywhere(
+      movement.at,
+      bucket,
+      claim.isFirst ? [movement.key, newMark] : [movement.key],
+      claim.isFirst ? { ...increment, newSupporters: 1 } : increment,
+    );
+    // The movement was counted before its supporter was known: the count goes on its own.
+    if (claim.isFirst && applied.some((a) => a === 'already')) {
+      await incrementEverywhere(movement.at, bucket, [newMark], { newSupporters: 1 });
     }
-    let credited = false;
-    if (donation.supporterId && !entry.effects.supporter) {
-      if (!entry.supporterId) flags.supporterId = donation.supporterId;
-      await repo.creditSupporterOnce(donation.supporterId, entry.key, {
-        currency: entry.currency,
-        amountMinor: entry.amountMinor,
-        ...(entry.type === 'payment' ? { payment: { at: entry.occurredAt } } : {}),
-      });
-      if (entry.type === 'payment') {
-        await countNewSupporter(donation.supporterId, entry);
-        credited = true;
-      }
-      flags['effects.supporter'] = true;
+    if (supporterId && claim.previousKey && claim.previousKey !== movement.key) {
+      await moveNewSupporterCountFrom(supporterId, claim.previousKey);
     }
-    if (Object.keys(flags).length) await repo.setEntry(entry.key, flags);
-    return credited;
+    await repo.recordEntry(
+      {
+        key: movement.key,
+        type: movement.type,
+        donationId: donation.id,
+        provider: donation.provider,
+        providerPaymentId: donation.providerPaymentId,
+        ...(movement.ref ? { providerRef: movement.ref } : {}),
+        planId: donation.planId,
+        interval: donation.interval,
+        ...(donation.subscriptionId ? { subscriptionId: donation.subscriptionId } : {}),
+        ...(donation.articleSlug ? { articleSlug: donation.articleSlug } : {}),
+        amountMinor: movement.amountMinor,
+        feeMinor: movement.feeMinor,
+        currency: donation.currency,
+        occurredAt: movement.at,
+        paymentOccurredAt: donation.occurredAt,
+      },
+      {
+        'effects.rollup': true,
+        ...(supporterId ? { supporterId, 'effects.supporter': true as const } : {}),
+        ...(claim.isFirst ? { newSupporter: true } : {}),
+      },
+    );
+    return !!supporterId && isPayment;
   }
 
+  /** Settles the movements not yet settled (all of them after a supporter was attached). */
   async function settleDonation(donation: DonationRecord): Promise<void> {
     let credited = false;
+    const done = new Set(donation.settledKeys);
     for (const movement of donation.movements) {
-      if (await settleEntry(donation, movement)) credited = true;
+      if (done.has(movement.key)) continue;
+      if (await settleMovement(donation, movement)) credited = true;
     }
     if (donation.checkoutId) await checkouts.markCompleted(donation.checkoutId);
-    await repo.markDonationSettled(donation.id, donation.version);
+    await repo.markDonationSettled(
+      donation.id,
+      donation.version,
+      donation.movements.map((m) => m.key),
+    );
     if (credited) notifyCredited(donation.id);
   }
 
@@ -468,7 +499,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
         await incrementEverywhere(
           movement.at,
           { currency: movement.currency, provider: sub.provider, planId: sub.planId },
-          movement.key,
+          [movement.key],
           mrrRollupIncrement(movement),
         );
         await repo.markMrrMovementApplied(movement.key);

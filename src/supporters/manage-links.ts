@@ -31,6 +31,14 @@ export interface ManageLinks {
 
 const TOKEN = /^([a-f0-9]{24})\.(\d{10})\.(\d{10})\.([A-Za-z0-9_-]{43})$/;
 
+/**
+ * The moment a newly issued link that replaces older ones carries: the next whole second (links
+ * count in seconds), so a link issued a moment ago, in the same second, is already older.
+ */
+export function replacingIssueTime(now = Date.now()): Date {
+  return new Date((Math.floor(now / 1000) + 1) * 1000);
+}
+
 export function createManageLinks(secret: string, lifetimeDays = 30): ManageLinks {
   const sign = (payload: string) => createHmac('sha256', secret).update(payload).digest('base64url');
   const same = (a: string, b: string) => {

@@ -87,6 +87,8 @@ export const donationSchema = new Schema(
     movements: { type: [movementSchema], default: [] },
     /** False while a movement or the supporter still has to reach the entries, totals and rollups. */
     settled: { type: Boolean, default: false },
+    /** Movements already settled (reset when a supporter is attached). */
+    settledKeys: { type: [String], default: [] },
     /** Guards every read-modify-write of this document. */
     version: { type: Number, default: 0 },
     receipt: {

@@ -2,14 +2,14 @@
  * Thank-you emails with the receipt and a manage link. Sending runs beside the payment path, from
  * the donation's `receipt` field: a failure is retried with backoff and never touches the payment.
  */
-import nunjucks from 'nunjucks';
+import type nunjucks from 'nunjucks';
 import type { AppConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { formatMoney } from '../payments/money.js';
 import { descriptorOf } from '../payments/descriptors.js';
 import { nameIsSafeForMessages } from './ledger-rules.js';
 import type { Mailer } from './mailer.js';
-import type { ManageLinks } from './manage-links.js';
+import { replacingIssueTime, type ManageLinks } from './manage-links.js';
 import type { DonationRecord, LedgerRepository } from './repository.js';
 
 export interface ReceiptView {
@@ -130,7 +130,8 @@ export function createReceiptSender(deps: {
         ? subscription.currentPeriodEnd
         : undefined;
     const receipt = receiptView(config, donation, next);
-    const issuedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    // The newest link is the one that works: issuing it revokes the older ones.
+    const issuedAt = await repo.issueReplacingLink(supporter.id, replacingIssueTime(), supporter);
     const manageUrl = `${config.site.publicUrl}/manage/${manageLinks.tokenFor(supporter.id, issuedAt)}`;
     // Payer-supplied names go into mail to addresses nobody verified: only plain ones are used.
     const name = nameIsSafeForMessages(supporter.name) ? supporter.name : undefined;
@@ -157,8 +158,6 @@ export function createReceiptSender(deps: {
         ],
       });
       await repo.receiptDone(donation.id, 'sent');
-      // The newest link is the one that works: older ones are revoked.
-      await repo.revokeLinksBefore(supporter.id, issuedAt);
       return true;
     } catch (err) {
       const backoff = Math.min(MAX_BACKOFF_MS, 30_000 * 2 ** (donation.receipt.attempts - 1));

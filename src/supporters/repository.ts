@@ -62,12 +62,14 @@ export interface DonationRecord {
   amountMismatch: boolean;
   occurredAt: Date;
   movements: Movement[];
+  /** Movements whose effects are all applied (a later settle skips them). */
+  settledKeys: string[];
   settled: boolean;
   version: number;
   receipt: { status: 'pending' | 'sent' | 'skipped'; attempts: number; nextAttemptAt?: Date; sentAt?: Date };
 }
 
-export type NewDonation = Omit<DonationRecord, 'id' | 'settled' | 'version' | 'receipt'>;
+export type NewDonation = Omit<DonationRecord, 'id' | 'settled' | 'settledKeys' | 'version' | 'receipt'>;
 
 export interface LedgerEntryRecord {
   key: string;
@@ -270,6 +272,7 @@ export function createLedgerRepository(connection: Connection) {
       moves: x.moves ?? 0,
     }));
     out.movements = ((d.movements as Movement[] | undefined) ?? []).map((m) => clean({ ...m }));
+    out.settledKeys = [...((d.settledKeys as string[] | undefined) ?? [])];
     out.refundedMinor = (d.refundedMinor as number | undefined) ?? 0;
     out.lostMinor = (d.lostMinor as number | undefined) ?? 0;
     out.version = (d.version as number | undefined) ?? 0;
@@ -353,23 +356,45 @@ export function createLedgerRepository(connection: Connection) {
     async findSupporter(id: string): Promise<SupporterRecord | null> {
       if (!mongoose.isValidObjectId(id)) return null;
       const doc = await Supporters.findById(id).lean();
-      return doc ? toSupporter(doc as Record<string, unknown>) : null;
+      return doc ? toSupporter(doc) : null;
     },
 
     async findSupporterByEmail(email: string): Promise<SupporterRecord | null> {
       const doc = await Supporters.findOne({ email }).lean();
-      return doc ? toSupporter(doc as Record<string, unknown>) : null;
+      return doc ? toSupporter(doc) : null;
     },
 
-    /** Manage links mailed before `from` stop working. */
-    async revokeLinksBefore(supporterId: string, from: Date): Promise<void> {
-      await Supporters.updateOne(
-        {
-          _id: oid(supporterId),
-          $or: [{ linksValidFrom: { $exists: false } }, { linksValidFrom: { $lt: from } }],
-        },
-        { $set: { linksValidFrom: from } },
-      );
+    /**
+     * The issue time for a new manage link that replaces every earlier one: at least `earliest`,
+     * and strictly after the links now valid; links issued before it stop working. Guarded on the
+     * value read, so two new links at once still come out one after the other.
+     */
+    async issueReplacingLink(
+      supporterId: string,
+      earliest: Date,
+      /** What the caller read of the supporter a moment ago (saves a read; a stale value only retries). */
+      seen?: { linksValidFrom?: Date },
+    ): Promise<Date> {
+      for (let attempt = 0; attempt < 10; attempt += 1) {
+        let current: Date | undefined;
+        if (attempt === 0 && seen) {
+          current = seen.linksValidFrom;
+        } else {
+          const doc = await raw.supporters.findOne(
+            { _id: oid(supporterId) },
+            { projection: { linksValidFrom: 1 } },
+          );
+          if (!doc) throw new Error(`supporter ${supporterId} not found`);
+          current = doc.linksValidFrom as Date | undefined;
+        }
+        const at = new Date(Math.max(earliest.getTime(), (current?.getTime() ?? 0) + 1000));
+        const result = await raw.supporters.updateOne(
+          { _id: oid(supporterId), linksValidFrom: current ?? { $exists: false } },
+          upd({ $set: { linksValidFrom: at } }),
+        );
+        if (result.modifiedCount === 1) return at;
+      }
+      throw new Error(`manage links of ${supporterId} kept changing`);
     },
 
     /**
@@ -380,8 +405,9 @@ export function createLedgerRepository(connection: Connection) {
       supporterId: string,
       mark: string,
       change: { currency: string; amountMinor: number; payment?: { at: Date } },
-    ): Promise<void> {
-      await raw.supporters.updateOne(
+    ): Promise<{ firstPayment: SupporterRecord['firstPayment'] } | null> {
+      // Returns the supporter's first payment as it stands, so the caller needs no second read.
+      const doc = await raw.supporters.findOneAndUpdate(
         { _id: oid(supporterId), marks: { $ne: mark } },
         upd({
           $inc: {
@@ -393,7 +419,11 @@ export function createLedgerRepository(connection: Connection) {
             : {}),
           $push: { marks: mark },
         }),
+        { projection: { firstPayment: 1 }, returnDocument: 'after' },
       );
+      if (!doc) return null;
+      const first = doc.firstPayment as SupporterRecord['firstPayment'] | undefined;
+      return { firstPayment: first?.key ? clean({ ...first }) : undefined };
     },
 
     /**
@@ -425,13 +455,13 @@ export function createLedgerRepository(connection: Connection) {
 
     async findDonation(provider: ProviderId, paymentId: string): Promise<DonationRecord | null> {
       const doc = await raw.donations.findOne({ provider, providerPaymentId: paymentId });
-      return doc ? toDonation(doc as Record<string, unknown>) : null;
+      return doc ? toDonation(doc) : null;
     },
 
     async findDonationById(id: string): Promise<DonationRecord | null> {
       if (!mongoose.isValidObjectId(id)) return null;
       const doc = await raw.donations.findOne({ _id: oid(id) });
-      return doc ? toDonation(doc as Record<string, unknown>) : null;
+      return doc ? toDonation(doc) : null;
     },
 
     /** The exactly-once point of a payment: the unique (provider, providerPaymentId) index. */
@@ -492,23 +522,28 @@ export function createLedgerRepository(connection: Connection) {
         }),
         { returnDocument: 'after' },
       );
-      return doc ? toDonation(doc as Record<string, unknown>) : null;
+      return doc ? toDonation(doc) : null;
     },
 
     /** Gives a payment recorded without a payer its supporter; only ever once. */
     async attachSupporter(id: string, supporterId: string): Promise<boolean> {
       const result = await raw.donations.updateOne(
         { _id: oid(id), supporterId: { $exists: false } },
+        // Every movement now has a supporter to reach: all of them are settled again.
         upd({
-          $set: { supporterId: oid(supporterId), settled: false, updatedAt: new Date() },
+          $set: { supporterId: oid(supporterId), settled: false, settledKeys: [], updatedAt: new Date() },
           $inc: { version: 1 },
         }),
       );
       return result.modifiedCount === 1;
     },
 
-    async markDonationSettled(id: string, version: number): Promise<void> {
-      await raw.donations.updateOne({ _id: oid(id), version }, upd({ $set: { settled: true } }));
+    /** Settled at `version`: its movements `keys` have all reached entries, totals and rollups. */
+    async markDonationSettled(id: string, version: number, keys: string[]): Promise<void> {
+      await raw.donations.updateOne(
+        { _id: oid(id), version },
+        upd({ $set: { settled: true, settledKeys: keys } }),
+      );
     },
 
     async unsettledDonations(updatedBefore: Date, limit: number): Promise<DonationRecord[]> {
@@ -559,7 +594,7 @@ export function createLedgerRepository(connection: Connection) {
         .toArray();
       return new Map(
         docs.map((d) => {
-          const r = toDonation(d as Record<string, unknown>);
+          const r = toDonation(d);
           return [
             r.providerPaymentId,
             {
@@ -586,7 +621,12 @@ export function createLedgerRepository(connection: Connection) {
         }),
         { returnDocument: 'after' },
       );
-      return doc ? toDonation(doc as Record<string, unknown>) : null;
+      return doc ? toDonation(doc) : null;
+    },
+
+    /** Receipts not yet sent (the metrics); one indexed count. */
+    async countPendingReceipts(): Promise<number> {
+      return Donations.collection.countDocuments({ 'receipt.status': 'pending' });
     },
 
     async dueReceipts(now: Date, limit: number): Promise<string[]> {
@@ -622,31 +662,39 @@ export function createLedgerRepository(connection: Connection) {
 
     // ----- ledger entries ---------------------------------------------------------------------
 
-    /** Writes an entry once (by key) and returns it as stored, whoever wrote it first. */
+    /** Writes an entry once (by key), with what settling it did; a repeat only sets the flags again. */
     async recordEntry(
-      entry: Omit<LedgerEntryRecord, 'effects' | 'newSupporter'>,
-    ): Promise<LedgerEntryRecord> {
+      entry: Omit<LedgerEntryRecord, 'effects' | 'newSupporter' | 'supporterId'>,
+      done: Partial<{
+        supporterId: string;
+        newSupporter: boolean;
+        'effects.rollup': true;
+        'effects.supporter': true;
+      }>,
+    ): Promise<void> {
       await indexes();
-      const doc: Record<string, unknown> = {
-        ...entry,
-        donationId: oid(entry.donationId),
-        ...(entry.supporterId ? { supporterId: oid(entry.supporterId) } : {}),
-        newSupporter: false,
-        effects: { rollup: false, supporter: false },
+      const { key, ...rest } = entry;
+      const onInsert: Record<string, unknown> = { ...rest, donationId: oid(entry.donationId) };
+      for (const field of Object.keys(onInsert)) if (onInsert[field] === undefined) delete onInsert[field];
+      const set: Record<string, unknown> = {
+        ...done,
+        ...(done.supporterId ? { supporterId: oid(done.supporterId) } : {}),
       };
-      for (const key of Object.keys(doc)) if (doc[key] === undefined) delete doc[key];
-      const { key, ...rest } = doc;
-      const stored = await raw.entries.findOneAndUpdate({ key }, upd({ $setOnInsert: rest }), {
-        upsert: true,
-        returnDocument: 'after',
-      });
-      if (!stored) throw new Error(`ledger entry ${String(key)} could not be stored`);
-      return toEntry(stored as Record<string, unknown>);
+      if (!('newSupporter' in set)) onInsert.newSupporter = false;
+      if (!('effects.rollup' in set)) onInsert['effects.rollup'] = false;
+      if (!('effects.supporter' in set)) onInsert['effects.supporter'] = false;
+      await raw.entries.updateOne(
+        { key },
+        upd({ $setOnInsert: onInsert, ...(Object.keys(set).length ? { $set: set } : {}) }),
+        {
+          upsert: true,
+        },
+      );
     },
 
     async findEntry(key: string): Promise<LedgerEntryRecord | null> {
       const doc = await raw.entries.findOne({ key });
-      return doc ? toEntry(doc as Record<string, unknown>) : null;
+      return doc ? toEntry(doc) : null;
     },
 
     async setEntry(
@@ -667,13 +715,13 @@ export function createLedgerRepository(connection: Connection) {
 
     async findSubscription(provider: ProviderId, subscriptionId: string): Promise<SubscriptionRecord | null> {
       const doc = await raw.subscriptions.findOne({ provider, providerSubscriptionId: subscriptionId });
-      return doc ? toSubscription(doc as Record<string, unknown>) : null;
+      return doc ? toSubscription(doc) : null;
     },
 
     async findSubscriptionById(id: string): Promise<SubscriptionRecord | null> {
       if (!mongoose.isValidObjectId(id)) return null;
       const doc = await raw.subscriptions.findOne({ _id: oid(id) });
-      return doc ? toSubscription(doc as Record<string, unknown>) : null;
+      return doc ? toSubscription(doc) : null;
     },
 
     async subscriptionsOf(supporterId: string): Promise<SubscriptionRecord[]> {
@@ -736,7 +784,7 @@ export function createLedgerRepository(connection: Connection) {
         upd({ $set, $push: { movements: { $each: newMovements } }, $inc: { version: 1 } }),
         { returnDocument: 'after' },
       );
-      return doc ? toSubscription(doc as Record<string, unknown>) : null;
+      return doc ? toSubscription(doc) : null;
     },
 
     async markSubscriptionSettled(id: string, version: number, applied: string[]): Promise<void> {
@@ -794,23 +842,27 @@ export function createLedgerRepository(connection: Connection) {
      */
     async incrementRollupOnce(
       bucket: RollupBucket,
-      mark: string,
+      marks: string[],
       inc: Record<string, number>,
-    ): Promise<void> {
+    ): Promise<'applied' | 'already'> {
       await indexes();
+      const [mark] = marks;
+      if (!mark) throw new Error('a rollup increment needs a mark');
       const changes = Object.fromEntries(Object.entries(inc).filter(([, v]) => v !== 0));
+      // The first mark names the change; others travel with it in the same atomic update.
       const filter = { ...bucket, marks: { $ne: mark } };
-      const update = { $inc: changes, $push: { marks: mark } };
+      const update = upd({ $inc: changes, $push: { marks: { $each: marks } } });
       try {
-        await raw.rollups.updateOne(filter, upd(update), { upsert: true });
-        return;
+        const result = await raw.rollups.updateOne(filter, update, { upsert: true });
+        if (result.modifiedCount === 1 || result.upsertedCount === 1) return 'applied';
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
+        const retried = await raw.rollups.updateOne(filter, update);
+        if (retried.modifiedCount === 1) return 'applied';
       }
-      const retried = await raw.rollups.updateOne(filter, upd(update));
-      if (retried.matchedCount === 1) return;
       const counted = await raw.rollups.countDocuments({ ...bucket, marks: mark }, { limit: 1 });
       if (counted === 0) throw new Error(`rollup ${bucket.zone} ${bucket.day} kept refusing ${mark}`);
+      return 'already';
     },
 
     // ----- reporting reads (reports and the nightly check read the ledger through these) --------
@@ -980,7 +1032,7 @@ export function createLedgerRepository(connection: Connection) {
     async paymentEntryOf(donationId: string): Promise<LedgerEntryRecord | null> {
       if (!mongoose.isValidObjectId(donationId)) return null;
       const doc = await raw.entries.findOne({ donationId: oid(donationId), type: 'payment' });
-      return doc ? toEntry(doc as Record<string, unknown>) : null;
+      return doc ? toEntry(doc) : null;
     },
 
     /** Emails (or erasure markers) of some supporters, for exports. */
@@ -1029,6 +1081,77 @@ export function createLedgerRepository(connection: Connection) {
         if (isDuplicateKey(err)) return false;
         throw err;
       }
+    },
+
+    // ----- personal data (readers' rights: export and erasure) ------------------------------------
+    // Reads a supporter's whole record for their export, and the erasure's writes: the person's
+    // name, email and provider customer ids go; every amount, date and provider reference stays.
+
+    /** Everything the ledger holds about one supporter, for their export (art. 15 and 20). */
+    async personalDataOf(supporterId: string): Promise<{
+      supporter: SupporterRecord & { createdAt?: Date };
+      donations: DonationRecord[];
+      entries: LedgerEntryRecord[];
+      subscriptions: SubscriptionRecord[];
+    } | null> {
+      if (!mongoose.isValidObjectId(supporterId)) return null;
+      const doc = await raw.supporters.findOne({ _id: oid(supporterId) }, { projection: { marks: 0 } });
+      if (!doc) return null;
+      const [donations, subscriptions] = await Promise.all([
+        raw.donations
+          .find({ supporterId: oid(supporterId) })
+          .sort({ occurredAt: 1 })
+          .toArray(),
+        raw.subscriptions
+          .find({ supporterId: oid(supporterId) })
+          .sort({ createdAt: 1 })
+          .toArray(),
+      ]);
+      const donationIds = donations.map((d) => d._id);
+      const entries = donationIds.length
+        ? await raw.entries
+            .find({ donationId: { $in: donationIds } })
+            .sort({ occurredAt: 1 })
+            .toArray()
+        : [];
+      const supporter = toSupporter(doc);
+      return {
+        supporter: { ...supporter, ...(doc.createdAt ? { createdAt: doc.createdAt as Date } : {}) },
+        donations: donations.map((d) => toDonation(d as Record<string, unknown>)),
+        entries: entries.map((e) => toEntry(e as Record<string, unknown>)),
+        subscriptions: subscriptions.map((s) => toSubscription(s as Record<string, unknown>)),
+      };
+    },
+
+    /**
+     * Erasure: the supporter's email becomes `pseudonym`, their name and provider customer ids go,
+     * `erasedAt` is set and every manage link stops working. Totals, first/last support and the
+     * payment count stay (they are sums of the kept ledger entries). Only the first call changes
+     * anything; a retry finds it done.
+     */
+    async pseudonymiseSupporter(supporterId: string, pseudonym: string, at: Date): Promise<boolean> {
+      const result = await raw.supporters.updateOne(
+        { _id: oid(supporterId), erasedAt: { $exists: false } },
+        upd({
+          $set: { email: pseudonym, erasedAt: at, linksValidFrom: at, updatedAt: at },
+          $unset: { name: '', providerCustomerIds: '' },
+        }),
+      );
+      return result.modifiedCount === 1;
+    },
+
+    /** Erasure: a failed receipt's error text may quote the address it was sent to. */
+    async forgetReceiptErrors(supporterId: string): Promise<number> {
+      const result = await raw.donations.updateMany(
+        { supporterId: oid(supporterId), 'receipt.lastError': { $exists: true } },
+        upd({ $unset: { 'receipt.lastError': '' } }),
+      );
+      return result.modifiedCount;
+    },
+
+    /** The raw collections, for the nightly check's record and for tests of the repository itself. */
+    collections: {
+      rollups: () => raw.rollups,
     },
   };
 }

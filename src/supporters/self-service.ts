@@ -13,7 +13,7 @@ import { amountForPlan } from '../donations/plans.js';
 import type { Ledger } from './ledger.js';
 import { nameIsSafeForMessages, validEmail } from './ledger-rules.js';
 import type { Mailer } from './mailer.js';
-import type { ManageLinks } from './manage-links.js';
+import { replacingIssueTime, type ManageLinks } from './manage-links.js';
 import { formatDate, receiptText, receiptView } from './receipts.js';
 import type { SubscriptionRecord } from './repository.js';
 
@@ -111,9 +111,8 @@ export function createSelfService(deps: {
 
     /** After a destructive action the link in use is replaced: older copies (mail, history) stop working. */
     async rotateLink(supporterId: string): Promise<string> {
-      const now = new Date(Math.floor(Date.now() / 1000) * 1000);
-      await repo.revokeLinksBefore(supporterId, now);
-      return links.tokenFor(supporterId, now);
+      const issuedAt = await repo.issueReplacingLink(supporterId, replacingIssueTime());
+      return links.tokenFor(supporterId, issuedAt);
     },
 
     async overview(supporterId: string) {
@@ -272,7 +271,8 @@ export function createSelfService(deps: {
         logger.info('a manage link was asked for an address without contributions');
         return;
       }
-      const issuedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+      // Issued (and the older links revoked) before sending: a lost email only costs a new request.
+      const issuedAt = await repo.issueReplacingLink(supporter.id, replacingIssueTime());
       const url = `${config.site.publicUrl}/manage/${links.tokenFor(supporter.id, issuedAt)}`;
       await mailer.send({
         to: supporter.email,
@@ -290,7 +290,6 @@ export function createSelfService(deps: {
           '',
         ].join('\n'),
       });
-      await repo.revokeLinksBefore(supporter.id, issuedAt);
     },
   };
 }

@@ -22,12 +22,15 @@ import { createWebhookService, type ProcessResult, type RetryPolicy } from './se
 export type { ReconciliationReport } from './reconcile.js';
 export type { InboxEvent, InboxFilter, ListFilter, StoredEvent } from './repository.js';
 export type { ProcessResult } from './service.js';
+export { webhookStatuses } from './models.js';
 
 export interface WebhooksFeatureDeps {
   config: AppConfig;
   logger: Logger;
   providers: Partial<Record<ProviderId, PaymentProvider>>;
   ledger: Ledger;
+  /** Counts each delivery by provider and outcome. */
+  metrics?: { webhookDelivery(provider: string, outcome: string): void };
   /** Tests shorten these. */
   leaseMs?: number;
   retry?: Partial<RetryPolicy>;
@@ -47,13 +50,26 @@ export interface WebhooksFeature {
   list(filter: ListFilter): Promise<StoredEvent[]>;
   show(id: string): Promise<StoredEvent | null>;
   reconcile(options: { days: number; until?: Date }): Promise<ReconciliationReport>;
-  /** Operations pages: the inbox without raw payloads, its counts, and stored reconciliations. */
+  /** Operations pages: the inbox without raw payloads, its counts by status, and stored reconciliations. */
   inbox(filter: InboxFilter): Promise<InboxEvent[]>;
-  inboxCounts(): ReturnType<ReturnType<typeof createWebhookRepository>['inboxCounts']>;
+  statusCounts(): ReturnType<ReturnType<typeof createWebhookRepository>['statusCounts']>;
   latestReconciliations(limit?: number): Promise<ReconciliationReport[]>;
   reconciliation(id: string): Promise<ReconciliationReport | null>;
+  /** For the metrics: events still to apply, and dead letters (retries used up). */
+  inboxCounts(): Promise<{ backlog: number; deadLetters: number }>;
   /** Retention: drops raw payloads of finished events received before `before`. */
   pruneRawBodies(before: Date): Promise<number>;
+  /**
+   * Erasure: rewrites the raw payloads that mention any of `terms` with `rewrite` (null leaves a
+   * payload as it is); each write is guarded on the payload read and retried once. Returns how
+   * many payloads changed. Signatures no longer match a rewritten payload, which replay never
+   * checks again: it was verified when it arrived.
+   */
+  scrubRawBodies(
+    terms: string[],
+    rewrite: (rawBody: string) => string | null,
+    options?: { since?: Date },
+  ): Promise<number>;
   /**
    * The sweep and a daily reconciliation (over two days, so consecutive runs overlap), once per day
    * across processes; a run that fails is tried again later the same day.
@@ -107,7 +123,8 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
   let reconciling: Promise<unknown> | undefined;
 
   return {
-    router: createWebhookRoutes(service),
+    router: createWebhookRoutes(service, deps.metrics?.webhookDelivery.bind(deps.metrics)),
+    inboxCounts: () => repository.inboxCounts(),
     startJobs(options = {}) {
       sweeper.start(options.sweepIntervalMs);
       if (daily) return;
@@ -132,8 +149,25 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
     reconcile,
     pruneRawBodies: (before) => repository.pruneRawBodies(before),
     inbox: (filter) => repository.inbox(filter),
-    inboxCounts: () => repository.inboxCounts(),
+    statusCounts: () => repository.statusCounts(),
     latestReconciliations: (limit) => repository.latestReconciliations(limit),
     reconciliation: (id) => repository.findReconciliation(id),
+    async scrubRawBodies(terms, rewrite, options = {}) {
+      let changed = 0;
+      for (const event of await repository.mentioning(terms, options)) {
+        let current: { rawBody: string } | null = event;
+        for (let attempt = 0; current && attempt < 3; attempt += 1) {
+          const next = rewrite(current.rawBody);
+          if (next === null || next === current.rawBody) break;
+          if (await repository.replaceRawBody(event.id, current.rawBody, next)) {
+            changed += 1;
+            break;
+          }
+          const fresh = await repository.find(event.id);
+          current = fresh && fresh.rawBody !== '' ? { rawBody: fresh.rawBody } : null;
+        }
+      }
+      return changed;
+    },
   };
 }

@@ -142,14 +142,14 @@ export function createWebhookRepository() {
       };
       try {
         await WebhookEvent.collection.insertOne(doc);
-        return { inserted: true, event: toStored(doc as unknown as Lean) };
+        return { inserted: true, event: toStored(doc) };
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         const existing = await WebhookEvent.findOne({
           provider: event.provider,
           eventId: event.eventId,
         }).lean();
-        return { inserted: false, existing: existing ? toStored(existing as Lean) : null };
+        return { inserted: false, existing: existing ? toStored(existing) : null };
       }
     },
 
@@ -170,7 +170,7 @@ export function createWebhookRepository() {
         { $set: { status: 'processing', lockedBy: worker, leaseUntil }, $inc: { attempts: 1 } },
         { returnDocument: 'after' },
       ).lean();
-      return doc ? toStored(doc as Lean) : null;
+      return doc ? toStored(doc) : null;
     },
 
     /** Extends the lease of an event this worker holds; false when it no longer holds it. */
@@ -232,7 +232,22 @@ export function createWebhookRepository() {
         .limit(limit)
         .select('_id provider eventId')
         .lean();
-      return docs.map((d) => ({ id: String(d._id), provider: d.provider as ProviderId, eventId: d.eventId }));
+      return docs.map((d) => ({ id: String(d._id), provider: d.provider, eventId: d.eventId }));
+    },
+
+    /** Events still to apply (received, processing, failed and due again) and dead letters; two indexed counts. */
+    async inboxCounts(): Promise<{ backlog: number; deadLetters: number }> {
+      ensureConnected();
+      const [backlog, deadLetters] = await Promise.all([
+        WebhookEvent.countDocuments({
+          $or: [
+            { status: { $in: ['received', 'processing'] } },
+            { status: 'failed', nextAttemptAt: { $exists: true } },
+          ],
+        }),
+        WebhookEvent.countDocuments({ status: 'failed', nextAttemptAt: { $exists: false } }),
+      ]);
+      return { backlog, deadLetters };
     },
 
     /** By our document id or by the provider's event id. */
@@ -241,7 +256,7 @@ export function createWebhookRepository() {
       const doc = mongoose.isValidObjectId(idOrEventId)
         ? await WebhookEvent.findById(idOrEventId).lean()
         : await WebhookEvent.findOne({ eventId: idOrEventId }).lean();
-      return doc ? toStored(doc as Lean) : null;
+      return doc ? toStored(doc) : null;
     },
 
     async list(filter: ListFilter): Promise<StoredEvent[]> {
@@ -274,6 +289,43 @@ export function createWebhookRepository() {
       return result.modifiedCount;
     },
 
+    // ----- personal data (readers' rights: erasure) ---------------------------------------------
+
+    /**
+     * Events whose raw payload mentions any of `terms` (case-insensitive), received since `since`
+     * when given; pruned payloads are skipped. Erasure reads these to scrub a person out of them.
+     */
+    async mentioning(
+      terms: string[],
+      options: { since?: Date; limit?: number } = {},
+    ): Promise<Array<{ id: string; rawBody: string }>> {
+      ensureConnected();
+      const wanted = [...new Set(terms.filter((t) => t.length >= 3))];
+      if (wanted.length === 0) return [];
+      const pattern = wanted.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+      const docs = await WebhookEvent.collection
+        .find(
+          {
+            rawBody: { $regex: pattern, $options: 'i' },
+            ...(options.since ? { receivedAt: { $gte: options.since } } : {}),
+          },
+          { projection: { rawBody: 1 } },
+        )
+        .limit(options.limit ?? 10_000)
+        .toArray();
+      return docs.map((d) => ({ id: String(d._id), rawBody: String(d.rawBody) }));
+    },
+
+    /** Replaces a raw payload only while it is still the one read (a guarded update). */
+    async replaceRawBody(id: string, expected: string, next: string): Promise<boolean> {
+      ensureConnected();
+      const result = await WebhookEvent.collection.updateOne(
+        { _id: new mongoose.Types.ObjectId(id), rawBody: expected },
+        { $set: { rawBody: next } },
+      );
+      return result.modifiedCount === 1;
+    },
+
     async saveReconciliation(record: ReconciliationRecord): Promise<string> {
       ensureConnected();
       const doc = await Reconciliation.create(record);
@@ -301,7 +353,7 @@ export function createWebhookRepository() {
     },
 
     /** How many events are in each status; `dead` counts the failed ones with no retry left. */
-    async inboxCounts(): Promise<Record<WebhookStatus | 'dead', number>> {
+    async statusCounts(): Promise<Record<WebhookStatus | 'dead', number>> {
       ensureConnected();
       const grouped = await WebhookEvent.aggregate<{ _id: WebhookStatus; n: number }>([
         { $group: { _id: '$status', n: { $sum: 1 } } },

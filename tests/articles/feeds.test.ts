@@ -87,4 +87,21 @@ describe('feeds with markup in stored titles and summaries', () => {
     assert.equal(decodeHtml(cdata(item.title)), hostileTitle);
     assert.equal(decodeHtml(cdata(item.description)), hostileSummary.replace('\u0001', ''));
   });
+
+  it('names the writer as RSS 2.0 allows: dc:creator in RSS (its author element wants an email), author name in Atom', async () => {
+    const rss = await request(runtime.app).get('/feed.xml').expect(200);
+    assert.equal(XMLValidator.validate(rss.text), true);
+    assert.match(rss.text, /<rss[^>]* xmlns:dc="http:\/\/purl\.org\/dc\/elements\/1\.1\/"/);
+    assert.doesNotMatch(rss.text, /<author>/);
+    const item = (
+      parser.parse(rss.text) as { rss: { channel: { item: Array<Record<string, unknown>> } } }
+    ).rss.channel.item.find((i) => String(i.link).endsWith('/articles/feed-hostile'))!;
+    assert.equal(item['dc:creator'], 'Test Writer');
+
+    const atom = await request(runtime.app).get('/feed.atom').expect(200);
+    const entry = (
+      parser.parse(atom.text) as { feed: { entry: Array<Record<string, unknown>> } }
+    ).feed.entry.find((e) => String(e.id).endsWith('/articles/feed-hostile'))!;
+    assert.deepEqual(entry.author, { name: 'Test Writer' });
+  });
 });

@@ -111,17 +111,23 @@ describe('reader pages', () => {
         res.text.match(/<form class="plan" method="post" action="\/donate"[\s\S]*?<\/form>/g) ?? [];
       assert.equal(forms.length, 2);
       const [contributor, monthly] = forms as [string, string];
-      assert.match(contributor, /Contributor[\s\S]*\$5 <span class="billing">Billed once/);
+      assert.match(contributor, /Contributor[\s\S]*How much would you like to give\?/);
+      assert.match(
+        contributor,
+        /type="radio" class="amount-choice" id="[^"]+" name="amount" value="5.00" checked>/,
+      );
+      assert.match(contributor, /name="amount" value="other">/);
       assert.match(contributor, /name="plan" value="contributor"/);
       assert.match(contributor, /name="provider" value="stripe">Card</);
       assert.match(contributor, /name="provider" value="paypal"[^>]*>PayPal</);
-      assert.match(contributor, /name="amount" inputmode="decimal"\s+min="1.00" max="1000.00" step="0.01"/);
+      assert.match(contributor, /type="text" id="[^"]+" name="otherAmount" inputmode="decimal"/);
       assert.match(contributor, /type="hidden" name="currency" value="USD"/);
       assert.match(
         contributor,
         /<div class="hp-field" aria-hidden="true">[\s\S]*name="website"[^>]*tabindex="-1" autocomplete="off"/,
       );
-      assert.match(monthly, /Monthly Supporter[\s\S]*Billed monthly/);
+      assert.match(monthly, /Monthly Supporter[\s\S]*How much would you like to give each month\?/);
+      assert.match(monthly, /charged today and then on the same day each month/);
       assert.match(monthly, /value="paypal"/);
     });
 
@@ -134,6 +140,21 @@ describe('reader pages', () => {
       assert.notEqual(res.headers['cache-control'], 'public, max-age=60, stale-while-revalidate=300');
       await request(runtime.app).get('/articles/Not%20A%20Slug').expect(404);
     });
+
+    it('keeps the site navigation on error pages, also for a refusal made before any page route', async () => {
+      const missing = await request(runtime.app).get('/no-such-page').expect(404);
+      const refused = await request(runtime.app)
+        .post('/donate')
+        .set('Origin', 'https://elsewhere.example')
+        .type('form')
+        .send({ plan: 'contributor', provider: 'stripe' })
+        .expect(403);
+      const expired = await request(runtime.app).get('/manage/not-a-link').expect(404);
+      for (const page of [missing, refused, expired]) {
+        assert.match(page.text, /<nav aria-label="Sections">[\s\S]*href="\/section\/climate"/);
+        assert.match(page.text, /<link rel="icon" href="\/static\/favicon.svg" type="image\/svg\+xml">/);
+      }
+    });
   });
 
   describe('support page', () => {
@@ -141,6 +162,12 @@ describe('reader pages', () => {
       const res = await request(runtime.app).get('/support').expect(200);
       assert.match(res.text, /<h1>Support our journalism<\/h1>/);
       assert.equal((res.text.match(/action="\/donate"/g) ?? []).length, 2);
+    });
+
+    it('offers the form to email a new manage link', async () => {
+      const res = await request(runtime.app).get('/support').expect(200);
+      assert.match(res.text, /<form class="manage-link-form" method="post" action="\/manage\/link">/);
+      assert.match(res.text, /Email me a link/);
     });
   });
 

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium, type Browser } from 'playwright-core';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -49,7 +49,7 @@ test(
     await page.fill('input[name="email"]', 'browser-reader@example.com');
     await page.fill('input[name="cardNumber"]', '4242 4242 4242 4242');
     await page.click('button[type="submit"]');
-    await page.waitForURL(/\/donate\/thanks/);
+    await page.waitForURL(/\/donate\/return\/stripe/);
     assert.match(await page.locator('h1').innerText(), /Thank you for supporting/);
     assert.match(await page.locator('main').innerText(), /\$5\.00/);
     assert.deepEqual(cspErrors, []);
@@ -61,11 +61,12 @@ test('a reader starts monthly support with PayPal and a custom amount', { timeou
   const page = await browser.newPage();
   await page.goto(`${server.baseUrl}/support`);
   const monthly = page.locator('form.plan', { hasText: 'Monthly Supporter' });
-  await monthly.getByLabel(/Your amount/).fill('7');
+  await monthly.locator('label', { hasText: 'Other' }).click();
+  await monthly.getByLabel(/Your amount in USD/).fill('7');
   await monthly.getByRole('button', { name: 'PayPal' }).click();
   await page.waitForURL(/\/webapps\/billing\/subscriptions/);
   await page.click('button[type="submit"]');
-  await page.waitForURL(/\/donate\/paypal\/return/);
+  await page.waitForURL(/\/donate\/return\/paypal/);
   assert.match(await page.locator('main').innerText(), /monthly support of \$7\.00 is set up/);
 });
 

@@ -62,13 +62,14 @@ async function payOnHostedStripePage(page: Page, email: string) {
   await page.fill('input[name="email"]', email);
   await page.fill('input[name="cardNumber"]', '4242 4242 4242 4242');
   await page.click('button[type="submit"]');
-  await page.waitForURL(/\/donate\/thanks/);
+  await page.waitForURL(/\/donate\/return\/stripe/);
 }
 
-/** The manage link from the reader's receipt email, as the reader finds it. */
+/** The manage link from the reader's latest receipt email, as the reader finds it. */
 async function manageLinkFromReceipt(email: string): Promise<string> {
   await server.runtime.receipts.sweep();
-  for (const file of await readdir(server.outboxDir)) {
+  // Newest first: each receipt's link replaces the links sent before it.
+  for (const file of (await readdir(server.outboxDir)).sort().reverse()) {
     const raw = await readFile(path.join(server.outboxDir, file), 'utf8');
     const text = raw.replace(/=\r?\n/g, '').replace(/=3D/g, '=');
     if (!text.includes(email)) continue;
@@ -117,7 +118,7 @@ describe('reader forms in Chromium', () => {
       const page = await browser.newPage();
       const opened = await page.goto(manageUrl);
       assert.equal(opened?.headers()['referrer-policy'], 'same-origin');
-      const form = page.locator('form[action*="/subscriptions/"]');
+      const form = page.locator('form[action$="/cancel"]');
       assert.equal(await form.count(), 1);
       const action = new URL((await form.getAttribute('action'))!, manageUrl).toString();
       const formToken = (await form.locator('input[name="formToken"]').getAttribute('value'))!;
@@ -126,14 +127,14 @@ describe('reader forms in Chromium', () => {
       const refused = await clickForeignForm(foreignPage, action, { formToken });
       assert.equal(refused.status, 403);
       await page.reload();
-      assert.equal(await page.locator('form[action*="/subscriptions/"]').count(), 1, 'still active');
+      assert.equal(await page.locator('form[action$="/cancel"]').count(), 1, 'still active');
 
       await Promise.all([
-        page.waitForURL(/cancelled=1/),
+        page.waitForURL(/notice=cancelled/),
         page.getByRole('button', { name: 'Cancel monthly support' }).click(),
       ]);
       assert.match(await page.locator('main').innerText(), /Your monthly support has been cancelled/);
-      assert.equal(await page.locator('form[action*="/subscriptions/"]').count(), 0);
+      assert.equal(await page.locator('form[action$="/cancel"]').count(), 0);
     },
   );
 });

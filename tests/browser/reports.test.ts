@@ -71,7 +71,7 @@ test(
     page.on('console', (msg) => {
       if (/Content Security Policy/i.test(msg.text())) consoleCsp.push(msg.text());
     });
-    const violations = async () => (await page.evaluate('window.cspViolations')) as string[];
+    const violations = async () => page.evaluate<string[]>('window.cspViolations');
 
     await page.goto(`${server.baseUrl}/staff/reports?from=2026-11-01&to=2026-11-30&tz=UTC`);
     await page.waitForURL(/\/staff\/login\?next=/);
@@ -109,7 +109,7 @@ test(
       page.getByRole('link', { name: 'Download the ledger (CSV)' }).click(),
     ]);
     assert.equal(download.suggestedFilename(), 'donations-2026-11-01-2026-11-30-UTC.csv');
-    const rows = csvObjects(await readFile((await download.path())!, 'utf8'));
+    const rows = csvObjects(await readFile(await download.path(), 'utf8'));
     assert.equal(rows.length, 12, 'every ledger movement of November');
     assert.ok(
       rows.some((r) => r.id === 'refund:stripe:re_S1_oct' && r.payment_id === 'payment:stripe:in_S1_oct'),

@@ -1,11 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { Checkout } from '../../src/donations/checkout-model.js';
-import { Donation, Subscription, Supporter } from '../../src/supporters/models.js';
+import { Checkout } from '../helpers/ledger.js';
+import { Donation, Subscription, Supporter } from '../helpers/ledger.js';
 import { cancelLink, getPage, submitHostedPage } from '../helpers/hosted-pages.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { readOutbox } from '../helpers/outbox.js';
 
 let server: TestServer;
 
@@ -102,15 +101,41 @@ describe('one-off contribution by PayPal (Orders v2)', () => {
     assert.equal(donations[0]!.amountMinor, 1250);
   });
 
-  test('marks the checkout cancelled when the reader cancels the approval', async () => {
+  test('changes nothing when the reader leaves the approval page, and hands the browser no checkout id', async () => {
     const start = await donate({ plan: 'contributor', provider: 'paypal', currency: 'USD' });
     const page = await getPage(start.location!);
-    const back = await getPage(cancelLink(page.html));
+    const cancel = new URL(cancelLink(page.html));
+    assert.equal(cancel.searchParams.get('checkout'), null);
+    assert.match(cancel.searchParams.get('ref') ?? '', /^[A-Za-z0-9_-]{22}$/);
+    const checkout = await Checkout.findOne({ ref: cancel.searchParams.get('ref') }).lean();
+    const back = await getPage(cancel.href);
     assert.equal(back.status, 200);
     assert.match(back.html, /No payment was made/);
-    const checkoutId = new URL(cancelLink(page.html)).searchParams.get('checkout');
-    const checkout = await Checkout.findById(checkoutId).lean();
-    assert.equal(checkout?.state, 'cancelled');
+    assert.equal(
+      (await Checkout.findById(checkout!._id).lean())?.state,
+      'redirected',
+      'a GET changes nothing',
+    );
+  });
+
+  test('answers a return link that is not one of ours with a 404 page, without asking PayPal', async () => {
+    const before = server.runtime.payments.simulator!.requestCount?.() ?? 0;
+    for (const query of [
+      '',
+      '?token=5O190127TN364715T',
+      '?token[$ne]=',
+      '?ref=AAAAAAAAAAAAAAAAAAAAAA&token=5O190127TN364715T',
+    ]) {
+      const res = await getPage(`${server.baseUrl}/donate/return/paypal${query}`);
+      assert.equal(res.status, 404, query);
+      assert.match(res.html, /could not find this payment/);
+      assert.doesNotMatch(res.html, /No money was taken/);
+    }
+    assert.equal(
+      server.runtime.payments.simulator!.requestCount?.() ?? 0,
+      before,
+      'no provider call was made',
+    );
   });
 });
 
@@ -209,14 +234,13 @@ describe('refused donation forms', () => {
 describe('receipts', () => {
   test('writes a thank-you email with the receipt and a manage link to the outbox', async () => {
     await server.runtime.receipts.sweep();
-    const files = await readdir(server.outboxDir);
-    assert.ok(files.length >= 1);
-    const mails = await Promise.all(files.map((f) => readFile(path.join(server.outboxDir, f), 'utf8')));
-    const ada = mails.find((m) => /To: ada@example\.com/i.test(m));
+    const mails = await readOutbox(server.outboxDir);
+    const ada = mails.find((m) => /ada@example\.com/i.test(m.to));
     assert.ok(ada, 'a receipt went to the first supporter');
-    assert.match(ada, /Amount:\s+\$5\.00/);
-    assert.match(ada, /Reference:\s+pi_/);
-    assert.match(ada, new RegExp(`${server.baseUrl}/manage/[a-f0-9]{24}\\.\\d+\\.`));
+    assert.match(ada.text, /Amount:\s+\$5\.00/);
+    assert.match(ada.text, /Reference:\s+pi_/);
+    assert.match(ada.text, new RegExp(`${server.baseUrl}/manage/[a-f0-9]{24}\\.\\d+\\.\\d+\\.`));
+    assert.match(ada.text, /<table/, 'an HTML part beside the text');
     const donation = await Donation.findOne({ providerPaymentId: /^pi_/ }).lean();
     assert.equal(donation?.receipt?.status, 'sent');
   });

@@ -1,7 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import Stripe from 'stripe';
-import { Donation, Rollup, Subscription, Supporter } from '../../src/supporters/models.js';
+import { Donation, Rollup, Subscription, Supporter } from '../helpers/ledger.js';
 import { getPage, submitHostedPage } from '../helpers/hosted-pages.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -44,28 +43,24 @@ describe('renewals', () => {
     }
   });
 
-  test('applies a refund of a Stripe renewal to that renewal, found through its invoice', async () => {
-    const renewal = await Donation.findOne({ provider: 'stripe', kind: 'recurring' })
-      .sort({ occurredAt: -1 })
-      .lean();
-    assert.match(renewal!.providerPaymentId, /^in_/);
-    const sim = server.runtime.payments.simulator!;
-    const stripe = new Stripe(sim.secrets.stripeSecretKey, {
-      host: sim.stripe.host,
-      port: sim.stripe.port,
-      protocol: 'http',
+  for (const provider of ['stripe', 'paypal'] as const) {
+    test(`refunds a ${provider} renewal through our provider contract, and the ledger takes it off that renewal`, async () => {
+      const renewal = await Donation.findOne({ provider, kind: 'recurring' }).sort({ occurredAt: -1 }).lean();
+      if (provider === 'stripe')
+        assert.match(renewal!.providerPaymentId, /^in_/, 'renewals are recorded under their invoice');
+      const adapter = server.runtime.payments.providers[provider]!;
+      const requestKey = `refund-${String(renewal!._id)}`;
+      await adapter.refund(renewal!.providerPaymentId, { requestKey });
+      await adapter.refund(renewal!.providerPaymentId, { requestKey });
+      await server.runtime.payments.simulator!.idle();
+      const after = await Donation.findById(renewal!._id).lean();
+      assert.equal(after?.status, 'refunded');
+      assert.equal(after?.refundedMinor, 500);
+      const refunded = await Rollup.aggregate([
+        { $match: { provider, zone: 'UTC' } },
+        { $group: { _id: null, refunded: { $sum: '$refundedMinor' } } },
+      ]);
+      assert.equal(refunded[0]?.refunded, 500, 'refunded once, although asked twice with the same key');
     });
-    const payments = await stripe.invoicePayments.list({ invoice: renewal!.providerPaymentId });
-    const paymentIntent = payments.data[0]!.payment.payment_intent as string;
-    await stripe.refunds.create({ payment_intent: paymentIntent });
-    await sim.idle();
-    const after = await Donation.findById(renewal!._id).lean();
-    assert.equal(after?.status, 'refunded');
-    assert.equal(after?.refundedMinor, 500);
-    const refunded = await Rollup.aggregate([
-      { $match: { provider: 'stripe' } },
-      { $group: { _id: null, refunded: { $sum: '$refundedMinor' } } },
-    ]);
-    assert.equal(refunded[0]?.refunded, 500);
-  });
+  }
 });

@@ -160,7 +160,7 @@ describe('updates and upserts', () => {
         views: 2,
       },
     );
-    assert.ok(doc?._id.equals(first.upsertedId as ObjectId));
+    assert.ok(doc?._id.equals(first.upsertedId));
   });
 
   it('upserts a replacement keeping the _id from the filter', async () => {
@@ -233,7 +233,7 @@ describe('errors', () => {
     const c = db.collection('errs');
     await c.insertOne({ _id: 'e1' as never, s: 'text' });
     await assert.rejects(
-      c.updateOne({ _id: 'e1' as never }, { $inc: { s: 1 } as never }),
+      c.updateOne({ _id: 'e1' as never }, { $inc: { s: 1 } }),
       (err: MongoServerError) => err.code === 14,
     );
   });

@@ -320,7 +320,8 @@ describe('everyday mongoose features', () => {
     await new Promise((r) => setTimeout(r, 5));
     await Article.updateOne({ slug: 'one' }, { $set: { section: 'opinion' } });
     const updated = await Article.findOne({ slug: 'one' }).lean();
-    assert.ok((updated?.updatedAt as Date).getTime() > (one?.updatedAt as Date).getTime());
+    assert.ok(updated?.updatedAt instanceof Date && one?.updatedAt instanceof Date);
+    assert.ok(updated.updatedAt.getTime() > one.updatedAt.getTime());
     assert.ok(await Article.exists({ slug: 'two' }));
     assert.equal(await Article.exists({ slug: 'nope' }), null);
     assert.deepEqual((await Article.distinct('section')).sort(), ['culture', 'news', 'opinion']);

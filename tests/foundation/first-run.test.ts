@@ -68,7 +68,7 @@ describe('first run', () => {
           });
           assert.equal(paid.status, 303);
           const back = paid.location!;
-          assert.ok(back.startsWith(`${base}/donate/thanks`), `the reader is sent back to ${back}`);
+          assert.ok(back.startsWith(`${base}/donate/return/stripe`), `the reader is sent back to ${back}`);
           const thanks = await fetch(back);
           assert.equal(thanks.status, 200);
           assert.match(

@@ -7,6 +7,12 @@ import mongoose from 'mongoose';
 import { modelOf } from '../../src/db/model.js';
 import { checkoutSchema } from '../../src/donations/repository.js';
 import {
+  type DonationDoc,
+  type LedgerEntryDoc,
+  type MrrMovementDoc,
+  type RollupDoc,
+  type SubscriptionDoc,
+  type SupporterDoc,
   donationSchema,
   ledgerEntrySchema,
   mrrMovementSchema,
@@ -17,21 +23,26 @@ import {
 
 const connection = mongoose.connection;
 
-export const Supporter = modelOf(connection, 'Supporter', supporterSchema);
-export const Donation = modelOf(connection, 'Donation', donationSchema);
-export const LedgerEntry = modelOf(connection, 'LedgerEntry', ledgerEntrySchema);
-export const Subscription = modelOf(connection, 'Subscription', subscriptionSchema);
-export const MrrMovement = modelOf(connection, 'MrrMovement', mrrMovementSchema);
-export const Rollup = modelOf(connection, 'Rollup', rollupSchema);
+// Typed with the schemas' inferred document types for assertions (the app's repositories map by hand).
+const typed = <T>(name: string, schema: mongoose.Schema) =>
+  modelOf(connection, name, schema) as unknown as mongoose.Model<T>;
+export const Supporter = typed<SupporterDoc>('Supporter', supporterSchema);
+export const Donation = typed<DonationDoc>('Donation', donationSchema);
+export const LedgerEntry = typed<LedgerEntryDoc>('LedgerEntry', ledgerEntrySchema);
+export const Subscription = typed<SubscriptionDoc>('Subscription', subscriptionSchema);
+export const MrrMovement = typed<MrrMovementDoc>('MrrMovement', mrrMovementSchema);
+export const Rollup = typed<RollupDoc>('Rollup', rollupSchema);
 export const Checkout = modelOf(connection, 'Checkout', checkoutSchema);
 
 /** A stored document's fields, for assertions (records are loosely typed on purpose). */
 export type Stored = Record<string, unknown> & { _id: mongoose.Types.ObjectId };
 
-export async function one(
-  model: mongoose.Model<Record<string, unknown>>,
-  filter: Record<string, unknown>,
-): Promise<Stored | null> {
+/** Anything with mongoose's findOne(...).lean(): the typed models above. */
+interface Findable {
+  findOne(filter: Record<string, unknown>): { lean(): PromiseLike<unknown> };
+}
+
+export async function one(model: Findable, filter: Record<string, unknown>): Promise<Stored | null> {
   return (await model.findOne(filter).lean()) as Stored | null;
 }
 

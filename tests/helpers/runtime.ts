@@ -20,7 +20,7 @@ function merge(base: Record<string, unknown>, patch: Record<string, unknown>): R
 
 /** The test configuration (config/test.json) with per-test changes, validated like the real one. */
 export function testConfig(overrides: DeepPartial<AppConfig> | Record<string, unknown> = {}): AppConfig {
-  const raw = merge({ env: 'test', ...nodeConfig.util.toObject() }, overrides as Record<string, unknown>);
+  const raw = merge({ env: 'test', ...nodeConfig.util.toObject() }, overrides);
   // Tests either use a real MongoDB (MONGODB_URI, one database per run) or the in-memory embedded store.
   return parseConfig(raw);
 }

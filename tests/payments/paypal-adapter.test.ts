@@ -32,7 +32,6 @@ import {
   only,
   startCountingProxy,
   startReceiver,
-  type Delivery,
 } from './helpers.js';
 
 const deliveredFacts = () => delivered(paypal, { sim, receiver, proxy });
@@ -408,7 +407,7 @@ describe('PayPal adapter against the payment simulator', () => {
   test('a simulator-signed webhook verifies, and the same delivery with another body does not', async () => {
     await paidOrder();
     await sim.idle();
-    const delivery = receiver.take().at(-1) as Delivery | undefined;
+    const delivery = receiver.take().at(-1);
     assert.ok(delivery, 'a webhook was delivered');
     const verified = await paypal.verifyWebhook(delivery.body, delivery.headers);
     assert.ok(verified.eventId);

@@ -215,9 +215,7 @@ describe('Stripe events as payment facts (recorded from the simulator)', () => {
     const moved = only(facts(payload), 'subscription.moved');
     assert.equal(moved.status, 'active');
     assert.deepEqual(moved.currentPeriodEnd, at(payload.data.object.items.data[0].current_period_end));
-    assert.ok(
-      moved.currentPeriodEnd! > at(payload.data.previous_attributes.items.data[0].current_period_end),
-    );
+    assert.ok(moved.currentPeriodEnd > at(payload.data.previous_attributes.items.data[0].current_period_end));
   });
 
   test('Stripe statuses map to ours: active/trialing, past_due/unpaid, paused, canceled/incomplete_expired, incomplete', () => {

@@ -137,7 +137,7 @@ describe('the webhook inbox', () => {
       .send({ _csrf: csrfFrom(page.text) })
       .expect(303);
     assert.equal(res.headers.location, `/staff/operations/webhooks/${ignoredId}?replayed=ignored`);
-    const after = await admin.get(res.headers.location!).expect(200);
+    const after = await admin.get(res.headers.location).expect(200);
     has(after.text, /Replayed: the event is now <strong>ignored<\/strong>/);
     assert.equal((await events().findOne({ _id: new mongoose.Types.ObjectId(ignoredId) }))?.attempts, 2);
     const entry = await auditlog().find({ action: 'webhooks.replayed' }).sort({ seq: -1 }).limit(1).next();

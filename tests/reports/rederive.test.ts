@@ -127,14 +127,14 @@ describe('the nightly re-derivation', () => {
 
   test('leaves a bucket alone while an entry in it is still being applied (the sweep finishes it)', async () => {
     const entry = (await LedgerEntry.findOne({ key: 'payment:stripe:in_S1_nov' }).lean()) as Stored;
-    await LedgerEntry.updateOne({ key: entry.key }, { $set: { 'effects.rollup': false } });
+    await LedgerEntry.updateOne({ key: entry.key as string }, { $set: { 'effects.rollup': false } });
     await Rollup.updateOne(usdStripeMonthly, { $inc: { grossMinor: 5 } });
     try {
       const check = await core.rederive();
       assert.equal(check.drifted, 0);
       assert.equal(check.inFlight, 2, 'the bucket in each zone');
     } finally {
-      await LedgerEntry.updateOne({ key: entry.key }, { $set: { 'effects.rollup': true } });
+      await LedgerEntry.updateOne({ key: entry.key as string }, { $set: { 'effects.rollup': true } });
       await Rollup.updateOne(usdStripeMonthly, { $inc: { grossMinor: -5 } });
     }
   });
@@ -169,7 +169,7 @@ describe('the nightly re-derivation', () => {
       rollupFields.map((f) => [f, (stored[f] as number | undefined) ?? 0]),
     ) as Record<(typeof rollupFields)[number], number>;
     // A late refund lands between the comparison and the repair.
-    await runtime.ledger.repository.incrementRollupOnce(bucket, 'refund:test:late', {
+    await runtime.ledger.repository.incrementRollupOnce(bucket, ['refund:test:late'], {
       refundedMinor: 100,
       refundCount: 1,
     });
@@ -188,16 +188,19 @@ describe('the nightly re-derivation', () => {
   test('repairs article figures too, and a late attribution notice for a repaired payment counts nothing twice', async () => {
     const before = (await novemberNet()).articleA;
     // The attribution of S5's payment never landed (the process died before its notice was handled).
-    await articles().updateMany({ month: '2026-11', articleSlug: ARTICLE_A, currency: 'USD' }, {
-      $inc: {
-        payments: -1,
-        grossMinor: -700,
-        newSupporters: -1,
-        'days.22.payments': -1,
-        'days.22.grossMinor': -700,
-        'days.22.newSupporters': -1,
+    await articles().updateMany(
+      { month: '2026-11', articleSlug: ARTICLE_A, currency: 'USD' },
+      {
+        $inc: {
+          payments: -1,
+          grossMinor: -700,
+          newSupporters: -1,
+          'days.22.payments': -1,
+          'days.22.grossMinor': -700,
+          'days.22.newSupporters': -1,
+        },
       },
-    } as never);
+    );
     await mongoose.connection
       .collection('articlemarks')
       .deleteOne({ _id: 'payment:paypal:SALE-S5-nov' as never });

@@ -18,7 +18,8 @@ function checkout(interval: 'once' | 'month') {
     plan: { id: interval === 'once' ? 'contributor' : 'monthly-supporter', name: 'Support', interval },
     amount: { amountMinor: 500, currency: 'USD' },
     email: 'reader@example.com',
-    returnUrl: 'http://localhost:3000/donate/thanks',
+    description: `Monthly support of $5.00 for ${SITE_NAME}`,
+    returnUrl: 'http://localhost:3000/donate/return/stripe',
     cancelUrl: 'http://localhost:3000/donate/cancelled',
   } as const;
 }
@@ -32,6 +33,7 @@ describe('simulator hosted pages', () => {
         assert.equal(page.status, 200);
         assert.match(page.html, new RegExp(SITE_NAME));
         assert.doesNotMatch(page.html, /Readerfund/);
+        assert.match(page.html, /Monthly support of \$5\.00 for/, 'the line item says what the reader gives');
       });
     }
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { newSimulatorSecrets } from '../../src/payments/index.js';
 import type { Runtime } from '../../src/runtime.js';
 import { startPaymentSimulator } from '../../src/simulator/index.js';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import { startTestRuntime } from '../helpers/runtime.js';
 import { deliverStripe, paidSession, stripeEvent, uid } from '../webhooks/helpers.js';
 

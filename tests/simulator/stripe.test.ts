@@ -29,7 +29,7 @@ async function oneOffSession(extra: Partial<Stripe.Checkout.SessionCreateParams>
         price_data: { currency: 'eur', unit_amount: 500, product_data: { name: 'One-off support' } },
       },
     ],
-    success_url: 'http://app.test/donate/thanks?session_id={CHECKOUT_SESSION_ID}',
+    success_url: 'http://app.test/donate/return/stripe?session_id={CHECKOUT_SESSION_ID}',
     cancel_url: 'http://app.test/donate',
     client_reference_id: 'chk_1',
     customer_email: 'reader@example.com',
@@ -60,7 +60,7 @@ describe('Stripe simulator: one-off checkout', () => {
     const session = await oneOffSession();
     const result = await payStripeSession(session.url!);
     assert.equal(result.status, 303);
-    assert.equal(result.location, `http://app.test/donate/thanks?session_id=${session.id}`);
+    assert.equal(result.location, `http://app.test/donate/return/stripe?session_id=${session.id}`);
 
     const done = await h.stripe.checkout.sessions.retrieve(session.id, { expand: ['payment_intent'] });
     assert.equal(done.status, 'complete');

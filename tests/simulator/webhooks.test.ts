@@ -168,9 +168,8 @@ describe('Simulator webhook delivery', () => {
     const renewals = stripeDeliveries(h).filter(
       (d) =>
         d.event.type === 'invoice.paid' &&
-        (d.event.data.object as Stripe.Invoice).billing_reason === 'subscription_cycle' &&
-        (d.event.data.object as Stripe.Invoice).parent?.subscription_details?.subscription ===
-          session.subscription,
+        d.event.data.object.billing_reason === 'subscription_cycle' &&
+        d.event.data.object.parent?.subscription_details?.subscription === session.subscription,
     );
     assert.equal(renewals.length, 1);
   });

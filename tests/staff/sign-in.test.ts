@@ -203,7 +203,7 @@ describe('Session lifetime', () => {
     h.clock.advance(minutes(31));
     const res = await agent.get('/staff/account').expect(303);
     assert.equal(res.headers.location, '/staff/login?next=%2Fstaff%2Faccount&ended=idle');
-    const page = await agent.get(res.headers.location!).expect(200);
+    const page = await agent.get(res.headers.location).expect(200);
     assert.match(page.text, /signed out after 30 minutes without activity/);
     await agent.get('/staff').expect(303);
   });

@@ -54,7 +54,7 @@ const dispute = (
 
 /** Applies facts in order, as the ledger would, and returns the final state and all movements. */
 function replay(start: PaymentState, facts: Array<PaymentDisputed | PaymentRefunded>) {
-  let state = start;
+  let state: PaymentState & { status?: string } = start;
   const movements = [];
   for (const fact of facts) {
     const change = fact.type === 'payment.refunded' ? applyRefund(state, fact) : applyDispute(state, fact);

@@ -452,7 +452,7 @@ describe('ledger: rollups under races', () => {
       provider: 'stripe' as const,
       planId: 'contributor',
     };
-    await repository.incrementRollupOnce(bucket, 'payment:stripe:this-process', {
+    await repository.incrementRollupOnce(bucket, ['payment:stripe:this-process'], {
       grossMinor: 700,
       count: 1,
     });

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import mongoose from 'mongoose';
 import { startEmbeddedMongo, type EmbeddedMongo } from '../../src/embedded-mongo/index.js';
 import type { Runtime } from '../../src/runtime.js';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import { Reconciliation } from '../../src/webhooks/models.js';
 import { startTestRuntime } from '../helpers/runtime.js';
 import { payStripeSession } from '../simulator/helpers.js';
@@ -48,7 +48,8 @@ describe('Reconciliation', () => {
       plan: { id: 'one-off', name: 'One-off support', interval: 'once' },
       amount: { amountMinor: 4200, currency: 'USD' },
       email: 'reader@example.com',
-      returnUrl: 'http://localhost/donate/thanks',
+      description: 'A contribution to The Meridian Ledger',
+      returnUrl: 'http://localhost/donate/return/stripe',
       cancelUrl: 'http://localhost/donate',
     });
     // Paid at Stripe, but its webhooks were lost: the ledger never heard of it.
@@ -78,14 +79,28 @@ describe('Reconciliation', () => {
     await Donation.updateOne({ providerPaymentId: paymentId }, { $set: { amountMinor: 4000 } });
     const differs = await runtime.webhooks.reconcile({ days: 1 });
     assert.deepEqual(
-      differs.mismatched.map(({ paymentId: id, providerAmountMinor, ledgerAmountMinor }) => ({
+      differs.mismatched.map(({ paymentId: id, field, providerValue, ledgerValue }) => ({
         id,
-        providerAmountMinor,
-        ledgerAmountMinor,
+        field,
+        providerValue,
+        ledgerValue,
       })),
-      [{ id: paymentId, providerAmountMinor: 4200, ledgerAmountMinor: 4000 }],
+      [{ id: paymentId, field: 'amount', providerValue: '4200 USD', ledgerValue: '4000 USD' }],
     );
     await Donation.updateOne({ providerPaymentId: paymentId }, { $set: { amountMinor: 4200 } });
+
+    // Refunded at Stripe, and that webhook was lost too: the refunded amount differs.
+    await stripe.refund(paymentId, { requestKey: `refund-${paymentId}` });
+    const lostRefund = await runtime.webhooks.reconcile({ days: 1 });
+    assert.deepEqual(
+      lostRefund.mismatched.map(({ paymentId: id, field, providerValue, ledgerValue }) => ({
+        id,
+        field,
+        providerValue,
+        ledgerValue,
+      })),
+      [{ id: paymentId, field: 'refunded', providerValue: '4200', ledgerValue: '0' }],
+    );
   });
 });
 

@@ -5,7 +5,7 @@ import mongoose from 'mongoose';
 import { MongoNetworkError } from 'mongodb';
 import type { Runtime } from '../../src/runtime.js';
 import type { Ledger } from '../../src/supporters/ledger.js';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import { createWebhooksFeature } from '../../src/webhooks/index.js';
 import { WebhookEvent } from '../../src/webhooks/models.js';
 import { startTestRuntime } from '../helpers/runtime.js';
@@ -87,11 +87,35 @@ describe('Webhooks when the store fails', () => {
     assert.equal(await Donation.countDocuments({ providerPaymentId: pi }), 1);
   });
 
+  it('keeps its lease while a slow provider answers for longer than the lease, so no other process takes the event over', async () => {
+    // One attempt only, so the event that fails here is not due in the later tests' sweeps.
+    const first = feature({ leaseMs: 300, maxAttempts: 1 });
+    const second = feature({ leaseMs: 300 });
+    const simulator = runtime.payments.simulator!;
+    simulator.setLatency(700);
+    try {
+      // A refund of a payment nobody recorded: the service asks Stripe twice (its invoice, then the payment).
+      const refund = stripeEvent(
+        'charge.refunded',
+        refundedCharge({ paymentIntent: `pi_${uid()}`, amountMinor: 300, refundedMinor: 300 }),
+      );
+      const delivery = deliverStripe(first.app, refund, secret).then((res) => res);
+      await sleep(900);
+      assert.equal(await second.webhooks.sweeper.sweepOnce(), 0, 'another process’s sweep leaves it alone');
+      await delivery;
+      const stored = await WebhookEvent.findOne({ eventId: eventIdOf(refund) }).lean();
+      assert.equal(stored?.attempts, 1, 'worked on once');
+    } finally {
+      simulator.setLatency(0);
+    }
+  });
+
   it('keeps an event whose store went down mid-processing, writes nothing half, and finishes it on redelivery', async () => {
     const pi = `pi_${uid()}`;
     const event = payment(pi, 2100);
     let drop = true;
     const ledger: Ledger = {
+      ...runtime.ledger,
       async apply(fact) {
         if (drop) {
           drop = false;

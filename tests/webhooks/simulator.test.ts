@@ -6,7 +6,7 @@ import mongoose from 'mongoose';
 import request from 'supertest';
 import type { PaymentProvider } from '../../src/payments/types.js';
 import type { Runtime } from '../../src/runtime.js';
-import { Donation } from '../../src/supporters/models.js';
+import { Donation } from '../helpers/ledger.js';
 import { WebhookEvent } from '../../src/webhooks/models.js';
 import { startTestRuntime } from '../helpers/runtime.js';
 import { approvePayPal, payStripeSession, Receiver } from '../simulator/helpers.js';
@@ -41,7 +41,8 @@ const checkoutRequest = (amountMinor: number, currency = 'USD') => ({
   plan: { id: 'one-off', name: 'One-off support', interval: 'once' as const },
   amount: { amountMinor, currency },
   email: 'reader@example.com',
-  returnUrl: `${origin}/donate/thanks`,
+  description: 'A contribution to The Meridian Ledger',
+  returnUrl: `${origin}/donate/return/stripe`,
   cancelUrl: `${origin}/donate`,
 });
 
@@ -107,7 +108,7 @@ describe('Webhooks from the payment simulator', () => {
     const approved = await approvePayPal(start.redirectUrl);
     const token = new URL(approved.location!).searchParams.get('token')!;
     // The reader's return captures the order; the capture's webhook is what is recorded here.
-    await paypal.completeReturn({ token });
+    await paypal.resolveCheckout(token, 'once');
     await runtime.payments.simulator!.idle();
     const event = await WebhookEvent.findOne({
       provider: 'paypal',
@@ -134,7 +135,7 @@ describe('PayPal webhook verification', () => {
     try {
       const start = await paypal.startCheckout(checkoutRequest(600, 'EUR'));
       const approved = await approvePayPal(start.redirectUrl);
-      await paypal.completeReturn({ token: new URL(approved.location!).searchParams.get('token')! });
+      await paypal.resolveCheckout(new URL(approved.location!).searchParams.get('token')!, 'once');
       await runtime.payments.simulator!.idle();
     } finally {
       runtime.payments.simulator!.setWebhookTargets({ paypal: `${origin}/webhooks/paypal` });

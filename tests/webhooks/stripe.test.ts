@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import type { Runtime } from '../../src/runtime.js';
-import { Donation, Rollup, Subscription } from '../../src/supporters/models.js';
+import { Donation, Rollup, Subscription } from '../helpers/ledger.js';
 import { WebhookEvent } from '../../src/webhooks/models.js';
 import { startTestRuntime } from '../helpers/runtime.js';
 import {

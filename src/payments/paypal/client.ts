@@ -100,7 +100,7 @@ function parseErrorBody(text: unknown): PayPalErrorBody | undefined {
   if (typeof text !== 'string' || text.length === 0) return undefined;
   try {
     const parsed: unknown = JSON.parse(text);
-    return parsed && typeof parsed === 'object' ? (parsed as PayPalErrorBody) : undefined;
+    return parsed && typeof parsed === 'object' ? parsed : undefined;
   } catch {
     return undefined;
   }

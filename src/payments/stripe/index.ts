@@ -67,8 +67,7 @@ interface StripeErrorLike {
   message?: string;
 }
 
-const errorOf = (err: unknown): StripeErrorLike =>
-  (err && typeof err === 'object' ? err : {}) as StripeErrorLike;
+const errorOf = (err: unknown): StripeErrorLike => (err && typeof err === 'object' ? err : {});
 
 function toProviderError(err: unknown, action: string): ProviderError {
   if (err instanceof ProviderError) return err;

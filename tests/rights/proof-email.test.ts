@@ -1,0 +1,47 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { acceptCookies, consentIdOf, give } from './helpers.js';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '..', '..');
+const dbName = `readerfund_proof_${randomUUID().slice(0, 8)}`;
+let server: TestServer;
+
+before(async () => {
+  server = await startTestServer({}, { dbName });
+});
+after(() => server.close());
+
+test('`consent proof <email>` prints the chains of the consent ids linked to that supporter', async () => {
+  const email = 'proof.reader@example.com';
+  const cookie = await acceptCookies(server);
+  await give(server, { email, cookie, amount: '3' });
+  await give(server, { email: 'no.cookie@example.com', amount: '3' });
+  const env = {
+    ...process.env,
+    NODE_ENV: 'test',
+    MONGODB_URI: `${server.runtime.store.uri}/${dbName}`,
+    LOG_LEVEL: 'silent',
+  };
+  const cli = ['--import', 'tsx', 'src/consent/cli.ts', 'proof'];
+  const proof = await run(process.execPath, [...cli, email.toUpperCase()], { cwd: root, env });
+  assert.match(proof.stdout, /1 linked consent id\(s\)/);
+  assert.match(proof.stdout, /Linked .* through a checkout/);
+  assert.match(
+    proof.stdout,
+    new RegExp(`Consent id ${consentIdOf(cookie)}: 1 record\\(s\\)\\nChain: VERIFIED`),
+  );
+  assert.match(proof.stdout, /source=accept_all/);
+
+  const none = await run(process.execPath, [...cli, 'no.cookie@example.com'], { cwd: root, env }).then(
+    () => assert.fail('a supporter without linked consent ids has no proof to give'),
+    (err: { code: number; stdout: string }) => err,
+  );
+  assert.equal(none.code, 2);
+  assert.match(none.stdout, /none of its payments was started with a consent cookie/);
+});
