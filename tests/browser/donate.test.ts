@@ -1,26 +1,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import { Donation } from '../helpers/ledger.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { watchEveryPage } from './every-page.js';
+import { launchChromium } from './reader-helpers.js';
+
+const everyPage = watchEveryPage('donate');
 
 let server: TestServer;
 let browser: Browser;
 
 before(async () => {
   server = await startTestServer();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = everyPage.watch(await launchChromium(), () => server.baseUrl);
 });
 after(async () => {
   await browser?.close();

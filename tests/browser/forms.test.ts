@@ -9,8 +9,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { watchEveryPage } from './every-page.js';
+import { launchChromium } from './reader-helpers.js';
+
+const everyPage = watchEveryPage('forms');
 
 let server: TestServer;
 let browser: Browser;
@@ -27,18 +31,7 @@ before(async () => {
   await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', resolve));
   // "localhost" while our app is at 127.0.0.1: another site, not only another origin.
   foreignOrigin = `http://localhost:${(foreign.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = everyPage.watch(await launchChromium(), () => server.baseUrl);
 });
 after(async () => {
   await browser?.close();

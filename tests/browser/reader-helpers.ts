@@ -42,19 +42,12 @@ export interface WatchedPage {
 }
 
 /**
- * A fresh browser context (its own cookies) with one page, watched. A page answering with an error
- * status on purpose (a refused form, an expired link, a declined card) makes Chromium log "Failed
- * to load resource" for the document itself; that one line is the status, not a problem.
+ * Records on `problems` every console error, uncaught exception and CSP violation of a page. A
+ * page answering with an error status on purpose (a refused form, an expired link, a declined
+ * card) makes Chromium log "Failed to load resource" for the document itself; that one line is the
+ * status, not a problem.
  */
-export async function openWatchedPage(
-  browser: Browser,
-  ownOrigin: string,
-  contextOptions: BrowserContextOptions = {},
-): Promise<WatchedPage> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, ...contextOptions });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  const foreignRequests: string[] = [];
+export function watchForProblems(page: Page, ownOrigin: string, problems: string[]): void {
   const documentStatus = new Map<string, number>();
   page.on('response', (response) => {
     if (response.request().isNavigationRequest() && response.frame() === page.mainFrame()) {
@@ -71,12 +64,25 @@ export async function openWatchedPage(
     if (message.type() !== 'error') return;
     const status = /status of (\d{3})/.exec(text)?.[1];
     if (status && documentStatus.get(where) === Number(status)) return;
-    // The simulator's hosted pages (the providers' pages, not ours) link no icon, so Chromium asks
-    // them for /favicon.ico; our pages link theirs and must never get here.
-    if (!where.startsWith(ownOrigin) && new URL(where).pathname === '/favicon.ico') return;
+    // The simulator's hosted pages (the providers' pages, not ours) and the stand-ins for other
+    // sites link no icon, so Chromium asks them for /favicon.ico; our pages link theirs.
+    if (where && !where.startsWith(ownOrigin) && new URL(where).pathname === '/favicon.ico') return;
     problems.push(`console error on ${where}: ${text}`);
   });
   page.on('pageerror', (err) => problems.push(`uncaught on ${page.url()}: ${err.message}`));
+}
+
+/** A fresh browser context (its own cookies) with one page, watched (see watchForProblems). */
+export async function openWatchedPage(
+  browser: Browser,
+  ownOrigin: string,
+  contextOptions: BrowserContextOptions = {},
+): Promise<WatchedPage> {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, ...contextOptions });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  const foreignRequests: string[] = [];
+  watchForProblems(page, ownOrigin, problems);
   page.on('request', (request) => {
     const from = request.frame().url();
     if (!from.startsWith(ownOrigin) || request.isNavigationRequest()) return;

@@ -5,12 +5,16 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import mongoose from 'mongoose';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import Stripe from 'stripe';
 import { totpCode } from '../../src/staff/second-factor.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { applyFixture } from '../reports/fixture.js';
 import { csvObjects } from '../reports/helpers.js';
+import { watchEveryPage } from './every-page.js';
+import { launchChromium } from './reader-helpers.js';
+
+const everyPage = watchEveryPage('reports');
 
 let server: TestServer;
 let browser: Browser;
@@ -34,18 +38,7 @@ before(async () => {
   await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', resolve));
   // "localhost" while our app is at 127.0.0.1: another site, not only another origin.
   foreignOrigin = `http://localhost:${(foreign.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = everyPage.watch(await launchChromium(), () => server.baseUrl);
 });
 after(async () => {
   await browser?.close();

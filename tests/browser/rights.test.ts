@@ -7,11 +7,15 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import mongoose from 'mongoose';
 import { Supporter, one } from '../helpers/ledger.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { collectionsMentioning, give, outboxMentioning, rightsLinkFor } from '../rights/helpers.js';
+import { watchEveryPage } from './every-page.js';
+import { launchChromium } from './reader-helpers.js';
+
+const everyPage = watchEveryPage('rights');
 
 let server: TestServer;
 let browser: Browser;
@@ -26,18 +30,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', resolve));
   foreignOrigin = `http://localhost:${(foreign.address() as AddressInfo).port}`;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = everyPage.watch(await launchChromium(), () => server.baseUrl);
 });
 after(async () => {
   await browser?.close();

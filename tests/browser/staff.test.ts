@@ -2,9 +2,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser } from 'playwright-core';
 import mongoose from 'mongoose';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { watchEveryPage } from './every-page.js';
+import { launchChromium } from './reader-helpers.js';
+
+const everyPage = watchEveryPage('staff');
 
 let server: TestServer;
 let browser: Browser;
@@ -28,18 +32,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => foreign.listen(0, '127.0.0.1', resolve));
   foreignUrl = `http://127.0.0.1:${(foreign.address() as AddressInfo).port}/`;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = everyPage.watch(await launchChromium(), () => server.baseUrl);
 });
 after(async () => {
   await browser?.close();
