@@ -24,6 +24,7 @@ import { createReportsFeature, type ReportsFeature } from './reports/index.js';
 import { createRightsFeature, type RightsFeature } from './rights/index.js';
 import { createMetrics, type Metrics } from './metrics/index.js';
 import { createMetricsRoutes, type MetricsSource } from './metrics/http.js';
+import { repeatingJob } from './jobs.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -333,18 +334,14 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       consent.startJobs();
       reports.startJobs();
       rights.startJobs();
-      let running: Promise<unknown> | undefined;
-      const timer = setInterval(() => {
-        // Unfinished checkouts (readers who never came back) and anything a crash left unsettled.
-        running ??= Promise.all([donations.sweepOnce(), ledger.settlePending()])
-          .catch((err: unknown) => logger.warn({ err }, 'background sweep failed'))
-          .finally(() => (running = undefined));
-      }, 30_000);
-      timer.unref();
-      cleanups.push(async () => {
-        clearInterval(timer);
-        await running;
-      });
+      // Unfinished checkouts (readers who never came back) and anything a crash left unsettled.
+      const sweep = repeatingJob(
+        'background sweep',
+        () => Promise.all([donations.sweepOnce(), ledger.settlePending()]),
+        logger,
+      );
+      sweep.start(30_000);
+      cleanups.push(() => sweep.stop());
     }
     return { ...core, app, receipts, staff, consent, reports, rights, runJobsOnce, stop };
   } catch (err) {

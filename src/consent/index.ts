@@ -17,6 +17,7 @@ import { consentStateMiddleware, createConsentRoutes } from './routes.js';
 import { createConsentService, type ConsentService } from './service.js';
 import { ConsentStates } from './state.js';
 import { createTextStore, renderTexts } from './texts.js';
+import { repeatingJob } from '../jobs.js';
 
 export type { ConsentRequestState, ConsentView } from './state.js';
 export type { ConsentService } from './service.js';
@@ -117,8 +118,8 @@ export function createConsentFeature(deps: {
     return (await runRetentionIfDue(now))?.consentRecords ?? null;
   }
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
+  // Checked hourly, run once a day by whichever process claims the day first.
+  const retentionJob = repeatingJob('consent retention job', () => pruneIfDue(), logger, 'error');
 
   return {
     middleware: consentStateMiddleware({
@@ -145,20 +146,10 @@ export function createConsentFeature(deps: {
     runRetentionIfDue,
     pruneIfDue,
     startJobs(options = {}) {
-      if (timer) return;
-      // Checked hourly, run once a day by whichever process claims the day first.
-      timer = setInterval(() => {
-        if (running) return;
-        running = pruneIfDue()
-          .catch((err: unknown) => logger.error({ err }, 'consent retention job failed'))
-          .finally(() => (running = undefined));
-      }, options.checkEveryMs ?? 3_600_000);
-      timer.unref();
+      retentionJob.start(options.checkEveryMs ?? 3_600_000);
     },
     async stopJobs() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await running;
+      await retentionJob.stop();
     },
   };
 }

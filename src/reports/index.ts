@@ -19,6 +19,7 @@ import { rederive, type RederiveOptions } from './rederive.js';
 import { createReportsRepository, type ReportsRepository, type RollupCheck } from './repository.js';
 import { createReportRoutes } from './routes.js';
 import { createReportsService, type ReportsService } from './service.js';
+import { repeatingJob } from '../jobs.js';
 
 export type { Report } from './service.js';
 export type { RollupCheck } from './repository.js';
@@ -122,8 +123,8 @@ export function createReportsFeature(deps: {
     return check;
   };
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
+  // Checked hourly, run once a day by whichever process claims the day first.
+  const nightlyCheck = repeatingJob('nightly rollup check', () => rederiveIfDue(), logger, 'error');
   return {
     service,
     repository,
@@ -134,20 +135,10 @@ export function createReportsFeature(deps: {
     rederiveIfDue,
     startJobs(options = {}) {
       viewCounter.start(options.flushViewsEveryMs);
-      if (timer) return;
-      // Checked hourly, run once a day by whichever process claims the day first.
-      timer = setInterval(() => {
-        if (running) return;
-        running = rederiveIfDue()
-          .catch((err: unknown) => logger.error({ err }, 'nightly rollup check failed'))
-          .finally(() => (running = undefined));
-      }, options.checkEveryMs ?? 3_600_000);
-      timer.unref();
+      nightlyCheck.start(options.checkEveryMs ?? 3_600_000);
     },
     async stopJobs() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await Promise.all([running, viewCounter.stop(), attribution.idle()]);
+      await Promise.all([nightlyCheck.stop(), viewCounter.stop(), attribution.idle()]);
     },
   };
 }

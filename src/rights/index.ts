@@ -19,6 +19,7 @@ import { createPseudonyms } from './pseudonyms.js';
 import { createRightsRepository } from './repository.js';
 import { createRightsRoutes } from './routes.js';
 import { createRightsService, type RightsService } from './service.js';
+import { repeatingJob } from '../jobs.js';
 
 export type { RightsRequest, RightsRequestType } from './repository.js';
 export type { PersonalDataExport } from './export.js';
@@ -84,30 +85,17 @@ export function createRightsFeature(deps: {
     manageLinkIsCurrent: deps.manageLinkIsCurrent,
   });
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
+  const erasureSweep = repeatingJob('rights sweep', () => erasures.sweep(), logger);
   return {
     router: createRightsRoutes({ config: deps.config, service, links: deps.links, limits: deps.limits }),
     service,
     listRequests: service.listRequests,
     sweep: (now) => erasures.sweep(now),
     startJobs(options = {}) {
-      if (timer) return;
-      timer = setInterval(
-        () => {
-          running ??= erasures
-            .sweep()
-            .catch((err: unknown) => logger.warn({ err }, 'rights sweep failed'))
-            .finally(() => (running = undefined));
-        },
-        options.everyMs ?? 5 * 60_000,
-      );
-      timer.unref();
+      erasureSweep.start(options.everyMs ?? 5 * 60_000);
     },
     async stopJobs() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await running;
+      await erasureSweep.stop();
       await service.idle();
     },
   };

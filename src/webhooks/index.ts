@@ -18,6 +18,7 @@ import {
 } from './repository.js';
 import { createWebhookRoutes } from './routes.js';
 import { createWebhookService, type ProcessResult, type RetryPolicy } from './service.js';
+import { repeatingJob } from '../jobs.js';
 
 export type { ReconciliationReport } from './reconcile.js';
 export type { InboxEvent, InboxFilter, ListFilter, StoredEvent } from './repository.js';
@@ -96,51 +97,29 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
     ledger: deps.ledger.repository,
   });
 
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
+  const sweep = repeatingJob('webhook sweep', () => service.sweepOnce(), deps.logger);
   const sweeper: Sweeper = {
     sweepOnce: () => service.sweepOnce(),
-    start(intervalMs = 15_000) {
-      if (timer) return;
-      timer = setInterval(() => {
-        // One pass at a time: a tick that finds the previous pass still going is skipped.
-        if (running) return;
-        running = service
-          .sweepOnce()
-          .catch((err: unknown) => deps.logger.warn({ err }, 'webhook sweep failed'))
-          .finally(() => (running = undefined));
-      }, intervalMs);
-      timer.unref();
-    },
-    async stop() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
+    start: (intervalMs = 15_000) => sweep.start(intervalMs),
+    stop: () => sweep.stop(),
   };
-
-  let daily: NodeJS.Timeout | undefined;
-  let reconciling: Promise<unknown> | undefined;
+  // Checked hourly, run once a day by whichever process claims the day first.
+  const daily = repeatingJob(
+    'daily reconciliation',
+    () => runDaily('reconcile', () => reconcile({ days: 2 })),
+    deps.logger,
+    'error',
+  );
 
   return {
     router: createWebhookRoutes(service, deps.metrics?.webhookDelivery.bind(deps.metrics)),
     inboxCounts: () => repository.inboxCounts(),
     startJobs(options = {}) {
       sweeper.start(options.sweepIntervalMs);
-      if (daily) return;
-      // Checked hourly, run once a day by whichever process claims the day first.
-      daily = setInterval(() => {
-        if (reconciling) return;
-        reconciling = runDaily('reconcile', () => reconcile({ days: 2 }))
-          .catch((err: unknown) => deps.logger.error({ err }, 'daily reconciliation failed'))
-          .finally(() => (reconciling = undefined));
-      }, options.reconcileEveryMs ?? 3_600_000);
-      daily.unref();
+      daily.start(options.reconcileEveryMs ?? 3_600_000);
     },
     async stopJobs() {
-      if (daily) clearInterval(daily);
-      daily = undefined;
-      await Promise.all([sweeper.stop(), reconciling]);
+      await Promise.all([sweeper.stop(), daily.stop()]);
     },
     sweeper,
     replay: service.replay,
