@@ -249,6 +249,11 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       staff,
       webhooks,
       consent: consent.audit,
+      async consentIdsOf(email) {
+        const supporter = await ledger.repository.findSupporterByEmail(email);
+        if (!supporter || supporter.erasedAt) return [];
+        return (await consent.links.of(supporter.id)).map((link) => link.consentId);
+      },
       secret: core.secrets.session,
     });
     core.whenPaymentCredited((donationId) => reports.attribution.paymentCredited(donationId));

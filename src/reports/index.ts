@@ -75,6 +75,8 @@ export function createReportsFeature(deps: {
   staff: StaffFeature;
   webhooks: OperationsRoutesDeps['webhooks'];
   consent: Pick<ConsentAudit, 'proof'>;
+  /** The consent ids linked to a supporter's email (the operations page's lookup). */
+  consentIdsOf?: OperationsRoutesDeps['consentIdsOf'];
   /** Keys the pseudonyms of erased supporters in exports. */
   secret: string;
   now?: () => Date;
@@ -104,7 +106,13 @@ export function createReportsFeature(deps: {
     { nav: { label: 'Reports', href: '/staff/reports', role: 'finance' } },
   );
   staff.mount(
-    createOperationsRoutes({ staff, webhooks: deps.webhooks, consent: deps.consent, reports: repository }),
+    createOperationsRoutes({
+      staff,
+      webhooks: deps.webhooks,
+      consent: deps.consent,
+      reports: repository,
+      ...(deps.consentIdsOf ? { consentIdsOf: deps.consentIdsOf } : {}),
+    }),
     { nav: { label: 'Operations', href: '/staff/operations', role: 'admin' } },
   );
 

@@ -10,6 +10,7 @@ import { isConsentId } from '../consent/cookie.js';
 import type { ConsentAudit } from '../consent/index.js';
 import { notFound, validationError } from '../errors.js';
 import { providerIds } from '../payments/types.js';
+import { validEmail } from '../supporters/ledger-rules.js';
 import type { StaffFeature } from '../staff/index.js';
 import { parseForm } from '../staff/forms.js';
 import type { WebhooksFeature } from '../webhooks/index.js';
@@ -25,10 +26,10 @@ export interface OperationsRoutesDeps {
   consent: Pick<ConsentAudit, 'proof'>;
   reports: Pick<ReportsRepository, 'latestChecks'>;
   /**
-   * Finds the consent ids linked to a supporter (by email or supporter id). The consent feature
-   * adds these links (`consentlinks`); until it is wired in here, the page looks up consent ids only.
+   * The consent ids linked to the supporter with this (normalised) email: a payment started with
+   * the consent cookie links them. Without it the page looks up consent ids only.
    */
-  consentIdsOf?: (supporter: string) => Promise<string[]>;
+  consentIdsOf?: (email: string) => Promise<string[]>;
 }
 
 const inboxStatuses = [...webhookStatuses, 'dead'] as const;
@@ -158,6 +159,36 @@ export function createOperationsRoutes(deps: OperationsRoutesDeps): Router {
 
   router.get('/operations/consent', admin, async (req, res) => {
     const raw = req.query.id;
+    const emailQuery = req.query.email;
+    if (
+      (raw === undefined || raw === '') &&
+      deps.consentIdsOf &&
+      emailQuery !== undefined &&
+      emailQuery !== ''
+    ) {
+      const email = typeof emailQuery === 'string' ? validEmail(emailQuery) : undefined;
+      if (!email) {
+        res.status(400).render('staff/operations/consent', {
+          title: 'Consent proof',
+          supporterLookup: true,
+          email: typeof emailQuery === 'string' ? emailQuery.slice(0, 254) : '',
+          error: 'Enter the email address the reader gave with their payment, such as name@example.org.',
+        });
+        return;
+      }
+      const ids = await deps.consentIdsOf(email);
+      await staff.audit.recordRequest(req, 'consent.supporter_lookup', {
+        target: { type: 'consent', id: 'by-email' },
+        details: { found: ids.length },
+      });
+      res.render('staff/operations/consent', {
+        title: 'Consent proof',
+        supporterLookup: true,
+        email,
+        lookup: { ids },
+      });
+      return;
+    }
     if (raw === undefined || raw === '') {
       return res.render('staff/operations/consent', {
         title: 'Consent proof',

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { signedInAdmin } from '../reports/helpers.js';
 import { acceptCookies, consentIdOf, give } from './helpers.js';
 
 const run = promisify(execFile);
@@ -44,4 +45,26 @@ test('`consent proof <email>` prints the chains of the consent ids linked to tha
   );
   assert.equal(none.code, 2);
   assert.match(none.stdout, /none of its payments was started with a consent cookie/);
+});
+
+test('an admin finds the consent ids of a supporter by email on the operations page, and opens the proof', async () => {
+  const email = 'ops.lookup@example.com';
+  const cookie = await acceptCookies(server);
+  await give(server, { email, cookie, amount: '4' });
+  const admin = await signedInAdmin(server.runtime);
+  const found = await admin.get(
+    `/staff/operations/consent?email=${encodeURIComponent(' OPS.Lookup@example.com ')}`,
+  );
+  assert.equal(found.status, 200);
+  assert.match(found.text, /1 consent id\(s\) linked to ops\.lookup@example\.com/);
+  const href = `/staff/operations/consent?id=${consentIdOf(cookie)}`;
+  assert.ok(found.text.includes(`href="${href}"`), 'the id links to its proof');
+  const proof = await admin.get(href).expect(200);
+  assert.match(proof.text, /<strong>the chain verifies<\/strong>/);
+
+  const unknown = await admin.get('/staff/operations/consent?email=nobody%40example.com').expect(200);
+  assert.match(unknown.text, /No consent id is linked to nobody@example\.com/);
+  const bad = await admin.get('/staff/operations/consent?email=%3Cb%3Enot-an-address').expect(400);
+  assert.match(bad.text, /Enter the email address the reader gave/);
+  assert.doesNotMatch(bad.text, /<b>not-an-address/);
 });
