@@ -119,3 +119,26 @@ export function divideRoundHalfUp(numerator: number, denominator: number): numbe
   const quotient = n / d - (n % d < 0n ? 1n : 0n);
   return Number(quotient);
 }
+
+/** How often a recurring price is charged: every `interval_count` days, weeks, months or years. */
+export interface BillingFrequency {
+  interval: 'day' | 'week' | 'month' | 'year';
+  interval_count: number;
+}
+
+/** Monthly amount of a price: `unit × quantity` per `interval_count` intervals, normalised to one month. */
+export function monthlyAmount(unitAmount: number, quantity: number, recurring: BillingFrequency): number {
+  const total = unitAmount * quantity;
+  const count = Math.max(1, recurring.interval_count);
+  switch (recurring.interval) {
+    case 'month':
+      return divideRoundHalfUp(total, count);
+    case 'year':
+      return divideRoundHalfUp(total, 12 * count);
+    // A year of 52 weeks or 365 days, spread over 12 months.
+    case 'week':
+      return divideRoundHalfUp(total * 52, 12 * count);
+    case 'day':
+      return divideRoundHalfUp(total * 365, 12 * count);
+  }
+}

@@ -13,9 +13,10 @@ import {
   factsFromPayPalEvent,
   handledEventTypes,
   handlesEventType,
+  planPriceOf,
   type EventContext,
 } from '../../src/payments/paypal/facts.js';
-import { ProviderError, type PaymentFact } from '../../src/payments/types.js';
+import { ProviderError, type Money, type PaymentFact } from '../../src/payments/types.js';
 import { only } from './helpers.js';
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'paypal');
@@ -288,6 +289,35 @@ describe('PayPal events as payment facts', () => {
     assert.equal(moved.checkoutId, 'chk-monthly');
     assert.deepEqual(moved.amount, { amountMinor: 1200, currency: 'USD' });
     assert.deepEqual(used.calls, [`plan ${String(payload.resource.plan_id)}`]);
+  });
+
+  test('a subscription counts per month: a yearly plan is divided by 12, a quantity multiplies, twice a month doubles', async () => {
+    // PayPal Subscriptions v1: a plan's billing cycle has a frequency (interval_unit, interval_count)
+    // and a subscription a quantity; MRR is the price of a month of it.
+    const payload = fixture('BILLING.SUBSCRIPTION.ACTIVATED');
+    const monthlyOf = async (
+      price: Money,
+      frequency: { interval_unit: string; interval_count?: number },
+      quantity?: string,
+    ) => {
+      const event = structuredClone(payload);
+      if (quantity) event.resource.quantity = quantity;
+      else delete event.resource.quantity;
+      const moved = only(
+        await facts(event, lookups({ planAmount: () => Promise.resolve(planPriceOf(price, frequency)) })),
+        'subscription.moved',
+      );
+      return moved.amount;
+    };
+    const usd = (amountMinor: number): Money => ({ amountMinor, currency: 'USD' });
+    assert.deepEqual(
+      await monthlyOf(usd(6000), { interval_unit: 'YEAR', interval_count: 1 }, '2'),
+      usd(1000),
+    );
+    assert.deepEqual(await monthlyOf(usd(1500), { interval_unit: 'MONTH', interval_count: 3 }), usd(500));
+    assert.deepEqual(await monthlyOf(usd(500), { interval_unit: 'MONTH' }, '3'), usd(1500));
+    assert.deepEqual(await monthlyOf(usd(300), { interval_unit: 'SEMI_MONTH', interval_count: 1 }), usd(600));
+    assert.deepEqual(await monthlyOf(usd(300), { interval_unit: 'WEEK', interval_count: 1 }), usd(1300));
   });
 
   test('an activated subscription is active with payer, price, period end and no end scheduled', async () => {

@@ -15,7 +15,7 @@
  */
 import { addMonths } from 'date-fns';
 import type { z } from 'zod';
-import { parseDecimalToMinor } from '../money.js';
+import { monthlyAmount, parseDecimalToMinor, type BillingFrequency } from '../money.js';
 import type {
   Money,
   Payer,
@@ -214,6 +214,42 @@ export function paidPeriodEnd(sub: s.Subscription, at: Date): Date {
   return afterLast && afterLast > at ? afterLast : at;
 }
 
+/** A plan's price per billing cycle, and the cycle (absent: every month). */
+export interface PlanPrice extends Money {
+  every?: BillingFrequency;
+}
+
+const everyMonth: BillingFrequency = { interval: 'month', interval_count: 1 };
+
+/** PayPal's billing cycle frequency as ours; twice a month counts as two payments a month. */
+export function planPriceOf(
+  price: Money,
+  frequency?: { interval_unit: string; interval_count?: number },
+): PlanPrice {
+  const count = frequency?.interval_count ?? 1;
+  switch (frequency?.interval_unit) {
+    case 'DAY':
+      return { ...price, every: { interval: 'day', interval_count: count } };
+    case 'WEEK':
+      return { ...price, every: { interval: 'week', interval_count: count } };
+    case 'SEMI_MONTH':
+      return {
+        amountMinor: price.amountMinor * 2,
+        currency: price.currency,
+        every: { interval: 'month', interval_count: count },
+      };
+    case 'YEAR':
+      return { ...price, every: { interval: 'year', interval_count: count } };
+    default:
+      return { ...price, every: { interval: 'month', interval_count: count } };
+  }
+}
+
+function quantityOf(sub: s.Subscription): number {
+  const quantity = Number.parseInt(sub.quantity ?? '1', 10);
+  return Number.isSafeInteger(quantity) && quantity > 0 ? quantity : 1;
+}
+
 /** A subscription resource as a `subscription.moved` fact in `status`, as of `occurredAt`. */
 export async function movedFromSubscription(
   sub: s.Subscription,
@@ -221,7 +257,7 @@ export async function movedFromSubscription(
   extra: {
     occurredAt: Date;
     sourceEventId?: string;
-    planAmount?: (planId: string) => Promise<Money | undefined>;
+    planAmount?: (planId: string) => Promise<PlanPrice | undefined>;
   },
 ): Promise<SubscriptionMoved> {
   const fact: SubscriptionMoved = {
@@ -236,11 +272,18 @@ export async function movedFromSubscription(
     if (Object.keys(payer).length) fact.payer = payer;
   }
   if (extra.planAmount) {
-    // The plan's price is the price from now on (after a revision the last payment is the old one).
+    // The plan's price is the price from now on (after a revision the last payment is the old one),
+    // times the quantity, per month whatever the plan's billing cycle (MRR counts a month).
     const fromPlan = sub.plan_id ? await extra.planAmount(sub.plan_id) : undefined;
     const lastPayment = sub.billing_info?.last_payment?.amount;
-    const amount = fromPlan ?? (lastPayment ? moneyFromV2(lastPayment) : undefined);
-    if (amount) fact.amount = amount;
+    if (fromPlan) {
+      fact.amount = {
+        amountMinor: monthlyAmount(fromPlan.amountMinor, quantityOf(sub), fromPlan.every ?? everyMonth),
+        currency: fromPlan.currency,
+      };
+    } else if (lastPayment) {
+      fact.amount = moneyFromV2(lastPayment);
+    }
   }
   if (status === 'cancelled') {
     fact.endsAt = paidPeriodEnd(sub, extra.occurredAt);
@@ -282,7 +325,7 @@ export interface EventContext {
   eventType: string;
   createTime?: string;
   resource: unknown;
-  planAmount: (planId: string) => Promise<Money | undefined>;
+  planAmount: (planId: string) => Promise<PlanPrice | undefined>;
   /** Whether a PayPal transaction id is a v2 capture or a v1 sale. */
   transactionKind: (transactionId: string) => Promise<'capture' | 'sale'>;
   /** The payer of an order (a capture's webhook does not say who paid). */

@@ -33,6 +33,8 @@ import {
   moneyFromV2,
   movedFromSubscription,
   payerOfOrder,
+  planPriceOf,
+  type PlanPrice,
   succeededFromCapture,
   succeededFromSale,
 } from './facts.js';
@@ -186,11 +188,11 @@ export function createPayPalAdapter(options: PayPalAdapterOptions): PaymentProvi
     return plan;
   }
 
-  async function planAmount(planId: string): Promise<Money | undefined> {
+  async function planAmount(planId: string): Promise<PlanPrice | undefined> {
     const plan = await readPlan(planId);
     const regular = plan.billing_cycles?.find((c) => c.tenure_type === 'REGULAR') ?? plan.billing_cycles?.[0];
     const price = regular?.pricing_scheme?.fixed_price;
-    return price ? moneyFromV2(price) : undefined;
+    return price ? planPriceOf(moneyFromV2(price), regular.frequency) : undefined;
   }
 
   /**

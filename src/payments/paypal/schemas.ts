@@ -79,6 +79,9 @@ export const plan = z.object({
     .array(
       z.object({
         tenure_type: z.string().optional(),
+        frequency: z
+          .object({ interval_unit: z.string(), interval_count: z.number().int().positive().optional() })
+          .optional(),
         pricing_scheme: z.object({ fixed_price: moneyV2.optional() }).optional(),
       }),
     )
@@ -91,6 +94,8 @@ export const subscription = z.object({
   id: z.string(),
   status: z.string(),
   plan_id: z.string().optional(),
+  /** How many of the plan the subscriber pays for (PayPal sends a string; absent means one). */
+  quantity: z.string().optional(),
   custom_id: z.string().optional(),
   create_time: z.string().optional(),
   update_time: z.string().optional(),

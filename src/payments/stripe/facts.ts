@@ -12,7 +12,7 @@
  *   back, `warning_closed` is an inquiry that ended without a chargeback: no money moved.
  */
 import type { z } from 'zod';
-import { divideRoundHalfUp } from '../money.js';
+import { monthlyAmount } from '../money.js';
 import {
   ProviderError,
   type Money,
@@ -253,26 +253,7 @@ function withOptional<T extends object>(fact: T, extra: Record<string, unknown>)
   return fact;
 }
 
-/** Monthly amount of a price: `unit × quantity` per `interval_count` intervals, normalised to one month. */
-export function monthlyAmount(
-  unitAmount: number,
-  quantity: number,
-  recurring: { interval: 'day' | 'week' | 'month' | 'year'; interval_count: number },
-): number {
-  const total = unitAmount * quantity;
-  const count = Math.max(1, recurring.interval_count);
-  switch (recurring.interval) {
-    case 'month':
-      return divideRoundHalfUp(total, count);
-    case 'year':
-      return divideRoundHalfUp(total, 12 * count);
-    // A year of 52 weeks or 365 days, spread over 12 months.
-    case 'week':
-      return divideRoundHalfUp(total * 52, 12 * count);
-    case 'day':
-      return divideRoundHalfUp(total * 365, 12 * count);
-  }
-}
+export { monthlyAmount } from '../money.js';
 
 const subscriptionStatus: Record<string, SubscriptionStatus | undefined> = {
   active: 'active',
