@@ -292,6 +292,53 @@ describe('ledger: supporters and subscriptions', () => {
     }
   });
 
+  test('ends in the latest state when a subscription’s activation, suspension, reactivation and cancellation race (two processes, a retry and the sweep)', async () => {
+    // Each move is a guarded update on the version read: a move older than the stored one changes
+    // nothing, whatever order the writes land in; MRR gains and loses the subscription once each.
+    for (let round = 0; round < 10; round += 1) {
+      const subscriptionId = `I-RACE${next()}`;
+      const at = (day: string) => new Date(`2026-08-${day}T10:00:00Z`);
+      const moves = [
+        moved(subscriptionId, {
+          amount: { amountMinor: 500, currency: 'USD' },
+          payer: { email: `race${subscriptionId}@example.com` },
+          occurredAt: at('01'),
+          currentPeriodEnd: at('31'),
+        }),
+        moved(subscriptionId, { status: 'suspended', occurredAt: at('05') }),
+        moved(subscriptionId, { status: 'active', occurredAt: at('07'), currentPeriodEnd: at('31') }),
+        moved(subscriptionId, {
+          status: 'cancelled',
+          occurredAt: at('09'),
+          endsAt: at('31'),
+          currentPeriodEnd: at('31'),
+        }),
+      ];
+      const shuffled = [...moves, moves[1]!, moves[3]!].sort(() => Math.random() - 0.5);
+      await Promise.all(shuffled.map((fact) => runtime.ledger.apply(fact)));
+      await runtime.ledger.settlePending();
+      const stored = await one(Subscription, { providerSubscriptionId: subscriptionId });
+      assert.equal(
+        stored?.status,
+        'cancelled',
+        `round ${round}: ${shuffled.map((m) => m.status).join(', ')}`,
+      );
+      assert.equal((stored?.currentPeriodEnd as Date).toISOString(), at('31').toISOString());
+      const movements = await mongoose.connection
+        .collection('mrrmovements')
+        .find({ subscriptionId: stored?._id })
+        .toArray();
+      assert.deepEqual(
+        [
+          movements.some((m) => (m.deltaMinor as number) === 500),
+          movements.reduce((sum, m) => sum + (m.deltaMinor as number), 0),
+        ],
+        [true, 0],
+        'MRR gains it and loses it once each',
+      );
+    }
+  });
+
   test('moves the new-supporter count to an earlier payment that arrives late', async () => {
     const later = payment({
       payer: { email: 'twice@example.com' },

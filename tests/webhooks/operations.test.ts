@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mongoose from 'mongoose';
+import Stripe from 'stripe';
+import { STRIPE_API_VERSION } from '../../src/simulator/index.js';
 import { startEmbeddedMongo, type EmbeddedMongo } from '../../src/embedded-mongo/index.js';
 import type { Runtime } from '../../src/runtime.js';
 import { Donation } from '../helpers/ledger.js';
@@ -100,6 +102,53 @@ describe('Reconciliation', () => {
         ledgerValue,
       })),
       [{ id: paymentId, field: 'refunded', providerValue: '4200', ledgerValue: '0' }],
+    );
+  });
+});
+
+describe('Reconciliation of disputes', () => {
+  it('finds a dispute lost at the provider whose webhooks never arrived: the dispute state differs', async () => {
+    const stripe = runtime.payments.providers.stripe!;
+    const sim = runtime.payments.simulator!;
+    const start = await stripe.startCheckout({
+      checkoutId: new mongoose.Types.ObjectId().toHexString(),
+      plan: { id: 'one-off', name: 'One-off support', interval: 'once' },
+      amount: { amountMinor: 3100, currency: 'USD' },
+      email: 'disputed@example.com',
+      description: 'A contribution to The Meridian Ledger',
+      returnUrl: 'http://localhost/donate/return/stripe',
+      cancelUrl: 'http://localhost/donate',
+    });
+    // This card is paid and then disputed by the cardholder's bank.
+    await payStripeSession(start.redirectUrl, '4000 0000 0000 0259');
+    await sim.idle();
+    const paymentId = (await runtime.webhooks.reconcile({ days: 1 })).missing.find(
+      (m) => m.amountMinor === 3100,
+    )!.paymentId;
+    const payment = stripeEvent(
+      'checkout.session.completed',
+      paidSession({ paymentIntent: paymentId, amountMinor: 3100 }),
+    );
+    assert.equal((await deliverStripe(runtime.app, payment, stripeSecret(runtime))).status, 200);
+
+    // The dispute is lost at Stripe and none of its webhooks reached us.
+    const sdk = new Stripe('sk_test_reconcile', {
+      apiVersion: STRIPE_API_VERSION,
+      host: sim.stripe.host,
+      port: sim.stripe.port,
+      protocol: 'http',
+      maxNetworkRetries: 0,
+    });
+    const disputeId = (await sdk.disputes.list({ payment_intent: paymentId })).data[0]!.id;
+    await sdk.disputes.close(disputeId);
+    await sim.idle();
+    const report = await runtime.webhooks.reconcile({ days: 1 });
+    const found = report.mismatched.filter((m) => m.paymentId === paymentId);
+    assert.equal(report.clean, false);
+    assert.deepEqual(
+      found.map((m) => m.field),
+      ['dispute'],
+      JSON.stringify(found),
     );
   });
 });
