@@ -104,16 +104,43 @@ describe('reader forms in Chromium', () => {
   });
 
   test(
-    'the manage page’s cancel button is refused from another site and works from its own page',
+    'the manage page’s change-amount and cancel forms are refused from another site and work from their own page',
     { timeout: 60_000 },
     async () => {
       const manageUrl = await manageLinkFromReceipt(email);
       const page = await browser.newPage();
       const opened = await page.goto(manageUrl);
       assert.equal(opened?.headers()['referrer-policy'], 'same-origin');
+
+      const amountForm = page.locator('form[action$="/amount"]');
+      assert.equal(await amountForm.count(), 1);
+      const amountAction = new URL((await amountForm.getAttribute('action'))!, manageUrl).toString();
+      const amountToken = (await amountForm.locator('input[name="formToken"]').getAttribute('value'))!;
+      const before = await amountForm.locator('input[name="amount"]').inputValue();
+      const foreignAmount = await browser.newPage();
+      const refusedChange = await clickForeignForm(foreignAmount, amountAction, {
+        formToken: amountToken,
+        amount: '9',
+      });
+      assert.equal(refusedChange.status, 403);
+      await foreignAmount.close();
+      await page.reload();
+      assert.equal(await page.locator('form[action$="/amount"] input[name="amount"]').inputValue(), before);
+      assert.notEqual(before, '9');
+      await page.locator('form[action$="/amount"] input[name="amount"]').fill('9');
+      await Promise.all([
+        page.waitForURL(/notice=amount/),
+        page.getByRole('button', { name: 'Change amount' }).click(),
+      ]);
+      assert.match(
+        await page.locator('main').innerText(),
+        /Your new monthly amount applies from your next payment/,
+      );
+      assert.equal(await page.locator('form[action$="/amount"] input[name="amount"]').inputValue(), '9.00');
+
       const form = page.locator('form[action$="/cancel"]');
       assert.equal(await form.count(), 1);
-      const action = new URL((await form.getAttribute('action'))!, manageUrl).toString();
+      const action = new URL((await form.getAttribute('action'))!, page.url()).toString();
       const formToken = (await form.locator('input[name="formToken"]').getAttribute('value'))!;
 
       const foreignPage = await browser.newPage();
