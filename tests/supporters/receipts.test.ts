@@ -87,3 +87,36 @@ test('never pastes a payer-supplied name with a link or a line break into a rece
   const toRosa = sent.find((m) => m.to === 'plain@example.com');
   assert.match(toRosa!.text, /^Thank you, Rosa Parks\./);
 });
+
+test('a monthly supporter’s receipt names the plan, the payment date and the date of the next payment', async () => {
+  const paidAt = new Date('2026-11-03T15:00:00Z');
+  await runtime.ledger.apply({
+    type: 'subscription.moved',
+    provider: 'paypal',
+    subscriptionId: 'I-RECEIPT-NEXT',
+    status: 'active',
+    occurredAt: paidAt,
+    amount: { amountMinor: 500, currency: 'USD' },
+    payer: { email: 'monthly.receipt@example.com' },
+    currentPeriodEnd: new Date('2026-12-03T15:00:00Z'),
+  });
+  await runtime.ledger.apply({
+    type: 'payment.succeeded',
+    provider: 'paypal',
+    paymentId: 'SALE-RECEIPT-NEXT',
+    amount: { amountMinor: 500, currency: 'USD' },
+    kind: 'recurring',
+    subscriptionId: 'I-RECEIPT-NEXT',
+    occurredAt: paidAt,
+    payer: { email: 'monthly.receipt@example.com' },
+  });
+  await Donation.updateMany({}, { $set: { 'receipt.nextAttemptAt': new Date() } });
+  await runtime.receipts.sweep();
+  const mail = sent.find((m) => m.to === 'monthly.receipt@example.com');
+  assert.ok(mail, 'a receipt was sent');
+  assert.match(mail.text, /Amount: +\$5\.00/);
+  assert.match(mail.text, /Date: +November 3, 2026/);
+  assert.match(mail.text, /Plan: +.+ \(Monthly support\)/);
+  assert.match(mail.text, /Next payment: December 3, 2026/);
+  assert.match(mail.html ?? '', /December 3, 2026/);
+});
