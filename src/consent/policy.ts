@@ -42,6 +42,8 @@ export interface ConsentPolicy {
   /** Optional categories that change every page when granted (they carry scripts). */
   everyPageIds: CategoryId[];
   commentsWidget: { origin: string; embedPath: string };
+  /** Article pages are counted, without cookies or identifiers (reports.articleViews). */
+  countsArticleViews: boolean;
 }
 
 export function policyFromConfig(config: AppConfig): ConsentPolicy {
@@ -61,6 +63,7 @@ export function policyFromConfig(config: AppConfig): ConsentPolicy {
     optionalIds: new Set(optional.map((c) => c.id)),
     everyPageIds: optional.filter((c) => c.scripts.length > 0).map((c) => c.id),
     commentsWidget: { ...config.consent.commentsWidget },
+    countsArticleViews: config.reports.articleViews,
   };
 }
 

@@ -20,6 +20,7 @@ export interface PolicyView {
   commentsOrigin: string;
   /** Labels of the categories a GPC signal refuses. */
   refusedByGpc: string[];
+  countsArticleViews: boolean;
 }
 
 export interface ConsentTexts {
@@ -42,6 +43,7 @@ export function policyView(policy: ConsentPolicy): PolicyView {
     categories: policy.categories,
     commentsOrigin: policy.commentsWidget.origin,
     refusedByGpc: policy.optional.filter((c) => c.optOutByGpc).map((c) => c.label.toLowerCase()),
+    countsArticleViews: policy.countsArticleViews,
   };
 }
 
