@@ -158,8 +158,17 @@ const extraPairs = (fields: string[]) =>
     { maxLength: 4 },
   );
 
-type Spoil = 'operator' | 'array' | 'missing' | 'oversize' | 'wrong-encoding';
-const spoilKind = fc.constantFrom<Spoil>('operator', 'array', 'missing', 'oversize', 'wrong-encoding');
+type Spoil = 'operator' | 'array' | 'missing' | 'oversize' | 'wrong-encoding' | 'huge' | 'many-fields';
+const spoilKind = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom<Spoil>('operator', 'array', 'missing', 'oversize', 'wrong-encoding'),
+  },
+  // Over the form body limit (100 kB): refused before any handler sees it.
+  { weight: 1, arbitrary: fc.constant<Spoil>('huge') },
+  // More fields than the form parser reads (100): refused whole.
+  { weight: 1, arbitrary: fc.constant<Spoil>('many-fields') },
+);
 
 /** Percent-encoding that is not UTF-8, or not percent-encoding at all. */
 const brokenEscape = fc.constantFrom(
@@ -281,6 +290,9 @@ function postInput(w: HostileWorld, t: PostTarget) {
       segment: hostileSegment,
       spoilField: fc.constantFrom(...t.required),
       spoil: spoilKind,
+      hugeSize: fc.integer({ min: 110_000, max: 400_000 }),
+      // Forms are posted; other methods on the same paths must be refused as cleanly.
+      method: fc.constantFrom('POST', 'POST', 'POST', 'POST', 'POST', 'PUT', 'PATCH', 'DELETE'),
       values: fc.array(hostileString, { minLength: t.required.length, maxLength: t.required.length }),
       keepValid: fc.boolean(),
       extra: extraPairs(t.required),
@@ -309,6 +321,12 @@ function postInput(w: HostileWorld, t: PostTarget) {
           case 'oversize':
             pairs.push([field, 'x'.repeat(20_000)]);
             break;
+          case 'huge':
+            pairs.push([field, 'x'.repeat(d.hugeSize)]);
+            break;
+          case 'many-fields':
+            for (let n = 0; n < 150; n += 1) pairs.push([n % 2 ? field : `${field}${n}`, value]);
+            break;
           case 'missing':
           case 'wrong-encoding':
             break;
@@ -330,7 +348,7 @@ function postInput(w: HostileWorld, t: PostTarget) {
       return {
         family: t.family,
         auth: d.auth,
-        method: 'POST',
+        method: d.method,
         path: t.path(w, d.segment) + (d.query ? `?${d.query}` : ''),
         headers,
         body,
