@@ -116,7 +116,7 @@ describe('Hostile inputs', () => {
         .slice(0, 5)
         .map(
           ({ input, answer }) =>
-            `${answer.status} ${answer.error ?? answer.body.slice(0, 200)} ← ${describeInput(input)}`,
+            `${answer.status} ${answer.error ?? /<title>([^<]*)/.exec(answer.body)?.[1] ?? answer.body.slice(0, 200)} ← ${describeInput(input)}`,
         ),
       [],
       `${failures.length} inputs got a 5xx or no answer`,
