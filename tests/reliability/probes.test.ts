@@ -71,6 +71,8 @@ async function htmlPartsOfMailsTo(email: string): Promise<string[]> {
 const landsOnOwnSite = (location: string | null) =>
   location !== null && new URL(location, base).origin === base;
 
+// Reader forms take a post with neither Origin nor Sec-Fetch-Site (curl, a server-side client):
+// no browser sends that for a form, and reader forms carry no session a forger could ride.
 describe('Cross-site posts are refused', () => {
   const crossSite: Array<[string, Record<string, string>]> = [
     ['Origin: null', { origin: 'null' }],
