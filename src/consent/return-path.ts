@@ -19,7 +19,8 @@ export function safeReturnPath(value: unknown, origin: string): string | null {
   } catch {
     return null;
   }
-  if (url.origin !== origin) return null;
+  // Dot segments can resolve to `//host` (`/a/../..//evil.example`): a protocol-relative address.
+  if (url.origin !== origin || url.pathname.startsWith('//')) return null;
   return `${url.pathname}${url.search}${url.hash}`;
 }
 

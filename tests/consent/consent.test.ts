@@ -325,6 +325,9 @@ describe('choosing', () => {
       ['https://evil.example/phish', '/'],
       ['//evil.example/phish', '/'],
       ['/\\evil.example', '/'],
+      // Dot segments that resolve to a protocol-relative `//evil.example`.
+      ['/section/../..//evil.example', '/'],
+      ['/a/%2e%2e/%2e%2e//evil.example/phish', '/'],
       ['javascript:alert(1)', '/'],
       ['', '/'],
     ];

@@ -47,6 +47,8 @@ describe('return path', () => {
       '//evil.example',
       '/\\evil.example',
       '/a\nb',
+      '/a/../..//evil.example',
+      '/a/%2e%2e/%2e%2e//evil.example',
       'x',
       42,
       null,
