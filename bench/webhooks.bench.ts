@@ -208,6 +208,11 @@ async function main(): Promise<void> {
     const ok = report('verified + stored', a, DURATION_SECONDS);
     const b = await fire(url, mixed, { duration: DURATION_SECONDS });
     report(`with ${Math.round(PAYMENT_SHARE * 100)}% payments into the ledger`, b, DURATION_SECONDS, false);
+    const ledgerRate = b.requests.total / DURATION_SECONDS;
+    console.log(
+      `${ledgerRate >= LEDGER_TARGET_RATE ? 'PASS' : 'FAIL'}: with payments into the ledger at ${ledgerRate.toFixed(0)} deliveries/s ` +
+        `(target ≥ ${LEDGER_TARGET_RATE}/s, the rate before the ledger's rework)`,
+    );
 
     const counts = await new Promise<Counts>((resolve) => {
       child.once('message', (m) => resolve(m as Counts));
