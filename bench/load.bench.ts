@@ -143,14 +143,28 @@ async function serve(): Promise<void> {
     server.closeAllConnections();
     void runtime.stop().finally(() => process.exit(0));
   });
+  // The live heap after a full collection: what RSS samples cannot tell from garbage not yet collected.
+  process.on('message', (message) => {
+    if (message !== 'heap') return;
+    (globalThis as { gc?: () => void }).gc?.();
+    process.send?.({ heapUsedMb: process.memoryUsage().heapUsed / 1024 / 1024 });
+  });
+}
+
+function liveHeapMb(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve((m as { heapUsedMb: number }).heapUsedMb));
+    child.send('heap');
+  });
 }
 
 function start<T>(
   role: string,
   env: Record<string, string> = {},
+  execArgv: string[] = [],
 ): { child: ChildProcess; ready: Promise<T> } {
   const child = fork(import.meta.filename, [role], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...execArgv],
     env: { ...process.env, NODE_ENV: 'test', ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -428,11 +442,16 @@ async function main(): Promise<void> {
   let app: ReturnType<typeof start<AppReady>> | undefined;
   try {
     const sim = await simulator.ready;
-    app = start<AppReady>('--serve', {
-      LOAD_SIMULATOR: JSON.stringify(sim),
-      MAIL_OUTBOX_DIR: outbox,
-      ...(store ? { MONGODB_URI: store.uri } : {}),
-    });
+    app = start<AppReady>(
+      '--serve',
+      {
+        LOAD_SIMULATOR: JSON.stringify(sim),
+        MAIL_OUTBOX_DIR: outbox,
+        ...(store ? { MONGODB_URI: store.uri } : {}),
+      },
+      // For the live heap after a full collection, before and after the run.
+      ['--expose-gc'],
+    );
     const ready = await app.ready;
     const base = `http://127.0.0.1:${ready.port}`;
     const pid = app.child.pid!;
@@ -558,9 +577,11 @@ async function main(): Promise<void> {
     // The run: every route at once, the app's RSS sampled every second.
     const samples: number[] = [];
     const sampler = setInterval(() => samples.push(rssMb(pid)), 1000);
+    const heapBefore = await liveHeapMb(app.child);
     const rssBefore = rssMb(pid);
     const outcomes = await Promise.all(routes.map((route) => drive(base, route, rateOf(route), SECONDS)));
     clearInterval(sampler);
+    const heapAfter = await liveHeapMb(app.child);
 
     // Per route: throughput, latency and errors.
     const figures: Figure[] = [];
@@ -615,6 +636,9 @@ async function main(): Promise<void> {
         `of the last ${window} s ${last.toFixed(0)} MB (${(last / first).toFixed(2)} ×); ` +
         `samples ${samples.map((s) => s.toFixed(0)).join(' ')}`,
     );
+    console.log(
+      `app live heap after a full GC: ${heapBefore.toFixed(0)} MB before the run, ${heapAfter.toFixed(0)} MB after`,
+    );
     const sustained = served / offered;
     figures.unshift(
       {
@@ -639,6 +663,12 @@ async function main(): Promise<void> {
         target: `≤ ${RSS_GROWTH_LIMIT} × first ${window} s`,
         pass: rssOk,
         note: `first ${window} s ${first.toFixed(0)} MB, ${(last / first).toFixed(2)} ×`,
+      },
+      {
+        name: 'app live heap after a full GC, after the run',
+        value: heapAfter,
+        unit: 'MB',
+        note: `${heapBefore.toFixed(0)} MB before it`,
       },
     );
     console.log(
