@@ -282,81 +282,83 @@ interface Delivery {
   headers: Record<string, string>;
 }
 
-/** Distinct signed Stripe deliveries: half paid Checkout Sessions into the ledger, half customer updates. */
-function stripeDeliveries(count: number, secret: string): Delivery[] {
+/**
+ * The i-th Stripe delivery, signed as it is sent (as Stripe does, so a long run stays inside the
+ * signature's tolerance): even ones paid Checkout Sessions into the ledger, odd ones customer updates.
+ */
+function stripeDelivery(i: number, secret: string): Delivery {
   const now = Math.floor(Date.now() / 1000);
-  return Array.from({ length: count }, (_, i) => {
-    const id = randomUUID().replace(/-/g, '');
-    const payment = i % 2 === 0;
-    const object = payment
-      ? {
-          id: `cs_load_${id}`,
-          object: 'checkout.session',
-          mode: 'payment',
-          status: 'complete',
-          payment_status: 'paid',
-          amount_total: 500 + (i % 20) * 100,
-          currency: 'usd',
-          payment_intent: `pi_load_${id}`,
-          customer: null,
-          customer_details: { email: `reader${i % 300}@example.com`, name: 'Load Reader' },
-          metadata: { planId: 'contributor' },
-          created: now,
-        }
-      : { id: `cus_load_${id}`, object: 'customer', email: `reader${i}@example.com`, metadata: {} };
-    const body = JSON.stringify(
-      {
-        id: `evt_load_${id}`,
-        object: 'event',
+  const id = randomUUID().replace(/-/g, '');
+  const payment = i % 2 === 0;
+  const object = payment
+    ? {
+        id: `cs_load_${id}`,
+        object: 'checkout.session',
+        mode: 'payment',
+        status: 'complete',
+        payment_status: 'paid',
+        amount_total: 500 + (i % 20) * 100,
+        currency: 'usd',
+        payment_intent: `pi_load_${id}`,
+        customer: null,
+        customer_details: { email: `reader${i % 300}@example.com`, name: 'Load Reader' },
+        metadata: { planId: 'contributor' },
         created: now,
-        type: payment ? 'checkout.session.completed' : 'customer.updated',
-        data: { object },
-        livemode: false,
-        pending_webhooks: 1,
-      },
-      null,
-      2,
-    );
-    return {
-      path: '/webhooks/stripe',
-      body,
-      headers: {
-        'content-type': 'application/json; charset=utf-8',
-        'stripe-signature': stripeSignatureHeader(body, secret, now),
-      },
-    };
-  });
+      }
+    : { id: `cus_load_${id}`, object: 'customer', email: `reader${i}@example.com`, metadata: {} };
+  const body = JSON.stringify(
+    {
+      id: `evt_load_${id}`,
+      object: 'event',
+      created: now,
+      type: payment ? 'checkout.session.completed' : 'customer.updated',
+      data: { object },
+      livemode: false,
+      pending_webhooks: 1,
+    },
+    null,
+    2,
+  );
+  return {
+    path: '/webhooks/stripe',
+    body,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'stripe-signature': stripeSignatureHeader(body, secret, now),
+    },
+  };
 }
 
-/** Distinct signed PayPal deliveries of a type Readerfund does not use: verified against the certificate, stored, ignored. */
-function paypalDeliveries(count: number, simulator: SimulatorReady): Delivery[] {
+/**
+ * The i-th PayPal delivery, signed as it is sent, of a type Readerfund does not use: verified
+ * against the simulator's certificate, stored, marked ignored.
+ */
+function paypalDelivery(i: number, simulator: SimulatorReady): Delivery {
   const time = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return Array.from({ length: count }, (_, i) => {
-    const id = randomUUID().replace(/-/g, '').slice(0, 17).toUpperCase();
-    const body = JSON.stringify({
-      id: `WH-LOAD-${id}`,
-      event_version: '1.0',
-      create_time: time,
-      resource_type: 'product',
-      event_type: 'CATALOG.PRODUCT.UPDATED',
-      summary: 'A product was updated',
-      resource: { id: `PROD-LOAD-${i}`, name: 'Load', type: 'DIGITAL' },
-    });
-    const transmissionId = randomUUID();
-    const message = paypalSignedMessage(transmissionId, time, simulator.secrets.paypalWebhookId, body);
-    return {
-      path: '/webhooks/paypal',
-      body,
-      headers: {
-        'content-type': 'application/json',
-        'paypal-transmission-id': transmissionId,
-        'paypal-transmission-time': time,
-        'paypal-transmission-sig': paypalSign(message, simulator.paypalPrivateKeyPem),
-        'paypal-cert-url': simulator.paypal.certUrl,
-        'paypal-auth-algo': 'SHA256withRSA',
-      },
-    };
+  const id = randomUUID().replace(/-/g, '').slice(0, 17).toUpperCase();
+  const body = JSON.stringify({
+    id: `WH-LOAD-${id}`,
+    event_version: '1.0',
+    create_time: time,
+    resource_type: 'product',
+    event_type: 'CATALOG.PRODUCT.UPDATED',
+    summary: 'A product was updated',
+    resource: { id: `PROD-LOAD-${i}`, name: 'Load', type: 'DIGITAL' },
   });
+  const transmissionId = randomUUID();
+  const message = paypalSignedMessage(transmissionId, time, simulator.secrets.paypalWebhookId, body);
+  return {
+    path: '/webhooks/paypal',
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'paypal-transmission-id': transmissionId,
+      'paypal-transmission-time': time,
+      'paypal-transmission-sig': paypalSign(message, simulator.paypalPrivateKeyPem),
+      'paypal-cert-url': simulator.paypal.certUrl,
+      'paypal-auth-algo': 'SHA256withRSA',
+    },
+  };
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -476,14 +478,10 @@ async function main(): Promise<void> {
     const nextArticle = cycle(ARTICLES);
     const nextSection = cycle(sections);
     const nextDonation = cycle(donations);
-    // Enough distinct deliveries for the whole run at up to 4 × the planned rate; beyond that they
-    // repeat, and a repeat is a duplicate delivery, which is answered 200 too.
-    let stripeList: Delivery[] = [];
-    let paypalList: Delivery[] = [];
-    const nextStripe = () => stripeList[nextStripe.i++ % stripeList.length]!;
-    nextStripe.i = 0;
-    const nextPayPal = () => paypalList[nextPayPal.i++ % paypalList.length]!;
-    nextPayPal.i = 0;
+    let stripeSent = 0;
+    let paypalSent = 0;
+    const nextStripe = () => stripeDelivery(stripeSent++, sim.secrets.stripeWebhookSecret);
+    const nextPayPal = () => paypalDelivery(paypalSent++, sim);
     const routes: Route[] = [
       { name: 'GET /', share: 0.2, expect: 200, next: () => ({ path: '/' }) },
       { name: 'GET /section/:slug', share: 0.15, expect: 200, next: () => ({ path: nextSection() }) },
@@ -552,12 +550,6 @@ async function main(): Promise<void> {
     }
     const total = Number(process.env.LOAD_RATE ?? Math.max(50, Math.round(readerRate / 4)));
     const rateOf = (route: Route) => route.rate ?? (route.share ?? 0) * total;
-    const webhookRate = rateOf(routes.find((r) => r.name === 'POST /webhooks/stripe')!);
-    stripeList = stripeDeliveries(
-      Math.ceil(webhookRate * (SECONDS + 2) * 4) + 50,
-      sim.secrets.stripeWebhookSecret,
-    );
-    paypalList = paypalDeliveries(Math.ceil((webhookRate / 2) * (SECONDS + 2) * 4) + 50, sim);
     const warmChecks = await Promise.all(
       routes.map((route) => drive(base, route, Math.max(2, rateOf(route) / 4), 1)),
     );
