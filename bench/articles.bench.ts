@@ -19,12 +19,14 @@ import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { publish, type Figure } from './figures.js';
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const ROUNDS = 2;
 const TARGET_RATIO = 0.7;
 const ARTICLE_SLUG = 'coastal-marsh-returns-after-sea-wall-is-opened';
+const figures: Figure[] = [];
 
 interface Ports {
   hello: number;
@@ -187,6 +189,12 @@ async function measureWorkers(): Promise<void> {
         `${`WEB_CONCURRENCY=${n}`.padEnd(27)} ${rate(n).toFixed(0).padStart(8)} req/s  ${(rate(n) / rate(1)).toFixed(2)} × 1 worker  ` +
           `p99 ≤ ${p99[n]} ms  failures ${failures[n]}`,
       );
+      figures.push({
+        name: `article page, server process, WEB_CONCURRENCY=${n}`,
+        value: rate(n),
+        unit: 'req/s',
+        note: `${(rate(n) / rate(1)).toFixed(2)} × 1 worker, p99 ≤ ${p99[n]} ms, failures ${failures[n]}`,
+      });
     }
     console.log(
       'FIGURE: workers scale with free cores; here autocannon takes one of the two, so 2 workers cannot double 1.',
@@ -259,6 +267,29 @@ async function main(): Promise<void> {
           `p99 ≤ ${p99[name]} ms  failures ${totals[name].failures}`,
       );
     }
+    const judged = new Set<string>(['article', 'consented']);
+    for (const [label, name] of [
+      ['express hello, in turns with the pages', 'hello'],
+      ['article page, no consent cookie', 'article'],
+      ['article page, consent cookie', 'consented'],
+      ['home page', 'home'],
+      ['app /healthz (shared middleware only)', 'healthz'],
+    ] as const) {
+      const ratio = rate(name) / helloRate;
+      figures.push({
+        name: label,
+        value: rate(name),
+        unit: 'req/s',
+        ratio,
+        note: `p99 ≤ ${p99[name]} ms, failures ${totals[name].failures}`,
+        ...(judged.has(name)
+          ? {
+              target: `≥ ${TARGET_RATIO} × hello`,
+              pass: ratio >= TARGET_RATIO && totals[name].failures === 0,
+            }
+          : {}),
+      });
+    }
     let passed = true;
     for (const [label, name] of [
       ['article page without a consent cookie', 'article'],
@@ -276,6 +307,7 @@ async function main(): Promise<void> {
     child.kill('SIGTERM');
   }
   if (process.env.BENCH_WORKERS !== '0') await measureWorkers();
+  publish(figures);
 }
 
 if (process.argv.includes('--serve')) {

@@ -11,6 +11,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import autocannon from 'autocannon';
 import type { SimulatorSecrets } from '../src/payments/index.js';
+import { publish } from './figures.js';
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -172,6 +173,35 @@ async function main(): Promise<void> {
     console.log(
       `${appShare < TARGET_P99_MS ? 'PASS' : 'FAIL'}: p99 at ${steadyRate}/s excluding provider time ${appShare.toFixed(1)} ms (target < ${TARGET_P99_MS} ms)`,
     );
+    const unexpected = others(saturated) + others(steady) + saturated.errors + steady.errors;
+    publish([
+      {
+        name: 'POST /donate → 303, flat out',
+        value: saturated.requests.total / DURATION_SECONDS,
+        unit: 'req/s',
+        note: `p50 ${saturated.latency.p50} ms, p99 ${saturated.latency.p99} ms`,
+      },
+      {
+        name: `POST /donate p99 at ${steadyRate}/s (half flat out)`,
+        value: steady.latency.p99,
+        unit: 'ms',
+        note: `p50 ${steady.latency.p50} ms, provider's own p99 ${ready.providerP99Ms.toFixed(1)} ms`,
+      },
+      {
+        name: `POST /donate p99 at ${steadyRate}/s excluding provider time`,
+        value: appShare,
+        unit: 'ms',
+        target: `< ${TARGET_P99_MS} ms`,
+        pass: appShare < TARGET_P99_MS,
+      },
+      {
+        name: 'POST /donate answers other than 303, connection errors',
+        value: unexpected,
+        unit: 'errors',
+        target: '0',
+        pass: unexpected === 0,
+      },
+    ]);
   } finally {
     child.kill('SIGTERM');
     simulator.child.kill('SIGTERM');

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MongoClient } from 'mongodb';
+import { publish, type Figure } from './figures.js';
 
 const WINDOW_MS = 1000;
 const ROUNDS = 4;
@@ -126,6 +127,7 @@ async function main(): Promise<void> {
   const client = await MongoClient.connect(uri);
   const db = client.db('bench');
   const rows: [string, string, string, string, boolean | undefined][] = [];
+  const figures: Figure[] = [];
   const fmt = (r: number): string => `${Math.round(r).toLocaleString('en')}/s`;
   try {
     const admin = db.admin();
@@ -208,6 +210,41 @@ async function main(): Promise<void> {
       '< 1000 ms',
       best.groupMs < 1000,
     ]);
+    const ofPing = (rate: number) => `${(rate / best.ping).toFixed(2)} × ping`;
+    figures.push(
+      { name: 'driver ping round trips', value: best.ping, unit: 'ops/s' },
+      {
+        name: 'sequential insertOne (acknowledged)',
+        value: best.insert,
+        unit: 'ops/s',
+        target: '≥ 0.60 × ping',
+        pass: best.insert >= 0.6 * best.ping,
+        note: ofPing(best.insert),
+      },
+      {
+        name: `findOne by indexed field, ${DOCS / 1000}k docs`,
+        value: best.find,
+        unit: 'ops/s',
+        target: '≥ 0.60 × ping',
+        pass: best.find >= 0.6 * best.ping,
+        note: ofPing(best.find),
+      },
+      {
+        name: `${INSERTERS} concurrent inserters (${CLIENT_THREADS} clients)`,
+        value: best.concurrent,
+        unit: 'ops/s',
+        target: '≥ 2 × sequential insert',
+        pass: best.concurrent >= 2 * best.insert,
+        note: `${(best.concurrent / best.insert).toFixed(2)} × sequential`,
+      },
+      {
+        name: `$group over ${DOCS / 1000}k docs`,
+        value: best.groupMs,
+        unit: 'ms',
+        target: '< 1000 ms',
+        pass: best.groupMs < 1000,
+      },
+    );
   } finally {
     await client.close();
     child.kill('SIGTERM');
@@ -219,8 +256,10 @@ async function main(): Promise<void> {
   console.log(line(['measurement', 'rate', 'ratio to ping', 'target', 'result']));
   for (const [name, value, ratio, target, pass] of rows)
     console.log(line([name, value, ratio, target, pass === undefined ? '' : pass ? 'PASS' : 'FAIL']));
+  publish(figures);
 }
 
 main().catch((err: unknown) => {
   console.error(err);
+  process.exitCode = 1;
 });

@@ -23,6 +23,7 @@ import { MongoClient, ObjectId, type Document } from 'mongodb';
 import { divideRoundHalfUp } from '../src/payments/money.js';
 import { mrrMovements, type SubscriptionSnapshot } from '../src/supporters/ledger-rules.js';
 import { dayIn, mrrRollupIncrement, rollupIncrement } from '../src/supporters/ledger.js';
+import { publish, type Figure } from './figures.js';
 
 const PAYMENTS = Number(process.env.BENCH_PAYMENTS ?? 1_000_000);
 const REPORT_REQUESTS = Number(process.env.BENCH_REQUESTS ?? 60);
@@ -692,6 +693,7 @@ async function main(): Promise<void> {
     console.log(`app idle: RSS ${memoryOf(pid).rssMb.toFixed(0)} MB`);
 
     let passed = true;
+    const figures: Figure[] = [];
     const periods = [
       ['report, one month (by day)', 'from=2026-11-01&to=2026-11-30&tz=UTC&granularity=day', true],
       [
@@ -705,6 +707,13 @@ async function main(): Promise<void> {
       const r = await timeReport(base, cookie, query);
       const ok = r.p99 < TARGET_P99_MS;
       if (judged) passed &&= ok;
+      figures.push({
+        name: `${label}: p99`,
+        value: r.p99,
+        unit: 'ms',
+        note: `p50 ${r.p50.toFixed(0)} ms, ${REPORT_REQUESTS} sequential`,
+        ...(judged ? { target: `< ${TARGET_P99_MS} ms`, pass: ok } : {}),
+      });
       console.log(
         `${label.padEnd(32)} p50 ${r.p50.toFixed(0).padStart(4)} ms  p99 ${r.p99.toFixed(0).padStart(4)} ms  max ${r.max.toFixed(0)} ms  (${REPORT_REQUESTS} sequential, ${(r.bytes / 1024).toFixed(0)} kB)  ${ok ? 'PASS' : 'FAIL'}${judged ? '' : ' (for information)'}`,
       );
@@ -717,6 +726,24 @@ async function main(): Promise<void> {
     const rate = csv.rows / (csv.ms / 1000);
     const csvOk = rate >= TARGET_ROWS_PER_S && peak.hwmMb < TARGET_RSS_MB;
     passed &&= csvOk;
+    figures.push(
+      {
+        name: 'CSV export, three years',
+        value: rate,
+        unit: 'rows/s',
+        target: `≥ ${TARGET_ROWS_PER_S.toLocaleString('en')} rows/s`,
+        pass: rate >= TARGET_ROWS_PER_S,
+        note: `${csv.rows.toLocaleString('en')} rows`,
+      },
+      {
+        name: 'CSV export: app peak RSS',
+        value: peak.hwmMb,
+        unit: 'MB',
+        target: `< ${TARGET_RSS_MB} MB`,
+        pass: peak.hwmMb < TARGET_RSS_MB,
+        note: reset ? `${idle.rssMb.toFixed(0)} MB before` : 'peak since start: clear_refs refused',
+      },
+    );
     console.log(
       `CSV export, three years: ${csv.rows.toLocaleString('en')} rows, ${(csv.bytes / 1e6).toFixed(0)} MB in ${(csv.ms / 1000).toFixed(1)} s = ${rate.toFixed(0)} rows/s; ` +
         `app RSS ${idle.rssMb.toFixed(0)} MB before, peak ${peak.hwmMb.toFixed(0)} MB during${reset ? '' : ' (peak since start: clear_refs refused)'} (+${(peak.hwmMb - idle.rssMb).toFixed(0)} MB)  ${csvOk ? 'PASS' : 'FAIL'}`,
@@ -736,6 +763,22 @@ async function main(): Promise<void> {
       passed = false;
       console.log('FAIL: the fixture is not what the ledger would have written');
     }
+    figures.push(
+      {
+        name: 'nightly re-derivation',
+        value: Number(check.ms) / 1000,
+        unit: 's',
+        note: `${Number(check.entries).toLocaleString('en')} entries`,
+      },
+      {
+        name: 'nightly re-derivation: drifted buckets',
+        value: Number(check.drifted),
+        unit: 'buckets',
+        target: '0',
+        pass: Number(check.drifted) === 0,
+      },
+    );
+    publish(figures);
     console.log(`${passed ? 'PASS' : 'FAIL'}: finance reports over a million payments`);
     if (!passed) process.exitCode = 1;
   } finally {

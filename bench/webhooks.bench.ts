@@ -19,12 +19,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import Stripe from 'stripe';
+import { publish, type Figure } from './figures.js';
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
 const PAYMENT_SHARE = Number(process.env.BENCH_PAYMENT_SHARE ?? 0.2);
 const TARGET_RATE = 1000;
 const TARGET_P99_MS = 50;
+/** Deliveries/s with payments into the ledger before the ledger's rework (low end of 311–376). */
+const LEDGER_TARGET_RATE = 311;
 
 interface Ready {
   port: number;
@@ -205,6 +208,11 @@ async function main(): Promise<void> {
     const ok = report('verified + stored', a, DURATION_SECONDS);
     const b = await fire(url, mixed, { duration: DURATION_SECONDS });
     report(`with ${Math.round(PAYMENT_SHARE * 100)}% payments into the ledger`, b, DURATION_SECONDS, false);
+    const ledgerRate = b.requests.total / DURATION_SECONDS;
+    console.log(
+      `${ledgerRate >= LEDGER_TARGET_RATE ? 'PASS' : 'FAIL'}: with payments into the ledger at ${ledgerRate.toFixed(0)} deliveries/s ` +
+        `(target ≥ ${LEDGER_TARGET_RATE}/s, the rate before the ledger's rework)`,
+    );
 
     const counts = await new Promise<Counts>((resolve) => {
       child.once('message', (m) => resolve(m as Counts));
@@ -216,6 +224,47 @@ async function main(): Promise<void> {
         `${counts.donations} donations; about ${sent} distinct deliveries sent`,
     );
     console.log(`${ok ? 'PASS' : 'FAIL'}: webhook deliveries verified and stored`);
+    const failures = (r: autocannon.Result) => r.non2xx + r.errors + r.timeouts;
+    const figures: Figure[] = [
+      {
+        name: 'app floor, GET /healthz',
+        value: floor.requests.total / 2,
+        unit: 'req/s',
+        note: `${CONNECTIONS} connections`,
+      },
+      {
+        name: 'deliveries verified + stored',
+        value: a.requests.total / DURATION_SECONDS,
+        unit: 'deliveries/s',
+        target: `≥ ${TARGET_RATE}/s`,
+        pass: a.requests.total / DURATION_SECONDS >= TARGET_RATE,
+      },
+      {
+        name: 'deliveries verified + stored: p99',
+        value: a.latency.p99,
+        unit: 'ms',
+        target: `< ${TARGET_P99_MS} ms`,
+        pass: a.latency.p99 < TARGET_P99_MS,
+        note: `p50 ${a.latency.p50} ms`,
+      },
+      {
+        name: 'deliveries verified + stored: failures',
+        value: failures(a),
+        unit: 'errors',
+        target: '0',
+        pass: failures(a) === 0,
+      },
+      {
+        name: `deliveries with ${Math.round(PAYMENT_SHARE * 100)}% payments into the ledger`,
+        value: b.requests.total / DURATION_SECONDS,
+        unit: 'deliveries/s',
+        // The ledger's rework must be no slower than the 311–376/s measured before it.
+        target: `≥ ${LEDGER_TARGET_RATE}/s`,
+        pass: b.requests.total / DURATION_SECONDS >= LEDGER_TARGET_RATE && failures(b) === 0,
+        note: `p50 ${b.latency.p50} ms, p99 ${b.latency.p99} ms, failures ${failures(b)}`,
+      },
+    ];
+    publish(figures);
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(null)));
