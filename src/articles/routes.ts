@@ -191,7 +191,7 @@ export function createArticleRoutes(deps: ArticleRoutesDeps): Router {
           next: found.next ? presentListed(found.next, formatDate) : null,
           related: found.related.map((r) => presentListed(r, formatDate)),
           share: shareLinks(url, article.title),
-          donationPanel: buildDonationPanel(config),
+          donationPanel: buildDonationPanel(config, { articleSlug: article.slug }),
         },
       };
     });

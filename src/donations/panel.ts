@@ -1,7 +1,7 @@
 import type { AppConfig, Plan, ProviderId } from '../config.js';
 import { providersForPlan } from '../payments/descriptors.js';
 import { formatMoney, parseDecimalToMinor, toMajorUnitsString } from '../payments/money.js';
-import { amountBounds, OTHER_AMOUNT, presetAmounts } from './plans.js';
+import { amountBounds, articleSlugOf, OTHER_AMOUNT, presetAmounts } from './plans.js';
 
 export interface DonationPanelValues {
   plan?: string;
@@ -9,6 +9,8 @@ export interface DonationPanelValues {
   amount?: string;
   otherAmount?: string;
   currency?: string;
+  /** The article whose panel a refused form came from (kept for attribution). */
+  article?: string;
 }
 
 export interface DonationPanelProvider {
@@ -73,6 +75,8 @@ export interface DonationPanel {
   /** The error belongs to no plan shown (rate limit, honeypot, unknown plan): show it above them. */
   errorAbovePlans: boolean;
   values?: DonationPanelValues;
+  /** The article the panel stands under: each form names it, so the payment is attributed to it. */
+  articleSlug?: string;
 }
 
 const cadences: Record<Plan['interval'], string> = { once: 'once', month: 'each month' };
@@ -134,7 +138,7 @@ function selection(
 /** The context of views/partials/donation-panel.njk, for every page that shows the panel. */
 export function buildDonationPanel(
   config: AppConfig,
-  options: { error?: string; values?: DonationPanelValues } = {},
+  options: { error?: string; values?: DonationPanelValues; articleSlug?: string } = {},
 ): DonationPanel {
   const locale = config.site.locale;
   const order = providerOrder(config);
@@ -192,8 +196,10 @@ export function buildDonationPanel(
     })
     .filter((plan) => plan.providers.length > 0);
   const error = options.error;
+  const articleSlug = articleSlugOf(options.articleSlug ?? options.values?.article);
   return {
     plans,
+    ...(articleSlug ? { articleSlug } : {}),
     ...(error ? { error } : {}),
     errorAbovePlans: !!error && !plans.some((p) => p.display.error),
     ...(options.values ? { values: options.values } : {}),

@@ -84,8 +84,7 @@ export function resolveDonation(config: AppConfig, body: unknown): DonationChoic
     if (!check.success) throw new DonationInputError('Please check your email address.', values);
     email = check.data.toLowerCase();
   }
-  const articleSlug =
-    form.article && /^[a-z0-9][a-z0-9-]{0,119}$/.test(form.article) ? form.article : undefined;
+  const articleSlug = articleSlugOf(form.article);
   return {
     plan,
     provider: provider.id,
@@ -177,4 +176,9 @@ export function amountForPlan(
     );
   }
   return amountMinor;
+}
+
+/** An article slug as the panel sends it, or undefined for anything else (attribution is optional). */
+export function articleSlugOf(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[a-z0-9][a-z0-9-]{0,119}$/.test(value) ? value : undefined;
 }

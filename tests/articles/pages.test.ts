@@ -64,6 +64,16 @@ describe('reader pages', () => {
   });
 
   describe('article page', () => {
+    it('names the article in every form of its donation panel, so a gift from it is attributed to it', async () => {
+      const page = await request(runtime.app).get(`/articles/${ARTICLE}`).expect(200);
+      const forms = page.text.match(/<form class="plan"[\s\S]*?<\/form>/g) ?? [];
+      assert.ok(forms.length >= 2, 'one form per plan');
+      for (const form of forms)
+        assert.ok(form.includes(`<input type="hidden" name="article" value="${ARTICLE}">`));
+      const support = await request(runtime.app).get('/support').expect(200);
+      assert.doesNotMatch(support.text, /name="article"/, 'the support page is no article');
+    });
+
     it('shows the section, dateline, byline, body, teaser and related links', async () => {
       const res = await request(runtime.app).get(`/articles/${ARTICLE}`).expect(200);
       assert.match(

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Checkout } from '../helpers/ledger.js';
-import { Donation, Subscription, Supporter } from '../helpers/ledger.js';
+import { Donation, LedgerEntry, Subscription, Supporter } from '../helpers/ledger.js';
 import { cancelLink, getPage, submitHostedPage } from '../helpers/hosted-pages.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { readOutbox } from '../helpers/outbox.js';
@@ -62,6 +62,39 @@ describe('one-off contribution by card (Stripe Checkout)', () => {
     assert.match(donations[0]!.providerPaymentId, /^pi_/);
     const supporter = await Supporter.findOne({ email: 'ada@example.com' }).lean();
     assert.deepEqual(supporter?.totals, { USD: 500 });
+  });
+
+  test('carries the article whose panel the reader gave from through the checkout into the ledger and the report', async () => {
+    const article = 'coastal-marsh-returns-after-sea-wall-is-opened';
+    const start = await donate({
+      plan: 'contributor',
+      provider: 'stripe',
+      currency: 'USD',
+      amount: '',
+      article,
+    });
+    assert.equal(start.status, 303);
+    const paid = await submitHostedPage(start.location!, {
+      email: 'from.article@example.com',
+      cardNumber: '4242 4242 4242 4242',
+    });
+    assert.equal((await followReturn(paid.location)).status, 200);
+    await server.runtime.payments.simulator!.idle();
+    const donation = await Donation.findOne({ provider: 'stripe', articleSlug: article }).lean();
+    assert.ok(donation, 'the payment names its article');
+    const entry = await LedgerEntry.findOne({ donationId: donation._id, type: 'payment' }).lean();
+    assert.equal(entry?.articleSlug, article);
+    await server.runtime.runJobsOnce();
+    const today = new Date().toISOString().slice(0, 10);
+    const report = await server.runtime.reports.service.report({
+      from: today,
+      to: today,
+      zone: 'UTC',
+      granularity: 'day',
+    });
+    const attributed = report.attribution.find((a) => a.articleSlug === article);
+    assert.equal(attributed?.payments, 1);
+    assert.deepEqual(attributed?.byCurrency, [{ currency: 'USD', payments: 1, grossMinor: 500 }]);
   });
 
   test('records the payment once when the webhook arrives before the reader returns', async () => {
