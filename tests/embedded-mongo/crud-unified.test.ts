@@ -110,10 +110,6 @@ export const SKIPPED: Record<string, string> = {
     NEEDS_FAIL_POINT,
   'estimatedDocumentCount.json / estimatedDocumentCount errors correctly on 4.9.0 or greater--socket error':
     NEEDS_FAIL_POINT,
-  'deleteMany-comment.json / deleteMany with string comment': COPY_OMITS_DRIVER_FIELD,
-  'deleteMany-comment.json / deleteMany with document comment': COPY_OMITS_DRIVER_FIELD,
-  'deleteOne-comment.json / deleteOne with string comment': COPY_OMITS_DRIVER_FIELD,
-  'deleteOne-comment.json / deleteOne with document comment': COPY_OMITS_DRIVER_FIELD,
   'deleteMany-let.json / DeleteMany with let option': COPY_OMITS_DRIVER_FIELD,
   'deleteOne-let.json / DeleteOne with let option': COPY_OMITS_DRIVER_FIELD,
   'updateMany-comment.json / UpdateMany with string comment': COPY_OMITS_DRIVER_FIELD,
