@@ -242,6 +242,7 @@ export class CommandRouter {
     const name = this.collName(cmd, 'find');
     const ns = `${db}.${name}`;
     const coll = this.catalog.get(db, name);
+    checkHint(coll, cmd.hint);
     const filter = asDoc(cmd.filter, 'filter');
     const limit = Math.abs(num(cmd.limit));
     const skip = num(cmd.skip);
@@ -326,6 +327,7 @@ export class CommandRouter {
     } else if (typeof cmd.aggregate === 'string') {
       ns = `${db}.${cmd.aggregate}`;
       const { coll, view } = this.source(db, cmd.aggregate);
+      if (!view) checkHint(coll, cmd.hint);
       input = [];
       if (view) {
         if (coll) input = [...coll.docs.values()];
@@ -498,6 +500,7 @@ export class CommandRouter {
 
   private count(db: string, cmd: Doc): Doc {
     const { coll, view } = this.source(db, this.collName(cmd, 'count'));
+    if (!view) checkHint(coll, cmd.hint);
     const query = asDoc(cmd.query, 'query');
     let n: number;
     if (view) {
@@ -609,6 +612,7 @@ export class CommandRouter {
         if (multi && !Array.isArray(u) && !isOperatorUpdate(u))
           throw new MongoCommandError(9, 'multi update is not supported for replacement-style update');
         const coll = this.catalog.get(db, name);
+        checkHint(coll, st.hint);
         const matches = coll ? findMatching(coll, q, multi ? 0 : 1, variables) : [];
         if (matches.length === 0) {
           if (st.upsert === true) {
@@ -654,6 +658,7 @@ export class CommandRouter {
       const st = deletes[i] as Doc;
       try {
         if (!coll) continue;
+        checkHint(coll, st.hint);
         const q = asDoc(st.q, 'q') ?? {};
         const one = num(st.limit) === 1;
         const matches = findMatching(coll, q, one ? 1 : 0, variables);
@@ -681,6 +686,7 @@ export class CommandRouter {
     this.writable(db, name);
     const variables = letOf(cmd);
     const coll = this.catalog.get(db, name);
+    checkHint(coll, cmd.hint);
     let doc: Doc | undefined;
     if (coll) {
       doc =
@@ -949,6 +955,19 @@ export function isView(coll: Collection): boolean {
 }
 
 /** The `let` variables of a command. */
+/**
+ * mongod's planner refuses a hint that names no index of the collection (code 2, BadValue):
+ * an index name, or a key pattern equal to an index's. `$natural` and an empty hint name no
+ * index and are accepted. A collection that does not exist (or a view) is not checked.
+ */
+function checkHint(coll: Collection | undefined, hint: unknown): void {
+  if (hint === undefined || hint === null || !coll || isView(coll)) return;
+  if (typeof hint !== 'string' && !isPlainObject(hint)) return;
+  if (isPlainObject(hint) && (Object.keys(hint).length === 0 || '$natural' in hint)) return;
+  if (!coll.findIndex(hint))
+    throw new MongoCommandError(2, 'hint provided does not correspond to an existing index');
+}
+
 function letOf(cmd: Doc): Doc | undefined {
   if (cmd.let === undefined) return undefined;
   if (!isPlainObject(cmd.let)) throw new MongoCommandError(14, "'let' must be an object");

@@ -423,6 +423,45 @@ describe('let variables', () => {
   });
 });
 
+describe('hint', () => {
+  const noIndex = serverError(2, /hint provided does not correspond to an existing index/);
+
+  it('refuses a hint that names no index on find, count, aggregate, update, delete and findAndModify, changing nothing', async () => {
+    const c = coll('hint_unknown');
+    await c.insertMany([
+      { _id: 1, x: 1 },
+      { _id: 2, x: 2 },
+    ]);
+    await c.createIndex({ x: 1 });
+    await assert.rejects(c.find({}, { hint: 'nope_1' }).toArray(), noIndex);
+    await assert.rejects(c.find({}, { hint: { y: 1 } }).toArray(), noIndex);
+    await assert.rejects(c.countDocuments({}, { hint: 'nope_1' }), noIndex);
+    await assert.rejects(c.aggregate([{ $match: {} }], { hint: { x: -1 } }).toArray(), noIndex);
+    await assert.rejects(c.updateOne({ _id: 1 }, { $set: { z: 1 } }, { hint: 'nope_1' }), noIndex);
+    await assert.rejects(c.deleteOne({ _id: 1 }, { hint: { y: 1 } }), noIndex);
+    await assert.rejects(c.findOneAndUpdate({ _id: 1 }, { $set: { z: 1 } }, { hint: { nope: 1 } }), noIndex);
+    assert.deepEqual(await c.find({}, byId).toArray(), [
+      { _id: 1, x: 1 },
+      { _id: 2, x: 2 },
+    ]);
+  });
+
+  it("accepts an index's name, its key pattern, or $natural", async () => {
+    const c = coll('hint_known');
+    await c.insertMany([
+      { _id: 1, x: 1 },
+      { _id: 2, x: 2 },
+    ]);
+    await c.createIndex({ x: 1 });
+    assert.deepEqual(await c.find({ x: 2 }, { hint: 'x_1' }).toArray(), [{ _id: 2, x: 2 }]);
+    assert.deepEqual(await c.find({ x: 2 }, { hint: { x: 1 } }).toArray(), [{ _id: 2, x: 2 }]);
+    assert.equal((await c.find({}, { hint: { $natural: 1 } }).toArray()).length, 2);
+    assert.equal((await c.updateOne({ _id: 1 }, { $set: { z: 1 } }, { hint: { _id: 1 } })).modifiedCount, 1);
+    assert.equal((await c.deleteOne({ _id: 2 }, { hint: '_id_' })).deletedCount, 1);
+    assert.equal(await c.countDocuments({}, { hint: 'x_1' }), 1);
+  });
+});
+
 if (!againstRealServer) {
   describe('advertised server version', () => {
     it('is 7.0 everywhere: buildInfo, hello maxWireVersion, and no 8.0-only commands', async () => {
