@@ -231,18 +231,24 @@ export function createLedger(deps: LedgerDeps): Ledger {
     });
   }
 
-  /** The new-supporter count leaves a payment that turned out not to be the first: net zero there. */
+  /**
+   * The new-supporter count leaves a payment that turned out not to be the first: net zero there.
+   * Its bucket is read from the payment itself, not from its ledger entry: that entry is written
+   * last, so it may not exist yet (the payment is being settled by another process right now, or
+   * its process died before writing it), and the count must move all the same.
+   */
   async function moveNewSupporterCountFrom(supporterId: string, previousKey: string): Promise<void> {
-    const previous = await repo.findEntry(previousKey);
+    const [, provider, ...rest] = previousKey.split(':');
+    const previous = provider ? await repo.findDonation(provider as ProviderId, rest.join(':')) : null;
     if (!previous) return;
     // Counted (if its own count never landed) and taken back, each once by mark.
-    await incrementEverywhere(previous.occurredAt, previous, [`new:${supporterId}:${previous.key}`], {
+    await incrementEverywhere(previous.occurredAt, previous, [`new:${supporterId}:${previousKey}`], {
       newSupporters: 1,
     });
-    await incrementEverywhere(previous.occurredAt, previous, [`unnew:${supporterId}:${previous.key}`], {
+    await incrementEverywhere(previous.occurredAt, previous, [`unnew:${supporterId}:${previousKey}`], {
       newSupporters: -1,
     });
-    await repo.setEntry(previous.key, { newSupporter: false });
+    await repo.setEntry(previousKey, { newSupporter: false });
   }
 
   /**
@@ -274,17 +280,18 @@ export function createLedger(deps: LedgerDeps): Ledger {
       amountMinor: movement.amountMinor,
       feeMinor: movement.feeMinor,
     });
-    // Usually one write per zone: the movement and, for a supporter's first payment, the count.
-    const applied = await incrementEverywhere(
-      movement.at,
-      bucket,
-      claim.isFirst ? [movement.key, newMark] : [movement.key],
-      claim.isFirst ? { ...increment, newSupporters: 1 } : increment,
+    // Usually one write per zone: the movement and, for a supporter's first payment, the count,
+    // each once by its own mark. The movement may have been counted before its supporter was
+    // known; the count may have been moved away already by an earlier payment that arrived
+    // meanwhile (it counts and takes back this one's count, by the same mark).
+    await Promise.all(
+      bucketsOf(movement.at, bucket).map((b) =>
+        repo.incrementRollupParts(b, [
+          { mark: movement.key, inc: increment },
+          ...(claim.isFirst ? [{ mark: newMark, inc: { newSupporters: 1 } }] : []),
+        ]),
+      ),
     );
-    // The movement was counted before its supporter was known: the count goes on its own.
-    if (claim.isFirst && applied.some((a) => a === 'already')) {
-      await incrementEverywhere(movement.at, bucket, [newMark], { newSupporters: 1 });
-    }
     if (supporterId && claim.previousKey && claim.previousKey !== movement.key) {
       await moveNewSupporterCountFrom(supporterId, claim.previousKey);
     }
@@ -312,6 +319,12 @@ export function createLedger(deps: LedgerDeps): Ledger {
         ...(claim.isFirst ? { newSupporter: true } : {}),
       },
     );
+    // An earlier payment may have taken the first place while this one was being settled, and
+    // found no entry to unmark yet: the entry is marked by what the supporter says now.
+    if (claim.isFirst && supporterId) {
+      const first = (await repo.findSupporter(supporterId))?.firstPayment;
+      if (first && first.key !== movement.key) await repo.setEntry(movement.key, { newSupporter: false });
+    }
     return !!supporterId && isPayment;
   }
 

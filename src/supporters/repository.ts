@@ -822,6 +822,36 @@ export function createLedgerRepository(connection: Connection) {
       return 'already';
     },
 
+    /**
+     * Several marked increments of one bucket, each applied at most once by its own mark: in one
+     * atomic update while none of the marks is there yet (the usual case), else part by part. A
+     * rider that travelled with another change is never counted again because that change had not
+     * landed yet (a new-supporter count that a later claim already moved away, say).
+     */
+    async incrementRollupParts(
+      bucket: RollupBucket,
+      parts: Array<{ mark: string; inc: Record<string, number> }>,
+    ): Promise<Array<'applied' | 'already'>> {
+      if (parts.length === 1) return [await this.incrementRollupOnce(bucket, [parts[0]!.mark], parts[0]!.inc)];
+      await indexes();
+      const marks = parts.map((p) => p.mark);
+      const changes: Record<string, number> = {};
+      for (const part of parts)
+        for (const [field, by] of Object.entries(part.inc)) if (by !== 0) changes[field] = (changes[field] ?? 0) + by;
+      const filter = { ...bucket, marks: { $nin: marks } };
+      const update = upd({ $inc: changes, $push: { marks: { $each: marks } } });
+      try {
+        const result = await raw.rollups.updateOne(filter, update, { upsert: true });
+        if (result.modifiedCount === 1 || result.upsertedCount === 1) return parts.map(() => 'applied');
+      } catch (err) {
+        // The bucket exists and holds one of the marks (or another process created it meanwhile).
+        if (!isDuplicateKey(err)) throw err;
+      }
+      const out: Array<'applied' | 'already'> = [];
+      for (const part of parts) out.push(await this.incrementRollupOnce(bucket, [part.mark], part.inc));
+      return out;
+    },
+
     // ----- reporting reads (reports and the nightly check read the ledger through these) --------
 
     /** Rollup rows of a zone for days from..to (inclusive, YYYY-MM-DD), without their marks. */

@@ -1,0 +1,526 @@
+/**
+ * Ten thousand signed webhook deliveries from Stripe and PayPal (payments, renewals, refunds,
+ * disputes, subscriptions; 30 % duplicates and re-sends under new event ids; shuffled) across two
+ * app processes that share one store over the wire. Midway the store is killed with SIGKILL and
+ * started again on its data directory, and later one app process is killed with SIGKILL while it
+ * is working on events. Deliveries that fail are delivered again, as providers do. The end state
+ * must be exactly the ledger the test computes from what it sent (./ledger/model.ts).
+ *
+ * RELIABILITY_SEED repeats a run's scenario; RELIABILITY_DELIVERIES changes its size.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import mongoose from 'mongoose';
+import { newSimulatorSecrets } from '../../src/payments/index.js';
+import { createReportsService, type CurrencyReport, type Report } from '../../src/reports/service.js';
+import { startPaymentSimulator, type PaymentSimulator } from '../../src/simulator/index.js';
+import {
+  paypalSign,
+  paypalSignedMessage,
+  processSigningKey,
+  stripeSignatureHeader,
+} from '../../src/simulator/signing.js';
+import { createLedgerRepository } from '../../src/supporters/repository.js';
+import { testConfig } from '../helpers/runtime.js';
+import { createSigners, deliverAll, type DeliveryStats } from './ledger/deliver.js';
+import { expectedLedger, moneyFields, rollupKey, type ExpectedLedger, type RollupFigures } from './ledger/model.js';
+import { freePort, startAppProcess, startStoreProcess, type AppProcess, type StoreProcess } from './ledger/processes.js';
+import { provisionPayPal } from './ledger/provision.js';
+import { dayIn, deliveryPlan, planScenario, type Delivery, type Scenario } from './ledger/scenario.js';
+
+const DELIVERIES = Number(process.env.RELIABILITY_DELIVERIES ?? 10_000);
+const SEED = Number(process.env.RELIABILITY_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const CONCURRENCY = 24;
+
+const config = testConfig();
+const zones = config.reports.timeZones;
+const dbName = `readerfund_reliability_${SEED}`;
+
+let simulator: PaymentSimulator;
+let store: StoreProcess;
+let apps: AppProcess[] = [];
+let connection: mongoose.Connection;
+let scenario: Scenario;
+let deliveries: Delivery[];
+let stats: DeliveryStats;
+let expected: ExpectedLedger;
+const dirs: string[] = [];
+const faults = {
+  store: { killedAt: 0, backAt: 0 },
+  app: { killedAt: 0, backAt: 0, pid: 0, inFlight: 0, leftProcessing: 0 },
+  drain: { seconds: 0, sweeps: 0, swept: 0, settled: 0 },
+  runSeconds: 0,
+};
+
+const runStarted = Date.now();
+/** Progress on the console, so a slow CI run shows where it is. */
+const note = (what: string) => console.log(`[${((Date.now() - runStarted) / 1000).toFixed(1)} s] ${what}`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const db = () => connection.db!;
+
+/** Differences found, as lines; the assertion shows the first few and how many there are. */
+function noDifferences(what: string, differences: string[]): void {
+  assert.equal(
+    differences.length,
+    0,
+    `${what}: ${differences.length} differences, first ${Math.min(10, differences.length)}:\n${differences.slice(0, 10).join('\n')}`,
+  );
+}
+
+before(
+  async () => {
+    const now = new Date();
+    console.log(`reliability run: seed ${SEED}, ${DELIVERIES} deliveries, zones ${zones.join(', ')}`);
+    const dbPath = mkdtempSync(path.join(os.tmpdir(), 'readerfund-reliability-db-'));
+    const outbox = mkdtempSync(path.join(os.tmpdir(), 'readerfund-reliability-outbox-'));
+    dirs.push(dbPath, outbox);
+
+    // One provider for every process, as in production: the simulator runs here, and the app
+    // processes' adapters are pointed at it with the secrets it signs with.
+    const secrets = newSimulatorSecrets();
+    simulator = await startPaymentSimulator({
+      stripeWebhookSecret: secrets.stripeWebhookSecret,
+      paypalWebhookId: secrets.paypalWebhookId,
+    });
+    const storePort = await freePort();
+    store = await startStoreProcess(storePort, dbPath);
+    const appEnv = {
+      RELIABILITY_STORE_URI: store.uri,
+      RELIABILITY_DB_NAME: dbName,
+      RELIABILITY_OUTBOX: outbox,
+      SIMULATOR_ENDPOINTS: JSON.stringify({ stripe: simulator.stripe, paypal: simulator.paypal, secrets }),
+    };
+    apps = await Promise.all([startAppProcess(appEnv), startAppProcess(appEnv)]);
+    connection = await mongoose.createConnection(`${store.uri}/${dbName}`).asPromise();
+
+    scenario = planScenario({ seed: SEED, zones, now, deliveries: DELIVERIES });
+    const ids = await provisionPayPal(simulator.paypal.baseUrl, scenario.paypalPlans, scenario.payments);
+    const events = scenario.events(ids);
+    deliveries = deliveryPlan(events, DELIVERIES, SEED);
+    expected = expectedLedger(scenario, zones, now);
+
+    const key = await processSigningKey();
+    const signers = createSigners({
+      stripeSecret: secrets.stripeWebhookSecret,
+      stripeSignature: (payload, secret) => stripeSignatureHeader(payload, secret),
+      paypal: {
+        webhookId: secrets.paypalWebhookId,
+        certUrl: simulator.paypal.certUrl,
+        privateKeyPem: key.privateKeyPem,
+        message: paypalSignedMessage,
+        sign: paypalSign,
+      },
+    });
+
+    // The store dies a third of the way in and comes back on the same data directory; later an
+    // app process dies while it has deliveries in hand and a fresh one takes its place.
+    const pending: Array<Promise<void>> = [];
+    const killStore = async () => {
+      faults.store.killedAt = Date.now();
+      note('killing the store with SIGKILL');
+      await store.kill();
+      await sleep(1_500);
+      store = await startStoreProcess(storePort, dbPath);
+      faults.store.backAt = Date.now();
+      note('the store is back on its data directory');
+    };
+    const killApp = async () => {
+      const victim = apps[1]!;
+      // Mid-event: while it holds several deliveries that are being applied.
+      for (let waited = 0; victim.inFlight < 4 && waited < 5_000; waited += 5) await sleep(5);
+      faults.app.inFlight = victim.inFlight;
+      faults.app.pid = victim.pid;
+      faults.app.killedAt = Date.now();
+      note(`killing app process ${victim.pid} with SIGKILL, ${victim.inFlight} deliveries in hand`);
+      await victim.kill();
+      faults.app.leftProcessing = await db()
+        .collection('webhookevents')
+        .countDocuments({ status: 'processing', lockedBy: { $regex: `:${victim.pid}:` } });
+      await sleep(1_000);
+      apps[1] = await startAppProcess(appEnv);
+      faults.app.backAt = Date.now();
+      note('a new app process took its place');
+    };
+    const storeAt = Math.floor(DELIVERIES * 0.3);
+    const appAt = Math.floor(DELIVERIES * 0.6);
+    note(`${events.length} distinct events, ${deliveries.length} deliveries; sending`);
+    const started = Date.now();
+    stats = await deliverAll(deliveries, {
+      targets: () => apps,
+      signers,
+      concurrency: CONCURRENCY,
+      onProgress: (n) => {
+        if (n === storeAt) pending.push(killStore());
+        if (n === appAt) pending.push(killApp());
+      },
+    });
+    note('every delivery answered 2xx');
+    await Promise.all(pending);
+    faults.runSeconds = (Date.now() - started) / 1000;
+
+    // Every delivery got its 2xx. What a dead process or a dropped store left half done is taken
+    // over by the sweep once its lease runs out; run it as the timers would until nothing is left.
+    const drainStarted = Date.now();
+    const events$ = db().collection('webhookevents');
+    for (;;) {
+      const open = await events$.countDocuments({ status: { $nin: ['processed', 'ignored'] } });
+      const unsettled =
+        (await db().collection('donations').countDocuments({ settled: false })) +
+        (await db().collection('subscriptions').countDocuments({ settled: false }));
+      if (open === 0 && unsettled === 0) break;
+      note(`${open} events and ${unsettled} records still open; sweeping`);
+      if (Date.now() - drainStarted > 240_000) {
+        const left = await events$
+          .find({ status: { $nin: ['processed', 'ignored'] } }, { projection: { rawBody: 0 } })
+          .limit(5)
+          .toArray();
+        throw new Error(`${open} events and ${unsettled} records still open after 240 s: ${JSON.stringify(left)}`);
+      }
+      for (const app of apps.filter((a) => a.alive)) {
+        const { swept, settled } = await app.sweep();
+        faults.drain.sweeps += 1;
+        faults.drain.swept += swept;
+        faults.drain.settled += settled;
+      }
+      await sleep(3_000);
+    }
+    faults.drain.seconds = (Date.now() - drainStarted) / 1000;
+  },
+  { timeout: 20 * 60_000 },
+);
+
+after(async () => {
+  await connection?.close();
+  await Promise.all(apps.map((a) => a.stop()));
+  await store?.stop();
+  await simulator?.stop();
+  // RELIABILITY_KEEP_DATA=1 keeps the store's data directory to look into after a failure.
+  if (process.env.RELIABILITY_KEEP_DATA) console.log(`data kept in ${dirs.join(', ')} (database ${dbName})`);
+  else for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('Ten thousand webhook deliveries through two app processes, a store crash and an app crash', () => {
+  it('answers every delivery in the end; what failed while the store or a process was down was answered 5xx and delivered again', () => {
+    const answers = Object.fromEntries([...stats.answers].map(([k, v]) => [String(k), v]));
+    const during = (from: number, to: number) =>
+      stats.log.filter((a) => a.at >= from && a.at <= to && (a.status === 'network' || a.status >= 500)).length;
+    const storeFailures = during(faults.store.killedAt, faults.store.backAt + 2_000);
+    const appFailures = during(faults.app.killedAt, faults.app.killedAt + 1_000);
+    const kinds = deliveries.reduce<Record<string, number>>((m, d) => ((m[d.kind] = (m[d.kind] ?? 0) + 1), m), {});
+    console.log(
+      JSON.stringify(
+        {
+          seed: SEED,
+          deliveries: stats.deliveries,
+          kinds,
+          attempts: stats.attempts,
+          redelivered: stats.redelivered,
+          answers,
+          accepted: Object.fromEntries(stats.accepted),
+          storeKill: { downSeconds: (faults.store.backAt - faults.store.killedAt) / 1000, failedAnswers: storeFailures },
+          appKill: { ...faults.app, failedAnswers: appFailures },
+          runSeconds: faults.runSeconds,
+          drain: faults.drain,
+        },
+        null,
+        2,
+      ),
+    );
+    assert.deepEqual(stats.refused, [], 'no delivery is refused: every one is signed as its provider signs');
+    assert.equal(stats.deliveries, DELIVERIES);
+    assert.ok(storeFailures > 0, 'deliveries made while the store was down were not answered 2xx');
+    assert.ok(faults.app.inFlight > 0, 'the app process was killed with deliveries in hand');
+    for (const status of stats.answers.keys()) {
+      assert.ok(status === 'network' || status === 200 || status >= 500, `unexpected answer ${status}`);
+    }
+  });
+
+  it('stores every event once, and finishes each of them', async () => {
+    const unique = new Set(deliveries.map((d) => `${d.event.provider}:${d.event.eventId}`));
+    const noise = new Set(deliveries.filter((d) => d.event.noise).map((d) => d.event.eventId));
+    const events = db().collection('webhookevents');
+    assert.equal(await events.countDocuments({}), unique.size);
+    assert.equal(await events.countDocuments({ status: 'ignored' }), noise.size);
+    assert.equal(await events.countDocuments({ status: 'processed' }), unique.size - noise.size);
+  });
+
+  it('records every payment once, with exactly its refunds and disputes, and its supporter', async () => {
+    const supporters = await db()
+      .collection('supporters')
+      .find({}, { projection: { email: 1 } })
+      .toArray();
+    const emailOf = new Map(supporters.map((s) => [String(s._id), s.email as string]));
+    const stored = await db()
+      .collection('donations')
+      .find({}, { projection: { movements: 0, settledKeys: 0, receipt: 0 } })
+      .toArray();
+    assert.equal(stored.length, expected.payments.length, 'one donation per payment');
+    const byKey = new Map(stored.map((d) => [`${d.provider}:${d.providerPaymentId}`, d]));
+    const differences: string[] = [];
+    for (const p of expected.payments) {
+      const d = byKey.get(`${p.provider}:${p.paymentId}`);
+      if (!d) {
+        differences.push(`${p.provider} ${p.paymentId}: missing`);
+        continue;
+      }
+      const actual = {
+        amountMinor: d.amountMinor,
+        currency: d.currency,
+        kind: d.kind,
+        planId: d.planId,
+        interval: d.interval,
+        refundedMinor: d.refundedMinor,
+        lostMinor: d.lostMinor,
+        status: d.status,
+        email: d.supporterId ? emailOf.get(String(d.supporterId)) : undefined,
+        subscriptionId: d.subscriptionId ?? undefined,
+        disputes: ((d.disputes ?? []) as Array<{ status: string }>).map((x) => x.status).sort(),
+      };
+      const want = {
+        amountMinor: p.amountMinor,
+        currency: p.currency,
+        kind: p.kind,
+        planId: p.planId,
+        interval: p.interval,
+        refundedMinor: p.refundedMinor,
+        lostMinor: p.lostMinor,
+        status: p.status,
+        email: p.email,
+        subscriptionId: p.subscriptionId,
+        disputes: p.disputes,
+      };
+      for (const field of Object.keys(want) as Array<keyof typeof want>) {
+        if (JSON.stringify(actual[field]) !== JSON.stringify(want[field]))
+          differences.push(`${p.provider} ${p.paymentId} ${field}: ${JSON.stringify(actual[field])}, expected ${JSON.stringify(want[field])}`);
+      }
+    }
+    noDifferences('donations', differences);
+  });
+
+  it('writes one ledger entry per money movement, none twice', async () => {
+    const entries = db().collection('ledgerentries');
+    assert.equal(await entries.countDocuments({}), expected.entries.count);
+    const byType = await entries
+      .aggregate<{ _id: string; count: number; amountMinor: number }>([
+        { $group: { _id: '$type', count: { $sum: 1 }, amountMinor: { $sum: '$amountMinor' } } },
+      ])
+      .toArray();
+    const actual = Object.fromEntries(byType.map((t) => [t._id, { count: t.count, amountMinor: t.amountMinor }]));
+    const want = Object.fromEntries(Object.entries(expected.entries.byType).filter(([, v]) => v.count > 0));
+    assert.deepEqual(actual, want);
+  });
+
+  it('marks exactly one entry per supporter as the gift that made them new: their earliest', async () => {
+    const supporters = await db()
+      .collection('supporters')
+      .find({}, { projection: { email: 1 } })
+      .toArray();
+    const emailOf = new Map(supporters.map((s) => [String(s._id), s.email as string]));
+    const marked = await db()
+      .collection('ledgerentries')
+      .find({ newSupporter: true }, { projection: { supporterId: 1, occurredAt: 1 } })
+      .toArray();
+    const differences: string[] = [];
+    const seen = new Set<string>();
+    for (const e of marked) {
+      const email = emailOf.get(String(e.supporterId)) ?? String(e.supporterId);
+      if (seen.has(email)) differences.push(`${email}: a second entry marked new`);
+      seen.add(email);
+      const first = expected.supporters.get(email)?.first;
+      if (first?.getTime() !== (e.occurredAt as Date).getTime())
+        differences.push(`${email}: marked ${(e.occurredAt as Date).toISOString()}, earliest ${first?.toISOString()}`);
+    }
+    for (const email of expected.supporters.keys()) if (!seen.has(email)) differences.push(`${email}: no entry marked new`);
+    noDifferences('new-supporter entries', differences);
+  });
+
+  it("keeps each supporter's totals per currency, gift count and first and last gift", async () => {
+    const stored = await db().collection('supporters').find({}).toArray();
+    assert.equal(stored.length, expected.supporters.size, 'one supporter per email');
+    const differences: string[] = [];
+    for (const s of stored) {
+      const want = expected.supporters.get(s.email as string);
+      if (!want) {
+        differences.push(`${s.email}: not expected`);
+        continue;
+      }
+      const totals = Object.fromEntries(Object.entries((s.totals ?? {}) as Record<string, number>).filter(([, v]) => v !== 0));
+      const wantTotals = Object.fromEntries(Object.entries(want.totals).filter(([, v]) => v !== 0));
+      if (JSON.stringify(Object.entries(totals).sort()) !== JSON.stringify(Object.entries(wantTotals).sort()))
+        differences.push(`${s.email} totals ${JSON.stringify(totals)}, expected ${JSON.stringify(wantTotals)}`);
+      if (s.donationCount !== want.donationCount)
+        differences.push(`${s.email} donationCount ${s.donationCount}, expected ${want.donationCount}`);
+      if ((s.firstSupportedAt as Date)?.getTime() !== want.first.getTime())
+        differences.push(`${s.email} firstSupportedAt ${(s.firstSupportedAt as Date)?.toISOString()}, expected ${want.first.toISOString()}`);
+      if ((s.lastSupportedAt as Date)?.getTime() !== want.last.getTime())
+        differences.push(`${s.email} lastSupportedAt ${(s.lastSupportedAt as Date)?.toISOString()}, expected ${want.last.toISOString()}`);
+    }
+    noDifferences('supporters', differences);
+  });
+
+  it("keeps every reporting zone's daily rollups exact, and MRR summed over all days", async () => {
+    const rows = await db()
+      .collection('rollups')
+      .find({}, { projection: { marks: 0 } })
+      .toArray();
+    const differences: string[] = [];
+    const seen = new Set<string>();
+    const mrr = new Map<string, { mrrDeltaMinor: number; subscriptionsDelta: number }>();
+    for (const r of rows) {
+      const key = rollupKey(r.zone as string, r.day as string, r.currency as string, r.provider as string, r.planId as string);
+      const want = expected.rollups.get(key);
+      const mrrKey = `${r.zone}|${r.currency}|${r.provider}|${r.planId}`;
+      const m = mrr.get(mrrKey) ?? { mrrDeltaMinor: 0, subscriptionsDelta: 0 };
+      m.mrrDeltaMinor += (r.mrrDeltaMinor as number) ?? 0;
+      m.subscriptionsDelta += (r.subscriptionsDelta as number) ?? 0;
+      mrr.set(mrrKey, m);
+      seen.add(key);
+      for (const field of moneyFields) {
+        const actual = (r[field] as number | undefined) ?? 0;
+        const wanted = want?.[field] ?? 0;
+        if (actual !== wanted) differences.push(`${key} ${field}: ${actual}, expected ${wanted}`);
+      }
+    }
+    for (const [key, figures] of expected.rollups) {
+      if (!seen.has(key) && moneyFields.some((f) => figures[f] !== 0)) differences.push(`${key}: missing`);
+    }
+    for (const [key, want] of expected.mrrTotals) {
+      const actual = mrr.get(key) ?? { mrrDeltaMinor: 0, subscriptionsDelta: 0 };
+      if (actual.mrrDeltaMinor !== want.mrrDeltaMinor || actual.subscriptionsDelta !== want.subscriptionsDelta)
+        differences.push(`${key} MRR over all days ${JSON.stringify(actual)}, expected ${JSON.stringify(want)}`);
+    }
+    noDifferences('rollups', differences);
+    assert.ok(zones.length >= 2 && zones.every((z) => rows.some((r) => r.zone === z)), 'every zone has rollups');
+  });
+
+  it('keeps every subscription with its status, amount, plan, supporter and end', async () => {
+    const supporters = await db()
+      .collection('supporters')
+      .find({}, { projection: { email: 1 } })
+      .toArray();
+    const emailOf = new Map(supporters.map((s) => [String(s._id), s.email as string]));
+    const stored = await db()
+      .collection('subscriptions')
+      .find({}, { projection: { history: 0, mrr: 0, movements: 0 } })
+      .toArray();
+    assert.equal(stored.length, expected.subscriptions.length);
+    const byKey = new Map(stored.map((s) => [`${s.provider}:${s.providerSubscriptionId}`, s]));
+    const differences: string[] = [];
+    for (const s of expected.subscriptions) {
+      const d = byKey.get(`${s.provider}:${s.id}`);
+      if (!d) {
+        differences.push(`${s.provider} ${s.id}: missing`);
+        continue;
+      }
+      const actual = {
+        status: d.status,
+        amountMinor: d.amountMinor,
+        currency: d.currency,
+        planId: d.planId,
+        email: d.supporterId ? emailOf.get(String(d.supporterId)) : undefined,
+        endsAt: d.endsAt ? (d.endsAt as Date).toISOString() : undefined,
+      };
+      const want = {
+        status: s.status,
+        amountMinor: s.amountMinor,
+        currency: s.currency,
+        planId: s.planId,
+        email: s.email,
+        endsAt: s.endsAt?.toISOString(),
+      };
+      for (const field of Object.keys(want) as Array<keyof typeof want>) {
+        if (actual[field] !== want[field])
+          differences.push(`${s.provider} ${s.id} ${field}: ${String(actual[field])}, expected ${String(want[field])}`);
+      }
+    }
+    noDifferences('subscriptions', differences);
+  });
+
+  it("agrees with the finance report's figures in every zone", async () => {
+    const reports = createReportsService({ config, ledger: createLedgerRepository(connection) });
+    const now = new Date();
+    const today = expectedLedger(scenario, zones, now).mrrToday;
+    const differences: string[] = [];
+    for (const zone of zones) {
+      const days = [...expected.rollups.keys()].filter((k) => k.startsWith(`${zone}|`)).map((k) => k.split('|')[1]!);
+      const from = days.sort()[0]!;
+      const to = dayIn(zone, now);
+      const report: Report = await reports.report({ from, to, zone, granularity: 'day' });
+      const mine = [...expected.rollups].filter(([k]) => k.startsWith(`${zone}|`));
+      const currencies = new Set(mine.map(([k]) => k.split('|')[2]!));
+      for (const currency of currencies) {
+        const rows = mine.filter(([k]) => k.split('|')[2] === currency);
+        const sum = (field: keyof RollupFigures, list = rows) => list.reduce((s, [, f]) => s + f[field], 0);
+        const net = (list: typeof rows) =>
+          sum('grossMinor', list) - sum('refundedMinor', list) - sum('disputeLostMinor', list) - sum('feeMinor', list);
+        const part = (test: (planId: string, provider: string) => boolean) =>
+          rows.filter(([k]) => test(k.split('|')[4]!, k.split('|')[3]!));
+        const breakdown = (list: typeof rows) => ({ grossMinor: sum('grossMinor', list), count: sum('count', list), netMinor: net(list) });
+        const mrrNow = today.get(zone)?.get(currency) ?? { mrrMinor: 0, active: 0, pendingChurnMinor: 0 };
+        const want = {
+          grossMinor: sum('grossMinor'),
+          payments: sum('count'),
+          refundsMinor: sum('refundedMinor'),
+          refunds: sum('refundCount'),
+          disputesLostMinor: sum('disputeLostMinor'),
+          disputesReversedMinor: 0,
+          disputesLost: sum('disputeLostCount'),
+          feesMinor: sum('feeMinor'),
+          netMinor: net(rows),
+          newSupporters: sum('newSupporters'),
+          oneOff: breakdown(part((plan) => plan !== 'monthly-supporter')),
+          monthly: breakdown(part((plan) => plan === 'monthly-supporter')),
+          stripe: breakdown(part((_p, provider) => provider === 'stripe')),
+          paypal: breakdown(part((_p, provider) => provider === 'paypal')),
+          mrrStart: 0,
+          mrrEnd: mrrNow.mrrMinor,
+          activeEnd: mrrNow.active,
+          pendingChurnMinor: mrrNow.pendingChurnMinor,
+        };
+        const r = report.currencies.find((c) => c.currency === currency) as CurrencyReport | undefined;
+        if (!r) {
+          differences.push(`${zone} ${currency}: no report`);
+          continue;
+        }
+        const provider = (id: string) => {
+          const found = r.byProvider.find((b) => b.provider === id);
+          return found ? { grossMinor: found.grossMinor, count: found.count, netMinor: found.netMinor } : { grossMinor: 0, count: 0, netMinor: 0 };
+        };
+        const actual = {
+          grossMinor: r.grossMinor,
+          payments: r.payments,
+          refundsMinor: r.refundsMinor,
+          refunds: r.refunds,
+          disputesLostMinor: r.disputesLostMinor,
+          disputesReversedMinor: r.disputesReversedMinor,
+          disputesLost: r.disputesLost,
+          feesMinor: r.feesMinor,
+          netMinor: r.netMinor,
+          newSupporters: r.newSupporters,
+          oneOff: r.byKind.oneOff,
+          monthly: r.byKind.monthly,
+          stripe: provider('stripe'),
+          paypal: provider('paypal'),
+          mrrStart: r.mrr.startMinor,
+          mrrEnd: r.mrr.endMinor,
+          activeEnd: r.subscriptions.activeEnd,
+          pendingChurnMinor: r.mrr.pendingChurnMinor,
+        };
+        for (const field of Object.keys(want) as Array<keyof typeof want>) {
+          if (JSON.stringify(actual[field]) !== JSON.stringify(want[field]))
+            differences.push(`${zone} ${currency} ${field}: ${JSON.stringify(actual[field])}, expected ${JSON.stringify(want[field])}`);
+        }
+        // The chart: each day's gross and net.
+        for (const point of report.series.filter((s) => s.currency === currency)) {
+          const day = rows.filter(([k]) => k.split('|')[1] === point.bucket);
+          if (point.grossMinor !== sum('grossMinor', day) || point.netMinor !== net(day))
+            differences.push(`${zone} ${currency} ${point.bucket}: series ${point.grossMinor}/${point.netMinor}, expected ${sum('grossMinor', day)}/${net(day)}`);
+        }
+      }
+    }
+    noDifferences('report', differences);
+  });
+});
