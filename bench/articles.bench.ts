@@ -6,9 +6,18 @@
  * reader sees it (no consent cookie: the shared page with the banner) and as a reader who accepted
  * everything sees it (signed consent cookie: their variant, with the comments widget). Target: both
  * ≥ 0.7 × hello.
+ *
+ * Then the article page from the real server process (`src/server.ts`) with WEB_CONCURRENCY=1 (one
+ * process) and 2 (a cluster primary and two workers): a figure, with no target, because the
+ * machine's two cores are shared by the load generator and the workers alike.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import autocannon from 'autocannon';
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -74,6 +83,117 @@ function measure(target: Target, seconds: number): Promise<autocannon.Result> {
     pipelining: 1,
     ...(target.headers ? { headers: target.headers } : {}),
   });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** The pid that answered /healthz on a connection of its own (the cluster may pick any worker). */
+function healthPid(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => {
+        try {
+          resolve(res.statusCode === 200 ? (JSON.parse(body) as { pid: number }).pid : null);
+        } catch {
+          resolve(null);
+        }
+      });
+    });
+    req.once('error', () => resolve(null));
+  });
+}
+
+interface ServerProcess {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** `src/server.ts` as a process of its own, with an in-folder store; resolves once `workers` pids answer. */
+async function startServerProcess(workers: number): Promise<ServerProcess> {
+  const root = path.resolve(import.meta.dirname, '..');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'readerfund-bench-'));
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'server.ts')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      WEB_CONCURRENCY: String(workers),
+      PORT: String(port),
+      EMBEDDED_MONGO_PATH: path.join(dir, 'db'),
+      MAIL_OUTBOX_DIR: path.join(dir, 'outbox'),
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  const pids = new Set<number>();
+  const deadline = Date.now() + 60_000;
+  while (pids.size < workers) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`the server with WEB_CONCURRENCY=${workers} did not start`);
+    }
+    const pid = await healthPid(port);
+    if (pid === null) await new Promise((r) => setTimeout(r, 200));
+    else pids.add(pid);
+  }
+  return { url: `http://127.0.0.1:${port}`, stop };
+}
+
+/** Article page throughput from the server process with 1 and 2 workers, taking turns. */
+async function measureWorkers(): Promise<void> {
+  const servers = { 1: await startServerProcess(1), 2: await startServerProcess(2) };
+  try {
+    const article = (n: 1 | 2) => `${servers[n].url}/articles/${ARTICLE_SLUG}`;
+    for (const n of [1, 2] as const) {
+      await autocannon({ url: article(n), connections: 10, amount: 3000 });
+    }
+    const totals = { 1: 0, 2: 0 };
+    const p99 = { 1: 0, 2: 0 };
+    const failures = { 1: 0, 2: 0 };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const n of [1, 2] as const) {
+        const r = await measure({ url: article(n) }, DURATION_SECONDS / ROUNDS);
+        totals[n] += r.requests.total;
+        failures[n] += r.non2xx + r.errors + r.timeouts;
+        p99[n] = Math.max(p99[n], r.latency.p99);
+      }
+    }
+    const rate = (n: 1 | 2) => totals[n] / DURATION_SECONDS;
+    console.log(
+      `\nserver process (tsx src/server.ts), article page, ${os.availableParallelism()} cores shared with the load generator:`,
+    );
+    for (const n of [1, 2] as const) {
+      console.log(
+        `${`WEB_CONCURRENCY=${n}`.padEnd(27)} ${rate(n).toFixed(0).padStart(8)} req/s  ${(rate(n) / rate(1)).toFixed(2)} × 1 worker  ` +
+          `p99 ≤ ${p99[n]} ms  failures ${failures[n]}`,
+      );
+    }
+    console.log(
+      'FIGURE: workers scale with free cores; here autocannon takes one of the two, so 2 workers cannot double 1.',
+    );
+  } finally {
+    await Promise.all([servers[1].stop(), servers[2].stop()]);
+  }
 }
 
 async function main(): Promise<void> {
@@ -155,6 +275,7 @@ async function main(): Promise<void> {
   } finally {
     child.kill('SIGTERM');
   }
+  if (process.env.BENCH_WORKERS !== '0') await measureWorkers();
 }
 
 if (process.argv.includes('--serve')) {

@@ -8,6 +8,7 @@ import { securityHeaders } from './http/security.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { rejectCrossSiteWrites } from './http/cross-site.js';
 import { requestLogging } from './http/request-log.js';
+import type { Metrics } from './metrics/index.js';
 
 export const viewsDir = path.resolve(import.meta.dirname, '..', 'views');
 
@@ -23,6 +24,8 @@ export interface AppDeps {
   requestState?: RequestHandler[];
   /** Feature routers, mounted in order after the body parsers. */
   routers?: Router[];
+  /** Request metrics: told of every finished request; `router` serves /metrics. */
+  metrics?: { observeRequest: Metrics['observeRequest']; router: Router };
 }
 
 export function createViewEnvironment(app?: express.Express): nunjucks.Environment {
@@ -42,7 +45,7 @@ export function createApp(deps: AppDeps): express.Express {
   const views = createViewEnvironment(app);
   views.addGlobal('site', config.site);
 
-  app.use(requestLogging(deps.logger));
+  app.use(requestLogging(deps.logger, deps.metrics ? { observe: deps.metrics.observeRequest } : {}));
   for (const middleware of deps.requestState ?? []) app.use(middleware);
   app.use(
     securityHeaders({
@@ -52,8 +55,12 @@ export function createApp(deps: AppDeps): express.Express {
   );
 
   app.get('/healthz', (_req, res) => {
-    res.set('Cache-Control', 'no-store').json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) });
+    res
+      .set('Cache-Control', 'no-store')
+      // The pid tells which worker answered when several share the port (WEB_CONCURRENCY).
+      .json({ status: 'ok', uptimeSeconds: Math.round(process.uptime()), pid: process.pid });
   });
+  if (deps.metrics) app.use(deps.metrics.router);
   app.get('/readyz', async (_req, res) => {
     const reachable = await deps.store.ping();
     res

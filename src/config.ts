@@ -89,6 +89,8 @@ export const configSchema = z
         requestTimeoutMs: z.coerce.number().int().min(1000).max(600_000),
         headersTimeoutMs: z.coerce.number().int().min(1000).max(600_000),
         keepAliveTimeoutMs: z.coerce.number().int().min(100).max(600_000),
+        /** WEB_CONCURRENCY: worker processes behind the port (node:cluster); 1 serves from this process alone. */
+        webConcurrency: z.coerce.number().int().min(1).max(64),
       })
       .strict()
       .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, {
@@ -220,6 +222,8 @@ export const configSchema = z
           .min(1),
         /** A past-due subscription counts in MRR for this many days, then as involuntary churn. */
         pastDueGraceDays: z.number().int().min(0).max(90),
+        /** Count article page views (no cookie, no identifier) for the conversion rate per article. */
+        articleViews: z.boolean().default(true),
         /** Optional: a converted net total, shown only beside the per-currency figures, naming its source and date. */
         conversion: z
           .object({
@@ -259,6 +263,21 @@ export const configSchema = z
       })
       .strict(),
     secrets: z.object({ session: z.string(), links: z.string() }).strict(),
+    metrics: z
+      .object({
+        /** METRICS_TOKEN: /metrics on the app's port answers only this bearer token; empty, it is off there. */
+        token: z
+          .string()
+          .refine((v) => v === '' || v.length >= 16, 'must be at least 16 characters when set'),
+        /** METRICS_PORT: a port of its own for /metrics, no token asked (bind it where only Prometheus reaches); empty, none. */
+        port: z
+          .union([z.literal(''), port])
+          .transform((v) => (v === '' ? null : v))
+          .refine((v) => v !== 0, 'must be a fixed port (not 0) when set'),
+        /** Where the metrics port listens: this machine only unless METRICS_HOST says otherwise. */
+        host: z.string().min(1),
+      })
+      .strict(),
     staff: z
       .object({
         cookieName: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be letters, digits, "_" or "-"'),
@@ -300,21 +319,6 @@ export const configSchema = z
         });
       }
     });
-    const { stripe, paypal } = c.payments;
-    if (stripe.secretKey && !stripe.webhookSecret) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['payments', 'stripe', 'webhookSecret'],
-        message: 'must be set (STRIPE_WEBHOOK_SECRET) when STRIPE_SECRET_KEY is',
-      });
-    }
-    if (paypal.clientId && (!paypal.clientSecret || !paypal.webhookId)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['payments', 'paypal', paypal.clientSecret ? 'webhookId' : 'clientSecret'],
-        message: 'must be set (PAYPAL_CLIENT_SECRET and PAYPAL_WEBHOOK_ID) when PAYPAL_CLIENT_ID is',
-      });
-    }
     if (!isDevelopmentEnv(c.env) && c.payments.mode === 'simulator') {
       ctx.addIssue({
         code: 'custom',
@@ -322,18 +326,83 @@ export const configSchema = z
         message: `is "simulator", but the payment simulator runs only when NODE_ENV is development or test (NODE_ENV=${c.env})`,
       });
     }
-    if (!isDevelopmentEnv(c.env)) {
-      for (const key of ['session', 'links'] as const) {
-        if (c.secrets[key].length < 32) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['secrets', key],
-            message: `must be set (at least 32 characters) outside development and test (NODE_ENV=${c.env})`,
-          });
-        }
-      }
-    }
   });
+
+/** A setting that must be set, by the environment variable an operator sets. */
+interface MissingSetting {
+  key: string;
+  variable: string;
+  why: string;
+}
+
+/**
+ * What a deployment lacks, all of it at once: an operator should not fix one variable per restart.
+ * A provider's keys come as a set (both of Stripe's, all three of PayPal's); outside development
+ * and test there must be a real MongoDB, at least one payment provider (donations are the point,
+ * and the simulator does not run there), the two secrets, and the public address links use.
+ */
+function missingSettings(c: RawConfig): MissingSetting[] {
+  const missing: MissingSetting[] = [];
+  const { stripe, paypal } = c.payments;
+  const production = !isDevelopmentEnv(c.env);
+  if (stripe.secretKey && !stripe.webhookSecret) {
+    missing.push({
+      key: 'payments.stripe.webhookSecret',
+      variable: 'STRIPE_WEBHOOK_SECRET',
+      why: 'STRIPE_SECRET_KEY is set',
+    });
+  }
+  if (paypal.clientId && !paypal.clientSecret) {
+    missing.push({
+      key: 'payments.paypal.clientSecret',
+      variable: 'PAYPAL_CLIENT_SECRET',
+      why: 'PAYPAL_CLIENT_ID is set',
+    });
+  }
+  if (paypal.clientId && !paypal.webhookId) {
+    missing.push({
+      key: 'payments.paypal.webhookId',
+      variable: 'PAYPAL_WEBHOOK_ID',
+      why: 'PAYPAL_CLIENT_ID is set',
+    });
+  }
+  if (!production) return missing;
+  if (c.db.uri === '') {
+    missing.push({
+      key: 'db.uri',
+      variable: 'MONGODB_URI',
+      why: 'a real MongoDB; the embedded store is for development and tests',
+    });
+  }
+  if (!stripe.secretKey && !paypal.clientId) {
+    missing.push({
+      key: 'payments',
+      variable:
+        'STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, or PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET and PAYPAL_WEBHOOK_ID',
+      why: 'at least one payment provider; the payment simulator is for development and tests',
+    });
+  }
+  for (const [key, variable] of [
+    ['session', 'SESSION_SECRET'],
+    ['links', 'LINK_SIGNING_SECRET'],
+  ] as const) {
+    if (c.secrets[key].length < 32) {
+      missing.push({
+        key: `secrets.${key}`,
+        variable,
+        why: c.secrets[key] ? 'too short: at least 32 random characters' : 'at least 32 random characters',
+      });
+    }
+  }
+  if (c.site.publicUrl === '') {
+    missing.push({
+      key: 'site.publicUrl',
+      variable: 'PUBLIC_URL',
+      why: 'the address readers, links and webhooks use',
+    });
+  }
+  return missing;
+}
 
 /**
  * The payment simulator, the embedded store and generated secrets are for development and tests
@@ -360,9 +429,24 @@ export class ConfigError extends Error {
   constructor(
     readonly key: string,
     detail: string,
+    /** Every setting found missing, by environment variable (empty for an invalid value). */
+    readonly missing: string[] = [],
   ) {
     super(`Invalid configuration: ${key} ${detail}`);
     this.name = 'ConfigError';
+  }
+}
+
+/** One error naming every missing setting, on one line. */
+class MissingSettingsError extends ConfigError {
+  constructor(env: string, missing: MissingSetting[]) {
+    super(
+      missing[0]!.key,
+      '',
+      missing.map((m) => m.variable),
+    );
+    const list = missing.map((m) => `${m.variable} (${m.why})`).join('; ');
+    this.message = `Invalid configuration: NODE_ENV=${env || 'development'} needs settings that are not set: ${list}`;
   }
 }
 
@@ -383,21 +467,11 @@ export function parseConfig(raw: unknown): AppConfig {
     throw new ConfigError(key, issue.message.replace(/^Invalid input: /, ''));
   }
   const c = result.data;
+  const missing = missingSettings(c);
+  if (missing.length) throw new MissingSettingsError(c.env, missing);
   const { stripe, paypal } = c.payments;
   const hasKeys = stripe.secretKey !== '' || paypal.clientId !== '';
   const resolvedMode = c.payments.mode === 'auto' ? (hasKeys ? 'live' : 'simulator') : c.payments.mode;
-  if (!isDevelopmentEnv(c.env) && resolvedMode === 'simulator') {
-    throw new ConfigError(
-      'payments.mode',
-      `resolves to the payment simulator (no STRIPE_SECRET_KEY or PAYPAL_CLIENT_ID), which runs only when NODE_ENV is development or test (NODE_ENV=${c.env})`,
-    );
-  }
-  if (!isDevelopmentEnv(c.env) && c.db.uri === '') {
-    throw new ConfigError(
-      'db.uri',
-      `must be set (MONGODB_URI): the embedded store runs only when NODE_ENV is development or test (NODE_ENV=${c.env})`,
-    );
-  }
   // Nothing but this machine should reach the simulator's demo payments or the embedded store's
   // development data unless HOST says otherwise.
   const localOnly = resolvedMode === 'simulator' || c.db.uri === '';

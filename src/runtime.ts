@@ -20,7 +20,10 @@ import { StoredRateLimiter } from './http/rate-limit.js';
 import { resolveDevSecrets, type Secrets } from './dev-secrets.js';
 import { createStaffFeature, type StaffFeature } from './staff/index.js';
 import { createConsentFeature, type ConsentFeature } from './consent/index.js';
+import { createReportsFeature, type ReportsFeature } from './reports/index.js';
 import { createRightsFeature, type RightsFeature } from './rights/index.js';
+import { createMetrics, type Metrics } from './metrics/index.js';
+import { createMetricsRoutes, type MetricsSource } from './metrics/http.js';
 
 export interface RuntimeOptions {
   /** Overrides config.db.embeddedPath; null keeps the embedded store in memory (tests). */
@@ -34,6 +37,8 @@ export interface RuntimeOptions {
   payments?: PaymentSetup;
   /** Background jobs (receipts, webhook retries, unfinished checkouts) run on timers unless switched off (tests drive them). */
   backgroundJobs?: boolean;
+  /** What /metrics shows instead of this process's own metrics (a cluster worker: the cluster's totals). */
+  metricsSource?: MetricsSource;
 }
 
 /** The money core without HTTP or timers: what operator commands and the app share. */
@@ -48,6 +53,8 @@ export interface Core {
   webhooks: WebhooksFeature;
   mailer: Mailer;
   manageLinks: ManageLinks;
+  /** This process's Prometheus metrics (src/metrics). */
+  metrics: Metrics;
   /** Subscribes to payments reaching their supporter (the app sends receipts then). */
   whenPaymentCredited(listener: (donationId: string) => void): void;
   /** Stops background work and closes the store. */
@@ -60,6 +67,8 @@ export interface Runtime extends Core {
   /** The staff area: other staff features mount their routers here (staff.mount). */
   staff: StaffFeature;
   consent: ConsentFeature;
+  /** Finance reports, exports, operations pages, article attribution and views, the nightly rollup check. */
+  reports: ReportsFeature;
   /** Readers' rights: export, erasure, the request log (rights.listRequests for staff). */
   rights: RightsFeature;
   /** One pass of every background job (tests call this instead of waiting for timers). */
@@ -104,6 +113,7 @@ export async function openCore(
         : await setUpPayments(config, logger));
     cleanups.push(() => payments.stop());
 
+    const metrics = createMetrics();
     const mailer = options.mailer ?? createMailer(config.mail);
     const manageLinks = createManageLinks(secrets.links);
     const checkouts = createCheckoutRepository(store.connection);
@@ -114,7 +124,10 @@ export async function openCore(
       checkouts: checkoutLinks(checkouts),
       plans: config.donations.plans,
       reporting: config.reports,
-      onPaymentCredited: (id) => creditListeners.forEach((listener) => listener(id)),
+      onPaymentCredited: (id) => {
+        metrics.donationCompleted();
+        creditListeners.forEach((listener) => listener(id));
+      },
     });
     const donations = createDonationService({
       config,
@@ -122,8 +135,15 @@ export async function openCore(
       providers: payments.providers,
       ledger,
       checkouts,
+      metrics,
     });
-    const webhooks = createWebhooksFeature({ config, logger, providers: payments.providers, ledger });
+    const webhooks = createWebhooksFeature({
+      config,
+      logger,
+      providers: payments.providers,
+      ledger,
+      metrics,
+    });
     cleanups.push(() => webhooks.stopJobs());
     return {
       config,
@@ -136,6 +156,7 @@ export async function openCore(
       webhooks,
       mailer,
       manageLinks,
+      metrics,
       whenPaymentCredited: (listener) => void creditListeners.push(listener),
       stop,
     };
@@ -219,6 +240,19 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
     });
     cleanups.push(() => consent.stopJobs());
 
+    const reports = createReportsFeature({
+      config,
+      logger,
+      connection: store.connection,
+      ledger: ledger.repository,
+      staff,
+      webhooks,
+      consent: consent.audit,
+      secret: core.secrets.session,
+    });
+    core.whenPaymentCredited((donationId) => reports.attribution.paymentCredited(donationId));
+    cleanups.push(() => reports.stopJobs());
+
     const rights = createRightsFeature({
       config,
       logger,
@@ -250,14 +284,31 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
     // A payment started with a consent cookie links that consent id to its supporter.
     core.whenPaymentCredited((donationId) => rights.service.onPaymentCredited(donationId));
 
+    const { metrics } = core;
+    metrics.readFrom({
+      inbox: () => webhooks.inboxCounts(),
+      receiptsPending: () => ledger.repository.countPendingReceipts(),
+      async ping() {
+        const sent = performance.now();
+        return (await store.ping()) ? (performance.now() - sent) / 1000 : null;
+      },
+    });
     const app = createApp({
       config,
       logger,
       store,
+      metrics: {
+        observeRequest: (req, res, ms) => metrics.observeRequest(req, res, ms),
+        router: createMetricsRoutes({
+          token: config.metrics.token,
+          source: options.metricsSource ?? metrics,
+        }),
+      },
       formActionOrigins: payments.formActionOrigins,
       rawBodyRouters: [webhooks.router],
       requestState: [consent.middleware, articles.navigation],
       routers: [
+        reports.articleViews,
         articles.router,
         createDonationRoutes({ config, service: donations, limits: donateLimits }),
         createSupporterRoutes({ links: manageLinks, selfService, limits: linkLimits }),
@@ -271,6 +322,8 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       await donations.sweepOnce();
       await ledger.settlePending();
       await receipts.sweep();
+      await reports.attribution.idle();
+      await reports.viewCounter.flush();
       await rights.sweep();
       await rights.service.idle();
     };
@@ -278,6 +331,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
       receipts.start();
       webhooks.startJobs();
       consent.startJobs();
+      reports.startJobs();
       rights.startJobs();
       let running: Promise<unknown> | undefined;
       const timer = setInterval(() => {
@@ -292,7 +346,7 @@ export async function startRuntime(config: AppConfig, options: RuntimeOptions = 
         await running;
       });
     }
-    return { ...core, app, receipts, staff, consent, rights, runJobsOnce, stop };
+    return { ...core, app, receipts, staff, consent, reports, rights, runJobsOnce, stop };
   } catch (err) {
     await stop();
     throw err;

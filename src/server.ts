@@ -12,6 +12,9 @@ import {
 import { createHttpServer, listen } from './http/listen.js';
 import type { Logger } from './log.js';
 import { startRuntime } from './runtime.js';
+import { isClusterWorker, runPrimary, runWorker } from './cluster.js';
+import { startMetricsServer, type MetricsServer } from './metrics/http.js';
+import { stopOnSignals } from './shutdown.js';
 
 /** Until the app is built, the port is held (so a taken port is reported first) and answers "starting". */
 const starting: http.RequestListener = (_req, res) => {
@@ -60,6 +63,50 @@ function reportAddress(config: AppConfig, logger: Logger, port: number): void {
   );
 }
 
+/** One process serves alone (WEB_CONCURRENCY=1): it listens first, so a taken port is reported before anything starts. */
+async function serveAlone(initial: AppConfig): Promise<void> {
+  let config = initial;
+  const server = createHttpServer(config.server, starting);
+  const port = await listen(server, config.server.port, config.server.host);
+  config = withListenPort(config, port);
+  const runtime = await startRuntime(config).catch((err: unknown) => {
+    server.close();
+    throw err;
+  });
+  const { logger } = runtime;
+  let metricsServer: MetricsServer | undefined;
+  if (config.metrics.port !== null) {
+    metricsServer = await startMetricsServer({
+      port: config.metrics.port,
+      host: config.metrics.host,
+      source: runtime.metrics,
+      logger,
+    }).catch(async (err: unknown) => {
+      server.close();
+      await runtime.stop();
+      throw err;
+    });
+  }
+  server.off('request', starting);
+  server.on('request', runtime.app);
+  reportAddress(config, logger, port);
+  if (metricsServer) {
+    logger.info(
+      { metrics: `${listenUrl(config.metrics.host, metricsServer.port)}/metrics` },
+      'metrics served on METRICS_PORT',
+    );
+  }
+  stopOnSignals({
+    server,
+    logger,
+    timeoutMs: config.server.shutdownTimeoutMs,
+    stop: async () => {
+      await metricsServer?.close();
+      await runtime.stop();
+    },
+  });
+}
+
 async function main(): Promise<void> {
   let config: AppConfig;
   try {
@@ -71,46 +118,9 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-
-  const server = createHttpServer(config.server, starting);
-  const port = await listen(server, config.server.port, config.server.host);
-  config = withListenPort(config, port);
-  const runtime = await startRuntime(config).catch((err: unknown) => {
-    server.close();
-    throw err;
-  });
-  const { logger } = runtime;
-  server.off('request', starting);
-  server.on('request', runtime.app);
-  reportAddress(config, logger, port);
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: no new connections, finishing requests in flight');
-    // Connections still busy just before the deadline are cut so the process always exits in time.
-    const force = setTimeout(() => server.closeAllConnections(), config.server.shutdownTimeoutMs - 1000);
-    force.unref();
-    server.close(() => {
-      clearTimeout(force);
-      runtime
-        .stop()
-        .then(() => {
-          logger.info('stopped');
-          process.exit(0);
-        })
-        .catch((err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        });
-    });
-    // Keep-alive sockets become idle once their last response is sent; close them as they do.
-    server.closeIdleConnections();
-    setInterval(() => server.closeIdleConnections(), 200).unref();
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  if (isClusterWorker()) await runWorker(config);
+  else if (config.server.webConcurrency > 1) await runPrimary(config, reportAddress);
+  else await serveAlone(config);
 }
 
 main().catch((err: unknown) => {

@@ -5,10 +5,11 @@
  * rows are reported with their line and skipped; good rows are saved by slug, so running the same
  * file twice changes nothing. Exit code: 0 all rows imported, 1 some rows rejected, 2 unusable.
  */
+import '../load-env.js';
 import { readFile } from 'node:fs/promises';
 import { SingleBar, Presets } from 'cli-progress';
 import { getConfig } from '../config.js';
-import { connectStore } from '../db/index.js';
+import { connectStore, lockedStoreAdvice } from '../db/index.js';
 import { createLogger } from '../log.js';
 import { createDefaultArticleService, importArticles, parseImportText } from './index.js';
 
@@ -32,7 +33,15 @@ async function main(): Promise<number> {
 
   const config = getConfig();
   const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn', pretty: config.log.pretty });
-  const store = await connectStore({ uri: config.db.uri, embeddedPath: config.db.embeddedPath, logger });
+  let store;
+  try {
+    store = await connectStore({ uri: config.db.uri, embeddedPath: config.db.embeddedPath, logger });
+  } catch (err) {
+    const advice = lockedStoreAdvice(err);
+    if (!advice) throw err;
+    console.error(advice);
+    return 1;
+  }
   try {
     const showProgress = parsed.rows.length >= PROGRESS_THRESHOLD && process.stderr.isTTY;
     const bar = new SingleBar(

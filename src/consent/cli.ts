@@ -5,12 +5,13 @@
  *   npm run consent -- log --from YYYY-MM-DD --to YYYY-MM-DD      (CSV on stdout, both days included)
  * `proof` exits 0 when the chain and its texts verify, 2 when they do not or nothing is found.
  */
+import '../load-env.js';
 import { parseArgs } from 'node:util';
 import type { Writable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import sanitizeHtml from 'sanitize-html';
 import { ConfigError, getConfig } from '../config.js';
-import { connectStore, type Store } from '../db/index.js';
+import { connectStore, type Store, lockedStoreAdvice } from '../db/index.js';
 import { createLogger } from '../log.js';
 import { createConsentAudit, type ConsentAudit, type ConsentProof } from './audit.js';
 import { isConsentId } from './cookie.js';
@@ -174,14 +175,8 @@ async function openStore(): Promise<{ store: Store; policy: ConsentPolicy }> {
     const store = await connectStore({ uri: config.db.uri, embeddedPath: config.db.embeddedPath, logger });
     return { store, policy: policyFromConfig(config) };
   } catch (err) {
-    const text = err instanceof Error ? err.message : String(err);
-    if (/locked/i.test(text)) {
-      throw new UsageError(
-        `${text}\n\nThe app is running on the embedded store, which one process at a time may open. ` +
-          'Run the store on its own (`npm run db:embedded`) and start both the app and this command with ' +
-          'MONGODB_URI set to the address it prints, or stop the app first.',
-      );
-    }
+    const advice = lockedStoreAdvice(err);
+    if (advice) throw new UsageError(advice);
     throw err;
   }
 }

@@ -45,6 +45,16 @@ async function startEmbedded(options: StoreOptions): Promise<{ uri: string; stop
   return server;
 }
 
+/**
+ * Starts the embedded store alone, for a process that hosts it for others (the cluster primary in
+ * development: its workers connect over the wire).
+ */
+export function startEmbeddedStore(
+  options: Pick<StoreOptions, 'embeddedPath' | 'embeddedPort' | 'logger'>,
+): Promise<{ uri: string; stop(): Promise<void> }> {
+  return startEmbedded({ ...options, uri: '' });
+}
+
 const QUIET_MS = 25;
 const DRAIN_WAIT_MS = 5000;
 
@@ -115,4 +125,18 @@ export async function connectStore(options: StoreOptions): Promise<Store> {
       await embedded?.stop();
     },
   };
+}
+
+/**
+ * What an operator command should say when the embedded store's data folder is held by a running
+ * app (one process at a time may open it); null for any other failure.
+ */
+export function lockedStoreAdvice(err: unknown): string | null {
+  const text = err instanceof Error ? err.message : String(err);
+  if (!/locked/i.test(text)) return null;
+  return (
+    `${text}\n\nThe app is running on the embedded store, which one process at a time may open. ` +
+    'Run the store on its own (`npm run db:embedded`) and start both the app and this command with ' +
+    'MONGODB_URI set to the address it prints, or stop the app first.'
+  );
 }

@@ -72,6 +72,8 @@ export function createDonationService(deps: {
   providers: Partial<Record<ProviderId, PaymentProvider>>;
   ledger: Ledger;
   checkouts: CheckoutRepository;
+  /** Counts each checkout started (the metrics). */
+  metrics?: { donationStarted(provider: string, interval: string): void };
 }): DonationService {
   const { config, providers, ledger, checkouts } = deps;
   const logger = deps.logger.child({ component: 'donations' });
@@ -151,6 +153,7 @@ export function createDonationService(deps: {
         ...(context.consentId ? { consentId: context.consentId } : {}),
         nextCheckAt: new Date(Date.now() + FIRST_CHECK_MS),
       });
+      deps.metrics?.donationStarted(descriptor.id, choice.plan.interval);
       return { redirectUrl: started.redirectUrl, checkoutId, ref };
     },
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Logger } from '../log.js';
 
@@ -25,8 +26,16 @@ export function loggablePath(url: string): string {
  * errors, slow answers) — reading pages is the hot path, and a CDN or proxy logs those anyway.
  * At debug level every request is logged.
  */
-export function requestLogging(logger: Logger, options: { slowMs?: number } = {}): RequestHandler {
+export function requestLogging(
+  logger: Logger,
+  options: {
+    slowMs?: number;
+    /** Told of every finished request (the metrics), before the logging decides to skip it. */
+    observe?: (req: IncomingMessage, res: ServerResponse, ms: number) => void;
+  } = {},
+): RequestHandler {
   const slowMs = options.slowMs ?? 1000;
+  const observe = options.observe;
   const children = new WeakMap<object, Logger>();
   let prototypeReady = false;
   return (req, res, next) => {
@@ -51,6 +60,7 @@ export function requestLogging(logger: Logger, options: { slowMs?: number } = {}
       const status = res.statusCode;
       const read = req.method === 'GET' || req.method === 'HEAD';
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      observe?.(req, res, ms);
       if (read && status < 400 && ms < slowMs && !logger.isLevelEnabled('debug')) return;
       const line = {
         reqId: id,

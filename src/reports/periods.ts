@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { AppError } from '../errors.js';
+import { dayIn } from '../supporters/ledger.js';
 
 export type Granularity = 'day' | 'week' | 'month';
 
@@ -13,10 +14,13 @@ export interface Period {
   zone: string;
   granularity: Granularity;
   currency?: string;
+  /** The day asked for as the end, when it was later than today and the period was cut at today. */
+  requestedTo?: string;
 }
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
-const MAX_DAYS = 3 * 366 + 31;
+/** Three years and a month: a three-year comparison starting on the 1st still fits. */
+export const MAX_PERIOD_DAYS = 3 * 366 + 31;
 
 /** Days as UTC dates at midnight, for calendar arithmetic only. */
 const utc = (day: string) => new Date(`${day}T00:00:00Z`);
@@ -28,21 +32,23 @@ export function addDays(day: string, days: number): string {
   return dayOf(d);
 }
 
+/** Number of days from `from` to `to`, both included. */
 export function daysBetween(from: string, to: string): number {
   return Math.round((utc(to).getTime() - utc(from).getTime()) / 86_400_000) + 1;
 }
 
-function isRealDay(day: string): boolean {
-  return DAY.test(day) && dayOf(utc(day)) === day;
+export function isRealDay(day: string): boolean {
+  if (!DAY.test(day)) return false;
+  const date = utc(day);
+  return !Number.isNaN(date.getTime()) && dayOf(date) === day;
 }
 
-/** The moment a calendar day starts in a zone (handles offsets and daylight saving). */
-export function startOfDay(day: string, zone: string): Date {
-  const guess = utc(day);
-  // The zone's offset at that moment, read back through Intl; twice, for days a DST switch moves.
-  let at = guess.getTime();
-  for (let i = 0; i < 2; i += 1) {
-    const parts = new Intl.DateTimeFormat('en-US', {
+const partsFormatters = new Map<string, Intl.DateTimeFormat>();
+
+function partsFormatter(zone: string): Intl.DateTimeFormat {
+  let format = partsFormatters.get(zone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
       timeZone: zone,
       hourCycle: 'h23',
       year: 'numeric',
@@ -51,7 +57,22 @@ export function startOfDay(day: string, zone: string): Date {
       hour: '2-digit',
       minute: '2-digit',
       second: '2-digit',
-    }).formatToParts(new Date(at));
+    });
+    partsFormatters.set(zone, format);
+  }
+  return format;
+}
+
+/** The calendar day of a moment in a zone, as YYYY-MM-DD: the same day the rollups put it on. */
+export const dayInZone = dayIn;
+
+/** The moment a calendar day starts in a zone (handles offsets and daylight saving). */
+export function startOfDay(day: string, zone: string): Date {
+  const guess = utc(day).getTime();
+  // The zone's offset at that moment, read back through Intl; twice, for days a DST switch moves.
+  let at = guess;
+  for (let i = 0; i < 2; i += 1) {
+    const parts = partsFormatter(zone).formatToParts(new Date(at));
     const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
     const local = Date.UTC(
       get('year'),
@@ -61,24 +82,45 @@ export function startOfDay(day: string, zone: string): Date {
       get('minute'),
       get('second'),
     );
-    at = guess.getTime() - (local - at);
+    at = guess - (local - at);
   }
   return new Date(at);
+}
+
+/** [start of `from`, start of the day after `to`) in the period's zone. */
+export function momentsOf(period: Pick<Period, 'from' | 'to' | 'zone'>): { from: Date; to: Date } {
+  return { from: startOfDay(period.from, period.zone), to: startOfDay(addDays(period.to, 1), period.zone) };
 }
 
 /** The bucket a day belongs to: itself, its ISO week's Monday, or its month's first day. */
 export function bucketOf(day: string, granularity: Granularity): string {
   if (granularity === 'day') return day;
   if (granularity === 'month') return `${day.slice(0, 7)}-01`;
-  const d = utc(day);
-  const weekday = (d.getUTCDay() + 6) % 7;
+  const weekday = (utc(day).getUTCDay() + 6) % 7;
   return addDays(day, -weekday);
 }
 
+/** The first day of the bucket after the one starting on `bucket`. */
+export function nextBucket(bucket: string, granularity: Granularity): string {
+  if (granularity === 'day') return addDays(bucket, 1);
+  if (granularity === 'week') return addDays(bucket, 7);
+  const d = utc(`${bucket.slice(0, 7)}-01`);
+  d.setUTCMonth(d.getUTCMonth() + 1);
+  return dayOf(d);
+}
+
+/** Every month (YYYY-MM) that has a day in [from, to]. */
+export function monthsBetween(from: string, to: string): string[] {
+  const months: string[] = [];
+  for (let m = `${from.slice(0, 7)}-01`; m <= to; m = nextBucket(m, 'month')) months.push(m.slice(0, 7));
+  return months;
+}
+
+const single = z.string().max(40).optional();
 const query = z.object({
-  from: z.string().optional(),
-  to: z.string().optional(),
-  tz: z.string().optional(),
+  from: single,
+  to: single,
+  tz: z.string().max(64).optional(),
   granularity: z.enum(['day', 'week', 'month']).optional(),
   currency: z
     .string()
@@ -86,20 +128,36 @@ const query = z.object({
     .optional(),
 });
 
+const fieldNames: Record<string, string> = {
+  from: '"from" date',
+  to: '"to" date',
+  tz: 'time zone',
+  granularity: 'granularity (day, week or month)',
+  currency: 'currency (a three-letter code such as USD)',
+};
+
 /**
  * The period a request asks for, with defaults (the last 30 days in the first configured zone)
- * and clear refusals for anything else.
+ * and clear refusals for anything else. A period that ends after today is cut at today (the
+ * report says so): nothing has happened there yet, and scheduled changes are shown as pending.
  */
 export function parsePeriod(
   input: Record<string, unknown>,
   options: { zones: readonly string[]; today: Date },
 ): Period {
-  const parsed = query.safeParse(
-    Object.fromEntries(Object.entries(input).filter(([, v]) => typeof v === 'string' && v !== '')),
-  );
+  const given: Record<string, unknown> = {};
+  for (const key of ['from', 'to', 'tz', 'granularity', 'currency'] as const) {
+    const value = input[key];
+    if (value === undefined || value === '') continue;
+    if (typeof value !== 'string') {
+      throw new AppError('validation', `Please give the ${fieldNames[key]} once, as a single value.`);
+    }
+    given[key] = value;
+  }
+  const parsed = query.safeParse(given);
   if (!parsed.success) {
-    const field = parsed.error.issues[0]?.path.join('.') ?? 'query';
-    throw new AppError('validation', `The ${field} parameter is not valid.`);
+    const field = String(parsed.error.issues[0]?.path[0] ?? '');
+    throw new AppError('validation', `The ${fieldNames[field] ?? 'query'} is not valid.`);
   }
   const zone = parsed.data.tz ?? options.zones[0]!;
   if (!options.zones.includes(zone)) {
@@ -108,28 +166,28 @@ export function parsePeriod(
       `Reports are kept for these time zones: ${options.zones.join(', ')}. "${zone}" is not one of them.`,
     );
   }
-  const today = new Intl.DateTimeFormat('en-CA', { timeZone: zone }).format(options.today);
-  const to = parsed.data.to ?? today;
-  const from = parsed.data.from ?? addDays(to, -29);
-  for (const [name, day] of [
-    ['from', from],
-    ['to', to],
-  ] as const) {
-    if (!isRealDay(day))
-      throw new AppError('validation', `${name} must be a date written as YYYY-MM-DD, such as 2026-11-01.`);
-  }
-  if (from > to)
+  const today = dayInZone(zone, options.today);
+  const dateRule = (name: string) =>
+    new AppError('validation', `"${name}" must be a date written as YYYY-MM-DD, such as 2026-11-01.`);
+  const asked = parsed.data.to ?? today;
+  if (!isRealDay(asked)) throw dateRule('to');
+  const from = parsed.data.from ?? addDays(asked > today ? today : asked, -29);
+  if (!isRealDay(from)) throw dateRule('from');
+  if (from > asked)
     throw new AppError('validation', 'The period starts after it ends: "from" must not be later than "to".');
-  if (daysBetween(from, to) > MAX_DAYS)
+  if (from > today)
+    throw new AppError('validation', `The period starts in the future: "from" must be ${today} or earlier.`);
+  if (daysBetween(from, asked) > MAX_PERIOD_DAYS)
     throw new AppError('validation', 'Please choose a period of at most three years.');
-  const granularity =
-    parsed.data.granularity ??
-    (daysBetween(from, to) > 120 ? 'month' : daysBetween(from, to) > 31 ? 'week' : 'day');
+  const to = asked > today ? today : asked;
+  const length = daysBetween(from, to);
+  const granularity = parsed.data.granularity ?? (length > 120 ? 'month' : length > 31 ? 'week' : 'day');
   return {
     from,
     to,
     zone,
     granularity,
     ...(parsed.data.currency ? { currency: parsed.data.currency.toUpperCase() } : {}),
+    ...(asked !== to ? { requestedTo: asked } : {}),
   };
 }

@@ -1,17 +1,28 @@
 /**
- * The finance report, computed from the ledger's daily rollups (O(days), never O(donations)),
- * per currency. Definitions follow ChartMogul's and Stripe's (see definitions.ts).
+ * The finance report, computed from the ledger's daily rollups and the per-article months
+ * (O(days), never O(donations)), per currency. Definitions follow ChartMogul's and Stripe's (see
+ * definitions.ts, shown beside every figure).
  */
 import type { AppConfig } from '../config.js';
 import { divideRoundHalfUp, minorUnitDigits } from '../payments/money.js';
 import type { ProviderId } from '../payments/types.js';
 import type { LedgerRepository, RollupRow } from '../supporters/repository.js';
-import { addDays, bucketOf, startOfDay, type Period } from './periods.js';
+import { definitions } from './definitions.js';
+import { addDays, bucketOf, dayInZone, monthsBetween, nextBucket, type Period } from './periods.js';
+import type { ArticleFigures, ReportsRepository } from './repository.js';
 
 export interface MoneyBreakdown {
   grossMinor: number;
   count: number;
   netMinor: number;
+}
+
+export interface ConvertedFigures {
+  grossMinor: number;
+  netMinor: number;
+  mrrEndMinor: number;
+  /** Units of the target currency per unit of this one, as configured. */
+  rate: string;
 }
 
 export interface CurrencyReport {
@@ -21,17 +32,25 @@ export interface CurrencyReport {
   refundsMinor: number;
   refunds: number;
   disputesLostMinor: number;
+  disputesLost: number;
   disputesReversedMinor: number;
+  disputesReversed: number;
   /** Lost disputes net of won reversals. */
   disputesNetMinor: number;
-  disputesLost: number;
   feesMinor: number;
   /** gross − refunds − disputes (net) − fees */
   netMinor: number;
   newSupporters: number;
-  byKind: { oneOff: MoneyBreakdown; monthly: MoneyBreakdown };
-  byProvider: Array<{ provider: ProviderId } & MoneyBreakdown>;
-  byPlan: Array<{ planId: string; planName: string } & MoneyBreakdown>;
+  byKind: { oneOff: MoneyBreakdown; monthly: MoneyBreakdown; other: MoneyBreakdown };
+  byProvider: Array<{ provider: ProviderId; mrrEndMinor: number } & MoneyBreakdown>;
+  byPlan: Array<
+    {
+      planId: string;
+      planName: string;
+      interval: 'once' | 'month' | null;
+      mrrEndMinor: number;
+    } & MoneyBreakdown
+  >;
   mrr: {
     startMinor: number;
     endMinor: number;
@@ -42,8 +61,6 @@ export interface CurrencyReport {
     reactivationMinor: number;
     involuntaryChurnMinor: number;
     recoveredMinor: number;
-    /** Cancellations already made that take effect after the period (or after today). */
-    pendingChurnMinor: number;
   };
   subscriptions: {
     activeStart: number;
@@ -52,16 +69,21 @@ export interface CurrencyReport {
     churned: number;
     reactivated: number;
   };
+  /** What is scheduled after today: cancellations (pending churn) and past-due grace running out. */
+  pending: { churnMinor: number; involuntaryChurnMinor: number; subscriptions: number };
   /** Ratios (0.05 = 5 %); null where the denominator is zero. */
   rates: { supporterChurn: number | null; grossMrrChurn: number | null; netMrrChurn: number | null };
   /** MRR ÷ active recurring supporters at the end of the period. */
   arpuMinor: number | null;
-  /** The net total in the conversion currency, when a rate is configured. */
-  converted?: { currency: string; netMinor: number; rate: string; source: string; date: string };
+  /** In the conversion currency, when a rate for this currency is configured. */
+  converted?: ConvertedFigures;
 }
 
 export interface SeriesPoint {
+  /** First day of the bucket (a day, an ISO week's Monday, a month's 1st). */
   bucket: string;
+  /** The bucket is cut by the period's start or end. */
+  partial: boolean;
   currency: string;
   grossMinor: number;
   netMinor: number;
@@ -69,26 +91,46 @@ export interface SeriesPoint {
   mrrMinor: number;
 }
 
-export interface AttributionRow {
+export interface ArticleAttribution {
   articleSlug: string;
-  currency: string;
+  /** Payments from the article's panel, every currency. */
   payments: number;
-  grossMinor: number;
   newSupporters: number;
+  byCurrency: Array<{ currency: string; payments: number; grossMinor: number }>;
+  /** Article page views counted in the period (null: none counted). */
+  views: number | null;
+  /** payments ÷ views; null without views. */
+  conversionRate: number | null;
 }
 
 export interface Report {
   period: Period;
+  /** Today in the period's zone. */
+  today: string;
   generatedAt: Date;
   currencies: CurrencyReport[];
+  /** Totals in the conversion currency: secondary figures only, naming their source and date. */
+  converted?: {
+    currency: string;
+    source: string;
+    date: string;
+    grossMinor: number;
+    netMinor: number;
+    mrrEndMinor: number;
+    /** Currencies in the report without a configured rate (left out of these totals). */
+    missing: string[];
+  };
   series: SeriesPoint[];
-  attribution: AttributionRow[];
+  attribution: ArticleAttribution[];
+  definitions: typeof definitions;
 }
 
-const n = (v: number | undefined) => v ?? 0;
-const net = (r: RollupRow) =>
+const n = (v: number | undefined | null) => v ?? 0;
+const netOf = (r: RollupRow) =>
   n(r.grossMinor) - n(r.refundedMinor) - n(r.disputeLostMinor) + n(r.disputeReversedMinor) - n(r.feeMinor);
 const ratio = (a: number, b: number) => (b > 0 ? a / b : null);
+const sumOf = (rows: RollupRow[], field: keyof RollupRow) =>
+  rows.reduce((s, r) => s + n(r[field] as number | undefined), 0);
 
 /**
  * Exact conversion with a decimal rate ("1.0832" target units per source unit): minor units of
@@ -102,50 +144,141 @@ export function convertMinor(amountMinor: number, from: string, to: string, rate
   if (shift >= 0) numerator *= 10n ** BigInt(shift);
   else denominator *= 10n ** BigInt(-shift);
   const doubled = numerator * 2n + denominator;
-  const quotient = doubled / (denominator * 2n) - (doubled % (denominator * 2n) < 0n ? 1n : 0n);
+  const twice = denominator * 2n;
+  const quotient = doubled / twice - (doubled % twice < 0n ? 1n : 0n);
   return Number(quotient);
+}
+
+const lastDayOf = (month: string) => addDays(nextBucket(`${month}-01`, 'month'), -1);
+
+/** The figures of one article month that fall inside [from, to]. */
+function withinPeriod(
+  doc: { month: string; days: Record<string, ArticleFigures> } & ArticleFigures,
+  from: string,
+  to: string,
+): ArticleFigures {
+  if (`${doc.month}-01` >= from && lastDayOf(doc.month) <= to) return doc;
+  const out = { payments: 0, grossMinor: 0, newSupporters: 0 };
+  for (const [day, f] of Object.entries(doc.days)) {
+    const date = `${doc.month}-${day}`;
+    if (date < from || date > to) continue;
+    out.payments += f.payments;
+    out.grossMinor += f.grossMinor;
+    out.newSupporters += f.newSupporters;
+  }
+  return out;
 }
 
 export function createReportsService(deps: {
   config: AppConfig;
-  ledger: Pick<LedgerRepository, 'rollupsBetween' | 'mrrBefore' | 'attribution'>;
+  ledger: Pick<LedgerRepository, 'rollupsBetween' | 'mrrBefore'>;
+  reports: Pick<ReportsRepository, 'articleMonths' | 'viewsIn'>;
   now?: () => Date;
 }) {
-  const { config, ledger } = deps;
+  const { config, ledger, reports } = deps;
   const now = deps.now ?? (() => new Date());
-  const intervalOf = new Map(config.donations.plans.map((p) => [p.id, p.interval]));
-  const nameOf = new Map(config.donations.plans.map((p) => [p.id, p.name]));
+  const planOf = new Map(config.donations.plans.map((p) => [p.id, p]));
   const conversion = config.reports.conversion;
+  const rateFor = (currency: string) =>
+    conversion ? (currency === conversion.currency ? '1' : conversion.rates[currency]) : undefined;
+
+  async function attributionOf(period: Period): Promise<ArticleAttribution[]> {
+    // Months the period covers whole need only their totals; the (at most two) cut ones, their days.
+    const months = monthsBetween(period.from, period.to);
+    const whole = months.filter((m) => `${m}-01` >= period.from && lastDayOf(m) <= period.to);
+    const cut = months.filter((m) => !whole.includes(m));
+    const [wholeDocs, cutDocs, wholeViews, cutViews] = await Promise.all([
+      reports.articleMonths(period.zone, whole, { days: false }),
+      reports.articleMonths(period.zone, cut),
+      reports.viewsIn(period.zone, whole, { days: false }),
+      reports.viewsIn(period.zone, cut),
+    ]);
+    const byArticle = new Map<string, ArticleAttribution>();
+    for (const doc of [...wholeDocs, ...cutDocs]) {
+      if (period.currency && doc.currency !== period.currency) continue;
+      const f = withinPeriod(doc, period.from, period.to);
+      if (f.payments === 0 && f.newSupporters === 0) continue;
+      let a = byArticle.get(doc.articleSlug);
+      if (!a) {
+        a = {
+          articleSlug: doc.articleSlug,
+          payments: 0,
+          newSupporters: 0,
+          byCurrency: [],
+          views: null,
+          conversionRate: null,
+        };
+        byArticle.set(doc.articleSlug, a);
+      }
+      a.payments += f.payments;
+      a.newSupporters += f.newSupporters;
+      const c = a.byCurrency.find((x) => x.currency === doc.currency);
+      if (c) {
+        c.payments += f.payments;
+        c.grossMinor += f.grossMinor;
+      } else {
+        a.byCurrency.push({ currency: doc.currency, payments: f.payments, grossMinor: f.grossMinor });
+      }
+    }
+    for (const view of [...wholeViews, ...cutViews]) {
+      const a = byArticle.get(view.articleSlug);
+      if (!a) continue;
+      let counted = 0;
+      if (whole.includes(view.month)) counted = view.views;
+      else {
+        for (const [day, views] of Object.entries(view.days)) {
+          const date = `${view.month}-${day}`;
+          if (date >= period.from && date <= period.to) counted += views;
+        }
+      }
+      if (counted > 0) a.views = (a.views ?? 0) + counted;
+    }
+    const list = [...byArticle.values()];
+    for (const a of list) {
+      a.byCurrency.sort((x, y) => x.currency.localeCompare(y.currency));
+      a.conversionRate = a.views ? a.payments / a.views : null;
+    }
+    return list.sort(
+      (x, y) =>
+        y.payments - x.payments ||
+        y.newSupporters - x.newSupporters ||
+        x.articleSlug.localeCompare(y.articleSlug),
+    );
+  }
 
   return {
     async report(period: Period): Promise<Report> {
-      const today = new Intl.DateTimeFormat('en-CA', { timeZone: period.zone }).format(now());
-      const pendingFrom = addDays(period.to > today ? period.to : today, 1);
-      const [rows, startMrr, future, attribution] = await Promise.all([
-        ledger.rollupsBetween(period.zone, period.from, period.to),
+      const generatedAt = now();
+      const today = dayInZone(period.zone, generatedAt);
+      // One read for the period and whatever is scheduled after it (the period ends today at the
+      // latest), one for the MRR before it: each a pass over the zone's rollups.
+      const [fromStart, startRows, attribution] = await Promise.all([
+        ledger.rollupsBetween(period.zone, period.from, '9999-12-31'),
         ledger.mrrBefore(period.zone, period.from),
-        ledger.rollupsBetween(period.zone, pendingFrom, '9999-12-31'),
-        ledger.attribution(
-          startOfDay(period.from, period.zone),
-          startOfDay(addDays(period.to, 1), period.zone),
-        ),
+        attributionOf(period),
       ]);
+      const allRows = fromStart.filter((r) => r.day <= period.to);
+      const future = fromStart.filter((r) => r.day > today);
       const wanted = (currency: string) => !period.currency || currency === period.currency;
+      const rows = allRows.filter((r) => wanted(r.currency));
       const currencies = new Set<string>();
-      for (const r of [...rows, ...startMrr]) if (wanted(r.currency)) currencies.add(r.currency);
+      for (const r of rows) currencies.add(r.currency);
+      for (const r of startRows)
+        if (wanted(r.currency) && (r.mrrMinor !== 0 || r.subscriptions !== 0)) currencies.add(r.currency);
 
-      const reports: CurrencyReport[] = [...currencies].sort().map((currency) => {
+      const reportsByCurrency: CurrencyReport[] = [...currencies].sort().map((currency) => {
         const mine = rows.filter((r) => r.currency === currency);
-        const sum = (field: keyof RollupRow, list = mine) =>
-          list.reduce((s, r) => s + n(r[field] as number | undefined), 0);
+        const sum = (field: keyof RollupRow, list = mine) => sumOf(list, field);
         const breakdown = (list: RollupRow[]): MoneyBreakdown => ({
           grossMinor: sum('grossMinor', list),
           count: sum('count', list),
-          netMinor: list.reduce((s, r) => s + net(r), 0),
+          netMinor: list.reduce((s, r) => s + netOf(r), 0),
         });
-        const start = startMrr.filter((r) => r.currency === currency);
+        const start = startRows.filter((r) => r.currency === currency);
         const startMinor = start.reduce((s, r) => s + r.mrrMinor, 0);
         const activeStart = start.reduce((s, r) => s + r.subscriptions, 0);
+        const mrrEndWhere = (match: (r: { provider: string; planId: string }) => boolean) =>
+          start.filter(match).reduce((s, r) => s + r.mrrMinor, 0) + sum('mrrDeltaMinor', mine.filter(match));
         const endMinor = startMinor + sum('mrrDeltaMinor');
         const activeEnd = activeStart + sum('subscriptionsDelta');
         const churnMinor = sum('mrrChurnMinor');
@@ -158,9 +291,19 @@ export function createReportsService(deps: {
         const reversed = sum('disputeReversedMinor');
         const fees = sum('feeMinor');
         const netMinor = gross - refunds - (lost - reversed) - fees;
-        const providers = [...new Set(mine.map((r) => r.provider))].sort();
-        const plans = [...new Set(mine.map((r) => r.planId))].sort();
-        const rate = conversion?.rates[currency];
+        const providers = [
+          ...new Set([
+            ...mine.map((r) => r.provider),
+            ...start.filter((r) => r.mrrMinor).map((r) => r.provider),
+          ]),
+        ].sort();
+        const plans = [
+          ...new Set([...mine.map((r) => r.planId), ...start.filter((r) => r.mrrMinor).map((r) => r.planId)]),
+        ].sort();
+        const ahead = future.filter((r) => r.currency === currency);
+        const aheadChurn = sumOf(ahead, 'mrrChurnMinor');
+        const aheadInvoluntary = sumOf(ahead, 'mrrInvoluntaryChurnMinor');
+        const kindOf = (planId: string) => planOf.get(planId)?.interval;
         const report: CurrencyReport = {
           currency,
           grossMinor: gross,
@@ -168,24 +311,29 @@ export function createReportsService(deps: {
           refundsMinor: refunds,
           refunds: sum('refundCount'),
           disputesLostMinor: lost,
-          disputesReversedMinor: reversed,
-          disputesNetMinor: lost - reversed,
           disputesLost: sum('disputeLostCount'),
+          disputesReversedMinor: reversed,
+          disputesReversed: sum('disputeReversedCount'),
+          disputesNetMinor: lost - reversed,
           feesMinor: fees,
           netMinor,
           newSupporters: sum('newSupporters'),
           byKind: {
-            oneOff: breakdown(mine.filter((r) => intervalOf.get(r.planId) !== 'month')),
-            monthly: breakdown(mine.filter((r) => intervalOf.get(r.planId) === 'month')),
+            oneOff: breakdown(mine.filter((r) => kindOf(r.planId) === 'once')),
+            monthly: breakdown(mine.filter((r) => kindOf(r.planId) === 'month')),
+            other: breakdown(mine.filter((r) => kindOf(r.planId) === undefined)),
           },
           byProvider: providers.map((provider) => ({
             provider,
             ...breakdown(mine.filter((r) => r.provider === provider)),
+            mrrEndMinor: mrrEndWhere((r) => r.provider === provider),
           })),
           byPlan: plans.map((planId) => ({
             planId,
-            planName: nameOf.get(planId) ?? (planId === 'unknown' ? 'Not started here' : planId),
+            planName: planOf.get(planId)?.name ?? (planId === 'unknown' ? 'Not started here' : planId),
+            interval: kindOf(planId) ?? null,
             ...breakdown(mine.filter((r) => r.planId === planId)),
+            mrrEndMinor: mrrEndWhere((r) => r.planId === planId),
           })),
           mrr: {
             startMinor,
@@ -197,9 +345,6 @@ export function createReportsService(deps: {
             reactivationMinor,
             involuntaryChurnMinor: sum('mrrInvoluntaryChurnMinor'),
             recoveredMinor: sum('mrrRecoveredMinor'),
-            pendingChurnMinor: future
-              .filter((r) => r.currency === currency)
-              .reduce((s, r) => s + n(r.mrrChurnMinor), 0),
           },
           subscriptions: {
             activeStart,
@@ -207,6 +352,11 @@ export function createReportsService(deps: {
             new: sum('subscriptionsNew'),
             churned: sum('subscriptionsChurned'),
             reactivated: sum('subscriptionsReactivated'),
+          },
+          pending: {
+            churnMinor: aheadChurn - aheadInvoluntary,
+            involuntaryChurnMinor: aheadInvoluntary,
+            subscriptions: sumOf(ahead, 'subscriptionsChurned'),
           },
           rates: {
             supporterChurn: ratio(sum('subscriptionsChurned'), activeStart),
@@ -218,13 +368,14 @@ export function createReportsService(deps: {
           },
           arpuMinor: activeEnd > 0 ? divideRoundHalfUp(endMinor, activeEnd) : null,
         };
-        if (conversion && rate && currency !== conversion.currency) {
+        const rate = rateFor(currency);
+        if (conversion && rate) {
+          const to = (minor: number) => convertMinor(minor, currency, conversion.currency, rate);
           report.converted = {
-            currency: conversion.currency,
-            netMinor: convertMinor(netMinor, currency, conversion.currency, rate),
+            grossMinor: to(gross),
+            netMinor: to(netMinor),
+            mrrEndMinor: to(endMinor),
             rate,
-            source: conversion.source,
-            date: conversion.date,
           };
         }
         return report;
@@ -232,48 +383,56 @@ export function createReportsService(deps: {
 
       // The chart's series: per bucket and currency, with MRR carried from the period's start.
       const series: SeriesPoint[] = [];
-      for (const currency of currencies) {
-        let mrr = startMrr.filter((r) => r.currency === currency).reduce((s, r) => s + r.mrrMinor, 0);
+      for (const currency of [...currencies].sort()) {
+        let mrr = startRows.filter((r) => r.currency === currency).reduce((s, r) => s + r.mrrMinor, 0);
         const byBucket = new Map<string, RollupRow[]>();
-        for (const r of rows.filter((row) => row.currency === currency)) {
+        for (const r of rows) {
+          if (r.currency !== currency) continue;
           const key = bucketOf(r.day, period.granularity);
-          byBucket.set(key, [...(byBucket.get(key) ?? []), r]);
+          let list = byBucket.get(key);
+          if (!list) byBucket.set(key, (list = []));
+          list.push(r);
         }
-        for (let day = bucketOf(period.from, period.granularity); day <= period.to;) {
-          const list = byBucket.get(day) ?? [];
-          mrr += list.reduce((s, r) => s + n(r.mrrDeltaMinor), 0);
+        for (let bucket = bucketOf(period.from, period.granularity); bucket <= period.to;) {
+          const following = nextBucket(bucket, period.granularity);
+          const list = byBucket.get(bucket) ?? [];
+          mrr += sumOf(list, 'mrrDeltaMinor');
           series.push({
-            bucket: day,
+            bucket,
+            partial: bucket < period.from || addDays(following, -1) > period.to,
             currency,
-            grossMinor: list.reduce((s, r) => s + n(r.grossMinor), 0),
-            netMinor: list.reduce((s, r) => s + net(r), 0),
+            grossMinor: sumOf(list, 'grossMinor'),
+            netMinor: list.reduce((s, r) => s + netOf(r), 0),
             mrrMinor: mrr,
           });
-          day =
-            period.granularity === 'day'
-              ? addDays(day, 1)
-              : period.granularity === 'week'
-                ? addDays(day, 7)
-                : `${bucketOf(addDays(`${day.slice(0, 7)}-28`, 7), 'month')}`;
+          bucket = following;
         }
       }
 
-      return {
+      const report: Report = {
         period,
-        generatedAt: now(),
-        currencies: reports,
+        today,
+        generatedAt,
+        currencies: reportsByCurrency,
         series,
-        attribution: attribution
-          .filter((a) => wanted(a.currency))
-          .map((a) => ({
-            articleSlug: a.articleSlug,
-            currency: a.currency,
-            payments: a.count,
-            grossMinor: a.grossMinor,
-            newSupporters: a.newSupporters,
-          }))
-          .sort((a, b) => b.grossMinor - a.grossMinor),
+        attribution,
+        definitions,
       };
+      if (conversion) {
+        const missing = reportsByCurrency.filter((c) => !c.converted).map((c) => c.currency);
+        const total = (field: keyof ConvertedFigures) =>
+          reportsByCurrency.reduce((s, c) => s + (c.converted ? (c.converted[field] as number) : 0), 0);
+        report.converted = {
+          currency: conversion.currency,
+          source: conversion.source,
+          date: conversion.date,
+          grossMinor: total('grossMinor'),
+          netMinor: total('netMinor'),
+          mrrEndMinor: total('mrrEndMinor'),
+          missing,
+        };
+      }
+      return report;
     },
   };
 }

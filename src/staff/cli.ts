@@ -3,10 +3,11 @@
  *   npm run staff:create -- --email E --password P --role finance|admin [--name N]
  * It opens only the store: no HTTP server, no payment simulator, no background jobs.
  */
+import '../load-env.js';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, getConfig, type AppConfig } from '../config.js';
-import { connectStore, type Store } from '../db/index.js';
+import { connectStore, type Store, lockedStoreAdvice } from '../db/index.js';
 import { resolveDevSecrets } from '../dev-secrets.js';
 import { isAppError } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -38,14 +39,8 @@ async function openStore(config: AppConfig): Promise<Store> {
   try {
     return await connectStore({ uri: config.db.uri, embeddedPath: config.db.embeddedPath, logger });
   } catch (err) {
-    const text = err instanceof Error ? err.message : String(err);
-    if (/locked/i.test(text)) {
-      throw new CliError(
-        `${text}\n\nThe app is running on the embedded store, which one process at a time may open. ` +
-          'Run the store on its own (`npm run db:embedded`) and start both the app and this command with ' +
-          'MONGODB_URI set to the address it prints, or stop the app first.',
-      );
-    }
+    const advice = lockedStoreAdvice(err);
+    if (advice) throw new CliError(advice);
     throw err;
   }
 }

@@ -152,6 +152,44 @@ export const rollupFields = [
 ] as const;
 export type RollupField = (typeof rollupFields)[number];
 
+/** What the ledger export shows of an entry. */
+export type ExportedEntry = Pick<
+  LedgerEntryRecord,
+  | 'key'
+  | 'type'
+  | 'donationId'
+  | 'provider'
+  | 'providerPaymentId'
+  | 'planId'
+  | 'interval'
+  | 'amountMinor'
+  | 'feeMinor'
+  | 'currency'
+  | 'occurredAt'
+  | 'paymentOccurredAt'
+> & { providerRef: string | undefined; supporterId: string | undefined; articleSlug: string | undefined };
+
+/** What the nightly check reads of an entry. */
+export type CheckedEntry = Pick<
+  LedgerEntryRecord,
+  | 'key'
+  | 'type'
+  | 'provider'
+  | 'planId'
+  | 'currency'
+  | 'amountMinor'
+  | 'feeMinor'
+  | 'occurredAt'
+  | 'newSupporter'
+> & { articleSlug: string | undefined; applied: boolean };
+
+/** What the nightly check reads of an MRR movement. */
+export type CheckedMrrMovement = KeyedMrrMovement & {
+  provider: ProviderId;
+  planId: string;
+  applied: boolean;
+};
+
 /** The bucket a rollup increment lands in. */
 export interface RollupBucket {
   zone: string;
@@ -586,6 +624,11 @@ export function createLedgerRepository(connection: Connection) {
       return doc ? toDonation(doc) : null;
     },
 
+    /** Receipts not yet sent (the metrics); one indexed count. */
+    async countPendingReceipts(): Promise<number> {
+      return Donations.collection.countDocuments({ 'receipt.status': 'pending' });
+    },
+
     async dueReceipts(now: Date, limit: number): Promise<string[]> {
       const docs = await Donations.collection
         .find({ 'receipt.status': 'pending', 'receipt.nextAttemptAt': { $lte: now } })
@@ -894,12 +937,15 @@ export function createLedgerRepository(connection: Connection) {
       }));
     },
 
-    /** Ledger entries in [from, to), oldest first, read in batches (a million never sit in memory). */
-    async *entriesBetween(
+    /**
+     * Ledger entries in [from, to), oldest first, a batch of the driver's at a time (a million
+     * never sit in memory). Each entry is built plainly, field by field: an export reads a million.
+     */
+    async *entryBatchesBetween(
       from: Date,
       to: Date,
       filter: { currency?: string } = {},
-    ): AsyncIterable<LedgerEntryRecord & { id: string }> {
+    ): AsyncIterable<ExportedEntry[]> {
       const cursor = raw.entries
         .find({
           occurredAt: { $gte: from, $lt: to },
@@ -907,47 +953,116 @@ export function createLedgerRepository(connection: Connection) {
         })
         .sort({ occurredAt: 1 })
         .batchSize(2000);
-      for await (const doc of cursor) yield { ...toEntry(doc), id: String(doc._id) };
+      try {
+        while (await cursor.hasNext()) {
+          yield cursor.readBufferedDocuments().map((d): ExportedEntry => ({
+            key: d.key as string,
+            type: d.type as Movement['type'],
+            donationId: String(d.donationId),
+            provider: d.provider as ProviderId,
+            providerPaymentId: d.providerPaymentId as string,
+            providerRef: typeof d.providerRef === 'string' ? d.providerRef : undefined,
+            supporterId: d.supporterId ? String(d.supporterId) : undefined,
+            planId: d.planId as string,
+            interval: d.interval as ExportedEntry['interval'],
+            articleSlug: typeof d.articleSlug === 'string' ? d.articleSlug : undefined,
+            amountMinor: d.amountMinor as number,
+            feeMinor: (d.feeMinor as number | undefined) ?? 0,
+            currency: d.currency as string,
+            occurredAt: d.occurredAt as Date,
+            paymentOccurredAt: d.paymentOccurredAt as Date,
+          }));
+        }
+      } finally {
+        // A client that goes away mid-export ends the loop early: the server-side cursor goes too.
+        await cursor.close();
+      }
     },
 
-    /** Every ledger entry and MRR movement, for the nightly re-derivation of the rollups. */
-    allEntries: () => raw.entries.find({}, { projection: { _id: 0 } }).batchSize(5000),
-    allMrrMovements: () => raw.mrrMovements.find({}, { projection: { _id: 0 } }).batchSize(5000),
+    /**
+     * Every ledger entry, in whatever order the store keeps them, a driver batch at a time, with
+     * what the nightly re-derivation needs and whether its rollup increment is done. No sort and
+     * no projection: the store only walks what it has (a sort of millions would hold it up).
+     */
+    async *entriesForCheck(): AsyncIterable<CheckedEntry[]> {
+      const cursor = raw.entries.find({}).batchSize(5000);
+      try {
+        while (await cursor.hasNext()) {
+          yield cursor.readBufferedDocuments().map((d): CheckedEntry => ({
+            key: d.key as string,
+            type: d.type as Movement['type'],
+            provider: d.provider as ProviderId,
+            planId: d.planId as string,
+            currency: d.currency as string,
+            amountMinor: d.amountMinor as number,
+            feeMinor: (d.feeMinor as number | undefined) ?? 0,
+            occurredAt: d.occurredAt as Date,
+            newSupporter: d.newSupporter === true,
+            articleSlug: typeof d.articleSlug === 'string' ? d.articleSlug : undefined,
+            applied: (d.effects as { rollup?: boolean } | undefined)?.rollup === true,
+          }));
+        }
+      } finally {
+        await cursor.close();
+      }
+    },
 
-    /** Payments per article in [from, to): count, gross and new supporters, per currency. */
-    async attribution(
+    /** Every MRR movement, a batch at a time, with whether its rollup increment is done. */
+    async *mrrMovementsForCheck(): AsyncIterable<CheckedMrrMovement[]> {
+      const cursor = raw.mrrMovements.find({}).batchSize(5000);
+      try {
+        while (await cursor.hasNext()) {
+          yield cursor.readBufferedDocuments().map((d): CheckedMrrMovement => ({
+            key: d.key as string,
+            base: d.base as string,
+            type: d.type as KeyedMrrMovement['type'],
+            deltaMinor: d.deltaMinor as number,
+            countDelta: d.countDelta as number,
+            currency: d.currency as string,
+            at: d.at as Date,
+            provider: d.provider as ProviderId,
+            planId: d.planId as string,
+            applied: d.applied === true,
+            ...(d.involuntary === true ? { involuntary: true } : {}),
+            ...(typeof d.undoes === 'string' ? { undoes: d.undoes } : {}),
+          }));
+        }
+      } finally {
+        await cursor.close();
+      }
+    },
+
+    /** Every stored rollup row (without marks), a batch at a time, for the nightly comparison. */
+    async *storedRollups(): AsyncIterable<RollupRow[]> {
+      const cursor = raw.rollups.find({}, { projection: { marks: 0, _id: 0 } }).batchSize(5000);
+      try {
+        while (await cursor.hasNext()) yield cursor.readBufferedDocuments() as unknown as RollupRow[];
+      } finally {
+        await cursor.close();
+      }
+    },
+
+    /** The keys of the payments from an article's panel in [from, to) (what a repair claims). */
+    async paymentKeysFromArticle(
+      articleSlug: string,
+      currency: string,
       from: Date,
       to: Date,
-    ): Promise<
-      Array<{
-        articleSlug: string;
-        currency: string;
-        count: number;
-        grossMinor: number;
-        newSupporters: number;
-      }>
-    > {
+    ): Promise<string[]> {
       const docs = await raw.entries
-        .aggregate([
-          {
-            $match: { type: 'payment', occurredAt: { $gte: from, $lt: to }, articleSlug: { $exists: true } },
-          },
-          {
-            $group: {
-              _id: { articleSlug: '$articleSlug', currency: '$currency' },
-              count: { $sum: 1 },
-              grossMinor: { $sum: '$amountMinor' },
-              newSupporters: { $sum: { $cond: ['$newSupporter', 1, 0] } },
-            },
-          },
-        ])
+        .find(
+          { articleSlug, type: 'payment', currency, occurredAt: { $gte: from, $lt: to } },
+          { projection: { key: 1 } },
+        )
         .toArray();
-      return docs.map((d) => ({
-        ...(d._id as { articleSlug: string; currency: string }),
-        count: d.count as number,
-        grossMinor: d.grossMinor as number,
-        newSupporters: d.newSupporters as number,
-      }));
+      return docs.map((d) => d.key as string);
+    },
+
+    /** The payment movement of a payment (what article attribution counts). */
+    async paymentEntryOf(donationId: string): Promise<LedgerEntryRecord | null> {
+      if (!mongoose.isValidObjectId(donationId)) return null;
+      const doc = await raw.entries.findOne({ donationId: oid(donationId), type: 'payment' });
+      return doc ? toEntry(doc) : null;
     },
 
     /** Emails (or erasure markers) of some supporters, for exports. */
@@ -969,28 +1084,33 @@ export function createLedgerRepository(connection: Connection) {
     },
 
     /**
-     * Sets a past rollup bucket to re-derived values, only if it still holds the values read
-     * (guarded): the nightly check repairs drift without racing live increments.
+     * Sets a past rollup bucket to re-derived values, only if it still holds every value read
+     * (guarded): the nightly check repairs drift without racing live increments, each of which
+     * changes at least one figure. `seen` and `derived` name every figure; a bucket that did not
+     * exist is created, unless a live increment created it meanwhile.
      */
     async repairRollup(
       bucket: RollupBucket,
-      seen: Record<string, number>,
-      derived: Record<string, number>,
+      seen: Record<RollupField, number>,
+      derived: Record<RollupField, number>,
     ): Promise<boolean> {
       const guard = Object.fromEntries(
-        Object.entries(seen).map(([field, value]) => [field, value === 0 ? { $in: [0, null] } : value]),
+        rollupFields.map((field) => [field, seen[field] === 0 ? { $in: [0, null] } : seen[field]]),
       );
-      const result = await raw.rollups.updateOne({ ...bucket, ...guard }, upd({ $set: derived }), {
-        upsert: false,
-      });
-      if (result.matchedCount === 0 && Object.values(seen).every((v) => v === 0)) {
-        // The bucket never existed: create it with the derived values.
-        await raw.rollups.updateOne(bucket, upd({ $setOnInsert: { ...derived, marks: [] } }), {
-          upsert: true,
-        });
-        return true;
+      const result = await raw.rollups.updateOne({ ...bucket, ...guard }, upd({ $set: { ...derived } }));
+      if (result.matchedCount === 1) return true;
+      if (rollupFields.some((field) => seen[field] !== 0)) return false;
+      try {
+        const created = await raw.rollups.updateOne(
+          bucket,
+          upd({ $setOnInsert: { ...derived, marks: [] } }),
+          { upsert: true },
+        );
+        return created.upsertedCount === 1;
+      } catch (err) {
+        if (isDuplicateKey(err)) return false;
+        throw err;
       }
-      return result.modifiedCount === 1;
     },
 
     // ----- personal data (readers' rights: export and erasure) ------------------------------------

@@ -5,6 +5,7 @@
  * providers, which in simulator mode are the running app's simulator, never one of their own.
  */
 import { ConfigError, getConfig, type AppConfig } from '../config.js';
+import { lockedStoreAdvice } from '../db/index.js';
 import { createLogger, type Logger } from '../log.js';
 import { paymentsOfRunningApp, SimulatorUnavailableError, type PaymentSetup } from '../payments/index.js';
 import { openCore, type Core } from '../runtime.js';
@@ -40,14 +41,8 @@ export async function openCliContext(needs: { providers: boolean }): Promise<Cli
     core = await openCore(config, { logger, backgroundJobs: false, payments });
   } catch (err) {
     await payments.stop();
-    const text = err instanceof Error ? err.message : String(err);
-    if (/locked/i.test(text)) {
-      throw new CliError(
-        `${text}\n\nThe app is running on the embedded store, which one process at a time may open. ` +
-          'Run the store on its own (`npm run db:embedded`) and start both the app and this command with ' +
-          'MONGODB_URI set to the address it prints, or stop the app first.',
-      );
-    }
+    const advice = lockedStoreAdvice(err);
+    if (advice) throw new CliError(advice);
     throw err;
   }
   return { config, logger, webhooks: core.webhooks, close: () => core.stop() };

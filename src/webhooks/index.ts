@@ -9,19 +9,28 @@ import type { PaymentProvider, ProviderId } from '../payments/types.js';
 import type { Ledger } from '../supporters/ledger.js';
 import { createReconciler, type ReconciliationReport } from './reconcile.js';
 import { runDaily } from './daily-run.js';
-import { createWebhookRepository, type ListFilter, type StoredEvent } from './repository.js';
+import {
+  createWebhookRepository,
+  type InboxEvent,
+  type InboxFilter,
+  type ListFilter,
+  type StoredEvent,
+} from './repository.js';
 import { createWebhookRoutes } from './routes.js';
 import { createWebhookService, type ProcessResult, type RetryPolicy } from './service.js';
 
 export type { ReconciliationReport } from './reconcile.js';
-export type { ListFilter, StoredEvent } from './repository.js';
+export type { InboxEvent, InboxFilter, ListFilter, StoredEvent } from './repository.js';
 export type { ProcessResult } from './service.js';
+export { webhookStatuses } from './models.js';
 
 export interface WebhooksFeatureDeps {
   config: AppConfig;
   logger: Logger;
   providers: Partial<Record<ProviderId, PaymentProvider>>;
   ledger: Ledger;
+  /** Counts each delivery by provider and outcome. */
+  metrics?: { webhookDelivery(provider: string, outcome: string): void };
   /** Tests shorten these. */
   leaseMs?: number;
   retry?: Partial<RetryPolicy>;
@@ -41,6 +50,13 @@ export interface WebhooksFeature {
   list(filter: ListFilter): Promise<StoredEvent[]>;
   show(id: string): Promise<StoredEvent | null>;
   reconcile(options: { days: number; until?: Date }): Promise<ReconciliationReport>;
+  /** Operations pages: the inbox without raw payloads, its counts by status, and stored reconciliations. */
+  inbox(filter: InboxFilter): Promise<InboxEvent[]>;
+  statusCounts(): ReturnType<ReturnType<typeof createWebhookRepository>['statusCounts']>;
+  latestReconciliations(limit?: number): Promise<ReconciliationReport[]>;
+  reconciliation(id: string): Promise<ReconciliationReport | null>;
+  /** For the metrics: events still to apply, and dead letters (retries used up). */
+  inboxCounts(): Promise<{ backlog: number; deadLetters: number }>;
   /** Retention: drops raw payloads of finished events received before `before`. */
   pruneRawBodies(before: Date): Promise<number>;
   /**
@@ -107,7 +123,8 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
   let reconciling: Promise<unknown> | undefined;
 
   return {
-    router: createWebhookRoutes(service),
+    router: createWebhookRoutes(service, deps.metrics?.webhookDelivery.bind(deps.metrics)),
+    inboxCounts: () => repository.inboxCounts(),
     startJobs(options = {}) {
       sweeper.start(options.sweepIntervalMs);
       if (daily) return;
@@ -131,6 +148,10 @@ export function createWebhooksFeature(deps: WebhooksFeatureDeps): WebhooksFeatur
     show: service.show,
     reconcile,
     pruneRawBodies: (before) => repository.pruneRawBodies(before),
+    inbox: (filter) => repository.inbox(filter),
+    statusCounts: () => repository.statusCounts(),
+    latestReconciliations: (limit) => repository.latestReconciliations(limit),
+    reconciliation: (id) => repository.findReconciliation(id),
     async scrubRawBodies(terms, rewrite, options = {}) {
       let changed = 0;
       for (const event of await repository.mentioning(terms, options)) {

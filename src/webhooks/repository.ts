@@ -37,6 +37,15 @@ export interface ListFilter {
   limit?: number;
 }
 
+/** The operations inbox: `dead` is a failed event with no retry left (the dead letter). */
+export interface InboxFilter {
+  status?: WebhookStatus | 'dead';
+  provider?: ProviderId;
+  limit?: number;
+}
+
+export type InboxEvent = Omit<StoredEvent, 'rawBody'>;
+
 export interface ReconciliationRecord {
   startedAt: Date;
   finishedAt: Date;
@@ -226,6 +235,21 @@ export function createWebhookRepository() {
       return docs.map((d) => ({ id: String(d._id), provider: d.provider, eventId: d.eventId }));
     },
 
+    /** Events still to apply (received, processing, failed and due again) and dead letters; two indexed counts. */
+    async inboxCounts(): Promise<{ backlog: number; deadLetters: number }> {
+      ensureConnected();
+      const [backlog, deadLetters] = await Promise.all([
+        WebhookEvent.countDocuments({
+          $or: [
+            { status: { $in: ['received', 'processing'] } },
+            { status: 'failed', nextAttemptAt: { $exists: true } },
+          ],
+        }),
+        WebhookEvent.countDocuments({ status: 'failed', nextAttemptAt: { $exists: false } }),
+      ]);
+      return { backlog, deadLetters };
+    },
+
     /** By our document id or by the provider's event id. */
     async find(idOrEventId: string): Promise<StoredEvent | null> {
       ensureConnected();
@@ -306,6 +330,63 @@ export function createWebhookRepository() {
       ensureConnected();
       const doc = await Reconciliation.create(record);
       return String(doc._id);
+    },
+
+    // ----- operations pages (read only) ---------------------------------------------------------
+
+    /** Newest first, without the raw payloads (an event page shows one). */
+    async inbox(filter: InboxFilter): Promise<InboxEvent[]> {
+      ensureConnected();
+      const query: Record<string, unknown> = {};
+      if (filter.status === 'dead')
+        Object.assign(query, { status: 'failed', nextAttemptAt: { $exists: false } });
+      else if (filter.status) query.status = filter.status;
+      if (filter.provider) query.provider = filter.provider;
+      const docs = await WebhookEvent.find(query, { rawBody: 0 })
+        .sort({ receivedAt: -1 })
+        .limit(Math.min(Math.max(filter.limit ?? 100, 1), 500))
+        .lean();
+      return docs.map((d) => {
+        const { rawBody: _raw, ...event } = toStored({ rawBody: '', ...(d as Lean) });
+        return event;
+      });
+    },
+
+    /** How many events are in each status; `dead` counts the failed ones with no retry left. */
+    async statusCounts(): Promise<Record<WebhookStatus | 'dead', number>> {
+      ensureConnected();
+      const grouped = await WebhookEvent.aggregate<{ _id: WebhookStatus; n: number }>([
+        { $group: { _id: '$status', n: { $sum: 1 } } },
+      ]);
+      const counts = { received: 0, processing: 0, processed: 0, ignored: 0, failed: 0, dead: 0 };
+      for (const g of grouped) counts[g._id] = g.n;
+      counts.dead = await WebhookEvent.countDocuments({
+        status: 'failed',
+        nextAttemptAt: { $exists: false },
+      });
+      return counts;
+    },
+
+    /** The latest reconciliation runs, newest first. */
+    async latestReconciliations(limit = 10): Promise<Array<ReconciliationRecord & { id: string }>> {
+      ensureConnected();
+      const docs = await Reconciliation.find({})
+        .sort({ startedAt: -1 })
+        .limit(Math.min(Math.max(limit, 1), 100))
+        .lean();
+      return docs.map((d) => {
+        const { _id, ...record } = d as unknown as ReconciliationRecord & { _id: mongoose.Types.ObjectId };
+        return { ...record, id: String(_id) };
+      });
+    },
+
+    async findReconciliation(id: string): Promise<(ReconciliationRecord & { id: string }) | null> {
+      ensureConnected();
+      if (!mongoose.isValidObjectId(id)) return null;
+      const doc = await Reconciliation.findById(id).lean();
+      if (!doc) return null;
+      const { _id, ...record } = doc as unknown as ReconciliationRecord & { _id: mongoose.Types.ObjectId };
+      return { ...record, id: String(_id) };
     },
   };
 }

@@ -22,16 +22,28 @@ function reply(result: ReceiveResult): [number, Record<string, unknown>] {
   }
 }
 
+/** How a delivery ended, for the metrics: what was done with it, or why it was refused. */
+const outcomeOf = (result: ReceiveResult): string =>
+  result.outcome === 'accepted' ? result.status : result.outcome;
+
 /** Mounted before any body parser: the signature covers the exact bytes. */
-export function createWebhookRoutes(service: WebhookService): Router {
+export function createWebhookRoutes(
+  service: WebhookService,
+  onDelivery?: (provider: string, outcome: string) => void,
+): Router {
   const router = Router();
   const rawBody = express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT });
 
   router.post('/webhooks/:provider', rawBody, async (req, res) => {
     const provider = req.params.provider as ProviderId;
-    if (!providers.has(provider)) return void res.status(404).json({ error: 'Unknown webhook endpoint.' });
+    if (!providers.has(provider)) {
+      onDelivery?.('unknown', 'unknown_provider');
+      return void res.status(404).json({ error: 'Unknown webhook endpoint.' });
+    }
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const [status, json] = reply(await service.receive(provider, body, req.headers));
+    const result = await service.receive(provider, body, req.headers);
+    onDelivery?.(provider, outcomeOf(result));
+    const [status, json] = reply(result);
     res.status(status).set('Cache-Control', 'no-store').json(json);
   });
 

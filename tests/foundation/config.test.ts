@@ -50,9 +50,64 @@ describe('configuration', () => {
 
   test('requires real secrets in production', () => {
     const err = configErrorOf(() =>
-      testConfig({ env: 'production', payments: { mode: 'live' }, secrets: { session: '', links: '' } }),
+      testConfig({
+        env: 'production',
+        db: { uri: 'mongodb://db.internal:27017/readerfund' },
+        payments: { mode: 'live', stripe: { secretKey: 'sk_live_x', webhookSecret: 'whsec_x' } },
+        secrets: { session: '', links: 'too-short' },
+      }),
     );
     assert.equal(err.key, 'secrets.session');
+    assert.deepEqual(err.missing, ['SESSION_SECRET', 'LINK_SIGNING_SECRET']);
+    assert.match(err.message, /LINK_SIGNING_SECRET \(too short/);
+  });
+
+  test('names every missing production setting at once, in one line', () => {
+    const err = configErrorOf(() =>
+      testConfig({
+        env: 'production',
+        site: { publicUrl: '' },
+        db: { uri: '' },
+        payments: { mode: 'live' },
+        secrets: { session: '', links: '' },
+      }),
+    );
+    assert.equal(err.message.split('\n').length, 1);
+    assert.match(
+      err.message,
+      /^Invalid configuration: NODE_ENV=production needs settings that are not set: /,
+    );
+    for (const variable of [
+      'MONGODB_URI',
+      'STRIPE_SECRET_KEY',
+      'STRIPE_WEBHOOK_SECRET',
+      'PAYPAL_CLIENT_ID',
+      'PAYPAL_CLIENT_SECRET',
+      'PAYPAL_WEBHOOK_ID',
+      'SESSION_SECRET',
+      'LINK_SIGNING_SECRET',
+      'PUBLIC_URL',
+    ]) {
+      assert.match(err.message, new RegExp(`\\b${variable}\\b`), variable);
+    }
+  });
+
+  test("asks for the rest of a provider's keys once one is set, in development too", () => {
+    const err = configErrorOf(() => testConfig({ payments: { paypal: { clientId: 'client-id' } } }));
+    assert.deepEqual(err.missing, ['PAYPAL_CLIENT_SECRET', 'PAYPAL_WEBHOOK_ID']);
+    const stripe = configErrorOf(() => testConfig({ payments: { stripe: { secretKey: 'sk_test_x' } } }));
+    assert.deepEqual(stripe.missing, ['STRIPE_WEBHOOK_SECRET']);
+  });
+
+  test('accepts a production configuration with one provider, a MongoDB, secrets and a public address', () => {
+    const config = testConfig({
+      env: 'production',
+      site: { publicUrl: 'https://news.example' },
+      db: { uri: 'mongodb://db.internal:27017/readerfund' },
+      payments: { mode: 'live', paypal: { clientId: 'id', clientSecret: 'secret', webhookId: 'WH-1' } },
+      secrets: { session: 'x'.repeat(40), links: 'y'.repeat(40) },
+    });
+    assert.equal(config.payments.resolvedMode, 'live');
   });
 
   test('switches to live payments when provider keys are set', () => {
@@ -66,8 +121,12 @@ describe('configuration', () => {
     test(`refuses the payment simulator and the embedded store with NODE_ENV=${env}, as in production`, () => {
       const secrets = { session: 'x'.repeat(40), links: 'y'.repeat(40) };
       const simulator = configErrorOf(() => testConfig({ env, secrets }));
-      assert.equal(simulator.key, 'payments.mode');
+      assert.ok(
+        simulator.missing.some((m) => m.startsWith('STRIPE_SECRET_KEY')),
+        simulator.message,
+      );
       assert.match(simulator.message, new RegExp(`NODE_ENV=${env}`));
+      assert.match(simulator.message, /payment simulator is for development and tests/);
       const embedded = configErrorOf(() =>
         testConfig({
           env,
@@ -77,7 +136,7 @@ describe('configuration', () => {
         }),
       );
       assert.equal(embedded.key, 'db.uri');
-      assert.match(embedded.message, /MONGODB_URI/);
+      assert.deepEqual(embedded.missing, ['MONGODB_URI']);
       const unsetSecrets = configErrorOf(() =>
         testConfig({
           env,
@@ -146,7 +205,7 @@ describe('configuration', () => {
       .split('\n')
       .filter((line) => !line.startsWith('WARNING:'));
     assert.equal(ours.length, 1, result.stderr);
-    assert.match(ours[0]!, /^Invalid configuration: payments\.mode .*NODE_ENV=staging/);
+    assert.match(ours[0]!, /^Invalid configuration: NODE_ENV=staging needs settings .*STRIPE_SECRET_KEY/);
   });
 
   test('stops start-up with one line naming the key when the environment is invalid', () => {

@@ -37,14 +37,18 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Runs `src/server.ts` (or another entry point) as a real process; resolves once it serves. */
+/**
+ * Runs `src/server.ts` (or another entry point) as a real process; resolves once it serves.
+ * `plainNode` runs it without tsx, as production runs the built dist/server.js.
+ */
 export async function startServerProcess(options: {
   env: NodeJS.ProcessEnv;
   cwd?: string;
   entry?: string;
+  plainNode?: boolean;
 }): Promise<ServerProcess> {
   const entry = path.join(root, options.entry ?? 'src/server.ts');
-  const child = spawn(process.execPath, ['--import', tsx, entry], {
+  const child = spawn(process.execPath, [...(options.plainNode ? [] : ['--import', tsx]), entry], {
     cwd: options.cwd ?? root,
     env: options.env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -58,3 +58,32 @@ test('records the payment even when the receipt email fails, and sends it on a l
   assert.match(sent[0]!.text, /Amount:\s+\$15\.00/);
   assert.equal(await runtime.receipts.sweep(), 0, 'a sent receipt is not sent again');
 });
+
+test('never pastes a payer-supplied name with a link or a line break into a receipt, and keeps a plain one', async () => {
+  const pay = (paymentId: string, email: string, name: string) =>
+    runtime.ledger.apply({
+      type: 'payment.succeeded',
+      provider: 'stripe',
+      paymentId,
+      amount: { amountMinor: 500, currency: 'USD' },
+      kind: 'one_off',
+      occurredAt: new Date(),
+      payer: { email, name },
+    });
+  await pay(
+    'pi_receipt_hostile_name',
+    'victim@example.com',
+    'Your account is locked\nVisit http://phish.example/login',
+  );
+  await pay('pi_receipt_plain', 'plain@example.com', 'Rosa Parks');
+  await Donation.updateMany({}, { $set: { 'receipt.nextAttemptAt': new Date() } });
+  await runtime.receipts.sweep();
+  const toVictim = sent.find((m) => m.to === 'victim@example.com');
+  assert.ok(toVictim, 'a receipt was sent');
+  for (const body of [toVictim.text, toVictim.html ?? '']) {
+    assert.doesNotMatch(body, /phish/);
+    assert.doesNotMatch(body, /account is locked/);
+  }
+  const toRosa = sent.find((m) => m.to === 'plain@example.com');
+  assert.match(toRosa!.text, /^Thank you, Rosa Parks\./);
+});
