@@ -210,24 +210,26 @@ export function createLedger(deps: LedgerDeps): Ledger {
   /**
    * A newly credited payment may be the supporter's earliest: then it, and no other, counts them
    * as a new supporter in its day's rollup. Claims that place (guarded on the first payment read)
-   * and says whether this payment holds it, and which payment it took it from.
+   * and says whether this payment holds it, and which payments held it before and may still have
+   * their count to move away (every one of them, not only the last: the process that displaced
+   * one may have died before moving its count, and a still earlier payment displaced it in turn).
    */
   async function claimNewSupporter(
     supporterId: string,
     entry: { key: string; at: Date },
     known?: { firstPayment: SupporterRecord['firstPayment'] },
-  ): Promise<{ isFirst: boolean; previousKey?: string }> {
+  ): Promise<{ isFirst: boolean; displaced: string[] }> {
     let seen = known;
     return retryOnConflict('first payment of a supporter', async () => {
       const first = (seen ?? { firstPayment: (await repo.findSupporter(supporterId))?.firstPayment })
         .firstPayment;
       seen = undefined;
       if (first && first.key !== entry.key && first.at.getTime() <= entry.at.getTime())
-        return { isFirst: false };
-      if (first?.key === entry.key)
-        return { isFirst: true, ...(first.previousKey ? { previousKey: first.previousKey } : {}) };
-      if (!(await repo.claimFirstPayment(supporterId, entry, first))) return CONFLICT;
-      return { isFirst: true, ...(first ? { previousKey: first.key } : {}) };
+        return { isFirst: false, displaced: first.displaced ?? [] };
+      if (first?.key === entry.key) return { isFirst: true, displaced: first.displaced ?? [] };
+      const claimed = await repo.claimFirstPayment(supporterId, entry, first);
+      if (!claimed) return CONFLICT;
+      return { isFirst: true, displaced: claimed.displaced ?? [] };
     });
   }
 
@@ -235,7 +237,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
    * The new-supporter count leaves a payment that turned out not to be the first: net zero there.
    * Its bucket is read from the payment itself, not from its ledger entry: that entry is written
    * last, so it may not exist yet (the payment is being settled by another process right now, or
-   * its process died before writing it), and the count must move all the same.
+   * its process died before writing it), and the count must move all the same. Once moved, the
+   * supporter forgets it; until then whoever settles one of their payments moves it (by marks,
+   * so a second mover changes nothing).
    */
   async function moveNewSupporterCountFrom(supporterId: string, previousKey: string): Promise<void> {
     const [, provider, ...rest] = previousKey.split(':');
@@ -249,6 +253,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
       newSupporters: -1,
     });
     await repo.setEntry(previousKey, { newSupporter: false });
+    await repo.forgetDisplacedFirstPayment(supporterId, previousKey);
   }
 
   /**
@@ -260,7 +265,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
     const bucket = { currency: donation.currency, provider: donation.provider, planId: donation.planId };
     const supporterId = donation.supporterId;
     const isPayment = movement.type === 'payment';
-    let claim: { isFirst: boolean; previousKey?: string } = { isFirst: false };
+    let claim: { isFirst: boolean; displaced: string[] } = { isFirst: false, displaced: [] };
     if (supporterId) {
       const after = await repo.creditSupporterOnce(supporterId, movement.key, {
         currency: donation.currency,
@@ -292,8 +297,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
         ]),
       ),
     );
-    if (supporterId && claim.previousKey && claim.previousKey !== movement.key) {
-      await moveNewSupporterCountFrom(supporterId, claim.previousKey);
+    if (supporterId) {
+      for (const key of claim.displaced)
+        if (key !== movement.key) await moveNewSupporterCountFrom(supporterId, key);
     }
     await repo.recordEntry(
       {
@@ -316,7 +322,9 @@ export function createLedger(deps: LedgerDeps): Ledger {
       {
         'effects.rollup': true,
         ...(supporterId ? { supporterId, 'effects.supporter': true as const } : {}),
-        ...(claim.isFirst ? { newSupporter: true } : {}),
+        // Said either way: a retry after a crash may find an entry marked while this payment
+        // still held the first place, which it has lost since.
+        ...(supporterId && isPayment ? { newSupporter: claim.isFirst } : {}),
       },
     );
     // An earlier payment may have taken the first place while this one was being settled, and

@@ -34,7 +34,11 @@ export interface SupporterRecord {
   donationCount: number;
   firstSupportedAt?: Date;
   lastSupportedAt?: Date;
-  firstPayment?: { key: string; at: Date; previousKey?: string; previousAt?: Date };
+  /**
+   * The entry of the earliest payment, which counts the supporter as new; `displaced` lists the
+   * entries that held that place before and whose count may not have been moved away yet.
+   */
+  firstPayment?: { key: string; at: Date; displaced?: string[] };
   providerCustomerIds: Partial<Record<ProviderId, string>>;
   linksValidFrom?: Date;
   erasedAt?: Date;
@@ -434,21 +438,25 @@ export function createLedgerRepository(connection: Connection) {
       supporterId: string,
       entry: { key: string; at: Date },
       seen: SupporterRecord['firstPayment'],
-    ): Promise<boolean> {
+    ): Promise<SupporterRecord['firstPayment'] | null> {
+      // A first payment is only ever replaced by an earlier one, so its key never comes back and
+      // guarding on the key alone guards the whole value read (its `displaced` list too).
       const guard = seen ? { 'firstPayment.key': seen.key } : { 'firstPayment.key': { $exists: false } };
+      const displaced = seen ? [...new Set([...(seen.displaced ?? []), seen.key])] : [];
+      const firstPayment = { key: entry.key, at: entry.at, ...(displaced.length ? { displaced } : {}) };
       const result = await raw.supporters.updateOne(
         { _id: oid(supporterId), ...guard },
-        upd({
-          $set: {
-            firstPayment: {
-              key: entry.key,
-              at: entry.at,
-              ...(seen ? { previousKey: seen.key, previousAt: seen.at } : {}),
-            },
-          },
-        }),
+        upd({ $set: { firstPayment } }),
       );
-      return result.modifiedCount === 1;
+      return result.modifiedCount === 1 ? firstPayment : null;
+    },
+
+    /** A displaced first payment's count has been moved away: nobody needs to move it again. */
+    async forgetDisplacedFirstPayment(supporterId: string, key: string): Promise<void> {
+      await raw.supporters.updateOne(
+        { _id: oid(supporterId) },
+        upd({ $pull: { 'firstPayment.displaced': key } }),
+      );
     },
 
     // ----- donations --------------------------------------------------------------------------
@@ -875,12 +883,14 @@ export function createLedgerRepository(connection: Connection) {
       bucket: RollupBucket,
       parts: Array<{ mark: string; inc: Record<string, number> }>,
     ): Promise<Array<'applied' | 'already'>> {
-      if (parts.length === 1) return [await this.incrementRollupOnce(bucket, [parts[0]!.mark], parts[0]!.inc)];
+      if (parts.length === 1)
+        return [await this.incrementRollupOnce(bucket, [parts[0]!.mark], parts[0]!.inc)];
       await indexes();
       const marks = parts.map((p) => p.mark);
       const changes: Record<string, number> = {};
       for (const part of parts)
-        for (const [field, by] of Object.entries(part.inc)) if (by !== 0) changes[field] = (changes[field] ?? 0) + by;
+        for (const [field, by] of Object.entries(part.inc))
+          if (by !== 0) changes[field] = (changes[field] ?? 0) + by;
       const filter = { ...bucket, marks: { $nin: marks } };
       const update = upd({ $inc: changes, $push: { marks: { $each: marks } } });
       try {
