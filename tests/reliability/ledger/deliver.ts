@@ -29,12 +29,15 @@ export interface DeliveryStats {
   /** 4xx answers: each one is a delivery the app refused, never expected here. */
   refused: Array<{ eventId: string; type: string; status: number; body: string }>;
   log: Answer[];
+  /** Deliveries that were not answered 2xx at first: when that first happened, and when the 2xx came. */
+  recovered: Array<{ failedAt: number; answeredAt: number; attempts: number }>;
 }
 
 interface Pending {
   delivery: Delivery;
   attempts: number;
   notBefore: number;
+  failedAt?: number;
 }
 
 export interface DeliverOptions {
@@ -43,6 +46,8 @@ export interface DeliverOptions {
   concurrency: number;
   /** Called after each first attempt has been started, with how many have been. */
   onProgress?: (started: number) => void;
+  /** Every few seconds: how far the run is. */
+  onTick?: (progress: { started: number; attempts: number; retrying: number; busy: number }) => void;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -56,6 +61,7 @@ export async function deliverAll(deliveries: Delivery[], options: DeliverOptions
     redelivered: 0,
     refused: [],
     log: [],
+    recovered: [],
   };
   const queue: Pending[] = deliveries.map((delivery) => ({ delivery, attempts: 0, notBefore: 0 }));
   const retries: Pending[] = [];
@@ -106,19 +112,24 @@ export async function deliverAll(deliveries: Delivery[], options: DeliverOptions
     } finally {
       target.inFlight -= 1;
     }
+    const at = Date.now();
     count(stats.answers, status);
-    stats.log.push({ at: Date.now(), status, kind: item.delivery.kind });
+    stats.log.push({ at, status, kind: item.delivery.kind });
     if (typeof status === 'number' && status >= 200 && status < 300) {
       const word = (JSON.parse(text) as { status?: string }).status ?? 'ok';
       count(stats.accepted, word);
+      if (item.failedAt)
+        stats.recovered.push({ failedAt: item.failedAt, answeredAt: at, attempts: item.attempts });
       return;
     }
+    item.failedAt ??= at;
     if (typeof status === 'number' && status < 500) {
       stats.refused.push({ eventId: event.eventId, type: event.type, status, body: text.slice(0, 300) });
       return;
     }
-    // As a provider would: again later, backing off (compressed from hours into seconds).
-    const wait = Math.min(250 * 2 ** Math.min(item.attempts - 1, 4), 4_000);
+    // As a provider would: again later, backing off (compressed from hours into seconds: 1 s,
+    // 2 s, 4 s ... at most 15 s, jittered).
+    const wait = Math.min(1_000 * 2 ** Math.min(item.attempts - 1, 4), 15_000);
     item.notBefore = Date.now() + wait / 2 + Math.random() * wait;
     retries.push(item);
   }
@@ -140,7 +151,17 @@ export async function deliverAll(deliveries: Delivery[], options: DeliverOptions
     }
   }
 
-  await Promise.all(Array.from({ length: options.concurrency }, () => worker()));
+  const ticker = options.onTick
+    ? setInterval(
+        () => options.onTick!({ started, attempts: stats.attempts, retrying: retries.length, busy }),
+        5_000,
+      )
+    : undefined;
+  try {
+    await Promise.all(Array.from({ length: options.concurrency }, () => worker()));
+  } finally {
+    clearInterval(ticker);
+  }
   return stats;
 }
 
@@ -171,7 +192,10 @@ export function createSigners(deps: {
         'User-Agent': 'PayPal/AUHD-214.0-58802614',
         'PAYPAL-TRANSMISSION-ID': id,
         'PAYPAL-TRANSMISSION-TIME': time,
-        'PAYPAL-TRANSMISSION-SIG': paypal.sign(paypal.message(id, time, paypal.webhookId, body), paypal.privateKeyPem),
+        'PAYPAL-TRANSMISSION-SIG': paypal.sign(
+          paypal.message(id, time, paypal.webhookId, body),
+          paypal.privateKeyPem,
+        ),
         'PAYPAL-CERT-URL': paypal.certUrl,
         'PAYPAL-AUTH-ALGO': 'SHA256withRSA',
       };

@@ -82,14 +82,17 @@ export interface ExpectedLedger {
   mrrToday: Map<string, Map<string, { mrrMinor: number; active: number; pendingChurnMinor: number }>>;
 }
 
-const empty = (): RollupFigures =>
-  Object.fromEntries(moneyFields.map((f) => [f, 0])) as RollupFigures;
+const empty = (): RollupFigures => Object.fromEntries(moneyFields.map((f) => [f, 0])) as RollupFigures;
 
 export const rollupKey = (zone: string, day: string, currency: string, provider: string, planId: string) =>
   `${zone}|${day}|${currency}|${provider}|${planId}`;
 
 /** What a payment's money comes to, by the rules finance expects. */
-export function settle(p: PlannedPayment): { refundedMinor: number; lostMinor: number; status: PaymentStatus } {
+export function settle(p: PlannedPayment): {
+  refundedMinor: number;
+  lostMinor: number;
+  status: PaymentStatus;
+} {
   const refunded = Math.min(
     p.refunds.reduce((s, r) => s + r.amountMinor, 0),
     p.amountMinor,
@@ -113,14 +116,35 @@ export function movementsOf(p: PlannedPayment): Movement[] {
   ];
   if (p.capped) {
     // Both refunds land on one day in every zone; together they are the whole payment.
-    out.push({ type: 'refund', amountMinor: -p.amountMinor, feeMinor: 0, at: p.refunds[0]!.at, entries: p.refunds.length, payment: p });
+    out.push({
+      type: 'refund',
+      amountMinor: -p.amountMinor,
+      feeMinor: 0,
+      at: p.refunds[0]!.at,
+      entries: p.refunds.length,
+      payment: p,
+    });
   } else {
     for (const r of p.refunds)
-      out.push({ type: 'refund', amountMinor: -r.amountMinor, feeMinor: 0, at: r.at, entries: 1, payment: p });
+      out.push({
+        type: 'refund',
+        amountMinor: -r.amountMinor,
+        feeMinor: 0,
+        at: r.at,
+        entries: 1,
+        payment: p,
+      });
   }
   for (const d of p.disputes) {
     if (d.outcome !== 'lost') continue;
-    out.push({ type: 'dispute', amountMinor: -d.amountMinor, feeMinor: d.feeMinor, at: d.decidedAt, entries: 1, payment: p });
+    out.push({
+      type: 'dispute',
+      amountMinor: -d.amountMinor,
+      feeMinor: d.feeMinor,
+      at: d.decidedAt,
+      entries: 1,
+      payment: p,
+    });
   }
   return out;
 }
@@ -133,7 +157,8 @@ export function expectedLedger(scenario: Scenario, zones: readonly string[], now
     currency: p.currency,
     kind: p.kind,
     planId: p.planId,
-    interval: p.planId === 'contributor' || (p.planId === 'unknown' && p.kind === 'one_off') ? 'once' : 'month',
+    interval:
+      p.planId === 'contributor' || (p.planId === 'unknown' && p.kind === 'one_off') ? 'once' : 'month',
     ...settle(p),
     email: p.email,
     subscriptionId: p.subscriptionId,
@@ -177,7 +202,13 @@ export function expectedLedger(scenario: Scenario, zones: readonly string[], now
         bump(key, 'feeMinor', m.feeMinor);
       }
       if (p.email) {
-        const s = supporters.get(p.email) ?? { email: p.email, totals: {}, donationCount: 0, first: p.at, last: p.at };
+        const s = supporters.get(p.email) ?? {
+          email: p.email,
+          totals: {},
+          donationCount: 0,
+          first: p.at,
+          last: p.at,
+        };
         s.totals[p.currency] = (s.totals[p.currency] ?? 0) + m.amountMinor;
         if (m.type === 'payment') {
           s.donationCount += 1;
@@ -193,7 +224,8 @@ export function expectedLedger(scenario: Scenario, zones: readonly string[], now
     }
   }
   for (const p of firstPayment.values()) {
-    for (const zone of zones) bump(rollupKey(zone, dayIn(zone, p.at), p.currency, p.provider, p.planId), 'newSupporters', 1);
+    for (const zone of zones)
+      bump(rollupKey(zone, dayIn(zone, p.at), p.currency, p.provider, p.planId), 'newSupporters', 1);
   }
 
   const subscriptions: ExpectedSubscription[] = scenario.subscriptions.map((s) => ({
@@ -208,7 +240,10 @@ export function expectedLedger(scenario: Scenario, zones: readonly string[], now
   }));
 
   const mrrTotals = new Map<string, { mrrDeltaMinor: number; subscriptionsDelta: number }>();
-  const mrrToday = new Map<string, Map<string, { mrrMinor: number; active: number; pendingChurnMinor: number }>>();
+  const mrrToday = new Map<
+    string,
+    Map<string, { mrrMinor: number; active: number; pendingChurnMinor: number }>
+  >();
   for (const zone of zones) {
     const today = dayIn(zone, now);
     const perCurrency = new Map<string, { mrrMinor: number; active: number; pendingChurnMinor: number }>();

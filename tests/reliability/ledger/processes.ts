@@ -32,10 +32,14 @@ export interface StoreProcess {
 /** `npm run db:embedded` on a given port and data directory. */
 export async function startStoreProcess(port: number, dbPath: string): Promise<StoreProcess> {
   const cli = fileURLToPath(new URL('../../../src/embedded-mongo/cli.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, '--port', String(port), '--dbpath', dbPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_ENV: 'test' },
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', cli, '--port', String(port), '--dbpath', dbPath],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_ENV: 'test' },
+    },
+  );
   let err = '';
   child.stderr.on('data', (c: Buffer) => {
     err = (err + c.toString()).slice(-4000);
@@ -52,7 +56,10 @@ export async function startStoreProcess(port: number, dbPath: string): Promise<S
     throw new Error(`the store exited (${child.exitCode}) before printing its URI: ${err}`);
   }
   child.stdout.resume();
-  const gone = () => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit').then(() => undefined));
+  const gone = () =>
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : once(child, 'exit').then(() => undefined);
   return {
     uri,
     child,
@@ -74,8 +81,11 @@ export interface AppProcess {
   alive: boolean;
   /** Requests the test has in flight to this process right now. */
   inFlight: number;
-  /** The webhook sweep and the ledger's settling, as the background timers would run them. */
-  sweep(): Promise<{ swept: number; settled: number }>;
+  /**
+   * The webhook sweep and the ledger's settling (of records left unsettled longer than
+   * `settleOlderThanMs`), as the background timers would run them.
+   */
+  sweep(settleOlderThanMs?: number): Promise<{ swept: number; settled: number }>;
   kill(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -94,29 +104,39 @@ export async function startAppProcess(env: Record<string, string>): Promise<AppP
         resolve(m);
       }
     };
-    const onExit = (code: number | null) => reject(new Error(`an app process exited with ${code} while starting`));
+    const onExit = (code: number | null) =>
+      reject(new Error(`an app process exited with ${code} while starting`));
     child.on('message', onMessage);
     child.once('exit', onExit);
   });
   let nextId = 1;
-  const gone = () => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : once(child, 'exit').then(() => undefined));
+  const gone = () =>
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : once(child, 'exit').then(() => undefined);
   const app: AppProcess = {
     origin: `http://127.0.0.1:${ready.port}`,
     pid: ready.pid,
     child,
     alive: true,
     inFlight: 0,
-    sweep() {
+    sweep(settleOlderThanMs = 0) {
       const id = nextId++;
       return new Promise((resolve, reject) => {
+        const onExit = () => {
+          child.off('message', onMessage);
+          reject(new Error('the app process exited during a sweep'));
+        };
         const onMessage = (m: AppProcessMessage) => {
           if (!('id' in m) || m.id !== id) return;
           child.off('message', onMessage);
+          child.off('exit', onExit);
           if ('error' in m) reject(new Error(m.error));
           else resolve({ swept: m.swept, settled: m.settled });
         };
         child.on('message', onMessage);
-        child.send({ sweep: true, id });
+        child.once('exit', onExit);
+        child.send({ sweep: true, id, settleOlderThanMs });
       });
     },
     async kill() {

@@ -44,7 +44,10 @@ export async function provisionPayPal(
   payments: PlannedPayment[],
 ): Promise<{ planIds: Map<string, string>; orderIds: Map<string, string> }> {
   const bearer = await token(baseUrl);
-  const product = await post(baseUrl, bearer, '/v1/catalogs/products', { name: 'Monthly support', type: 'SERVICE' });
+  const product = await post(baseUrl, bearer, '/v1/catalogs/products', {
+    name: 'Monthly support',
+    type: 'SERVICE',
+  });
   const planIds = new Map<string, string>();
   for (const plan of plans) {
     const created = await post(baseUrl, bearer, '/v1/billing/plans', {
@@ -56,7 +59,9 @@ export async function provisionPayPal(
           sequence: 1,
           total_cycles: 0,
           frequency: { interval_unit: 'MONTH', interval_count: 1 },
-          pricing_scheme: { fixed_price: { currency_code: plan.currency, value: decimal(plan.amountMinor, plan.currency) } },
+          pricing_scheme: {
+            fixed_price: { currency_code: plan.currency, value: decimal(plan.amountMinor, plan.currency) },
+          },
         },
       ],
     });

@@ -86,6 +86,8 @@ export interface ScenarioEvent {
   eventId: string;
   type: string;
   body: string;
+  /** When the provider sent it first: the order deliveries roughly follow. */
+  at: Date;
   /** A type the app stores and ignores. */
   noise: boolean;
 }
@@ -209,13 +211,25 @@ export function planScenario(options: ScenarioOptions): Scenario {
     const after = (from: Date) => moment(from.getTime() + HOUR_MS, now - HOUR_MS);
     const r = random();
     if (r < 0.12) {
-      p.refunds.push({ id: refundId(provider), amountMinor: Math.max(1, Math.floor(p.amountMinor * (0.1 + random() * 0.5))), at: after(p.at) });
+      p.refunds.push({
+        id: refundId(provider),
+        amountMinor: Math.max(1, Math.floor(p.amountMinor * (0.1 + random() * 0.5))),
+        at: after(p.at),
+      });
     } else if (r < 0.2) {
       p.refunds.push({ id: refundId(provider), amountMinor: p.amountMinor, at: after(p.at) });
     } else if (provider === 'paypal' && r < 0.24) {
       p.refunds.push(
-        { id: refundId(provider), amountMinor: Math.max(1, Math.floor(p.amountMinor * 0.2)), at: after(p.at) },
-        { id: refundId(provider), amountMinor: Math.max(1, Math.floor(p.amountMinor * 0.3)), at: after(p.at) },
+        {
+          id: refundId(provider),
+          amountMinor: Math.max(1, Math.floor(p.amountMinor * 0.2)),
+          at: after(p.at),
+        },
+        {
+          id: refundId(provider),
+          amountMinor: Math.max(1, Math.floor(p.amountMinor * 0.3)),
+          at: after(p.at),
+        },
       );
     } else if (provider === 'paypal' && r < 0.27 && p.amountMinor >= 10) {
       // Two refunds of 60 % each: the second is capped at what is left. Both fall on one day in
@@ -223,9 +237,13 @@ export function planScenario(options: ScenarioOptions): Scenario {
       const day = Math.floor(between(p.at.getTime() + DAY_MS, now - DAY_MS) / DAY_MS) * DAY_MS;
       const first = moment(day + 12 * HOUR_MS, day + 13 * HOUR_MS);
       const second = moment(day + 14 * HOUR_MS, day + 15 * HOUR_MS);
-      if (!sameDayEverywhere(first, second) || first <= p.at) throw new Error('the reporting zones changed: re-plan the capped refunds');
+      if (!sameDayEverywhere(first, second) || first <= p.at)
+        throw new Error('the reporting zones changed: re-plan the capped refunds');
       const sixty = Math.ceil(p.amountMinor * 0.6);
-      p.refunds.push({ id: refundId(provider), amountMinor: sixty, at: first }, { id: refundId(provider), amountMinor: sixty, at: second });
+      p.refunds.push(
+        { id: refundId(provider), amountMinor: sixty, at: first },
+        { id: refundId(provider), amountMinor: sixty, at: second },
+      );
       p.capped = true;
     }
     const refunded = p.capped ? p.amountMinor : p.refunds.reduce((s, x) => s + x.amountMinor, 0);
@@ -308,7 +326,8 @@ export function planScenario(options: ScenarioOptions): Scenario {
       const who = pick(emails);
       const plan = provider === 'paypal' ? pick(paypalPlans) : undefined;
       const currency = plan?.currency ?? currencyOf();
-      const amountMinor = plan?.amountMinor ?? (currency === 'JPY' ? between(500, 3_000) : between(300, 5_000));
+      const amountMinor =
+        plan?.amountMinor ?? (currency === 'JPY' ? between(500, 3_000) : between(300, 5_000));
       const startedAt = moment(now - 20 * DAY_MS, now - 10 * DAY_MS);
       const sub: PlannedSubscription = {
         provider,
@@ -356,7 +375,10 @@ export function planScenario(options: ScenarioOptions): Scenario {
         payments.push(p);
       }
       if (chance(0.4)) {
-        const cancelledAt = moment(at.getTime() + HOUR_MS, Math.min(at.getTime() + 3 * DAY_MS, now - HOUR_MS));
+        const cancelledAt = moment(
+          at.getTime() + HOUR_MS,
+          Math.min(at.getTime() + 3 * DAY_MS, now - HOUR_MS),
+        );
         sub.cancelledAt = cancelledAt;
         if (provider === 'paypal') {
           sub.reportsLastPayment = chance(0.5);
@@ -398,7 +420,13 @@ function stripeEnvelope(type: string, object: Record<string, unknown>, created: 
   };
 }
 
-function paypalEnvelope(type: string, resourceType: string, resource: Record<string, unknown>, created: Date, id = `WH-${upper(8)}-${upper(17)}`) {
+function paypalEnvelope(
+  type: string,
+  resourceType: string,
+  resource: Record<string, unknown>,
+  created: Date,
+  id = `WH-${upper(8)}-${upper(17)}`,
+) {
   return {
     id,
     event_version: '1.0',
@@ -431,10 +459,27 @@ function buildEvents(
   random: () => number,
 ): ScenarioEvent[] {
   const events: ScenarioEvent[] = [];
-  const add = (provider: ProviderId, envelope: { id: string }, type: string, noise = false) =>
-    events.push({ provider, eventId: envelope.id, type, body: serialise(provider, envelope), noise });
+  const sentAt = (envelope: { created?: number; create_time?: string }) =>
+    envelope.created !== undefined ? new Date(envelope.created * 1000) : new Date(envelope.create_time!);
+  const add = (
+    provider: ProviderId,
+    envelope: { id: string; created?: number; create_time?: string },
+    type: string,
+    noise = false,
+  ) =>
+    events.push({
+      provider,
+      eventId: envelope.id,
+      type,
+      body: serialise(provider, envelope),
+      at: sentAt(envelope),
+      noise,
+    });
   const lower = (c: Currency) => c.toLowerCase();
-  const v2 = (amountMinor: number, currency: Currency) => ({ currency_code: currency, value: decimal(amountMinor, currency) });
+  const v2 = (amountMinor: number, currency: Currency) => ({
+    currency_code: currency,
+    value: decimal(amountMinor, currency),
+  });
   const subById = new Map(subscriptions.map((s) => [s.id, s]));
 
   for (const p of payments) {
@@ -496,7 +541,14 @@ function buildEvents(
           dispute(
             d.outcome,
             d.outcome === 'lost'
-              ? [{ id: `txn_${hex(20)}`, amount: -d.amountMinor, fee: d.feeMinor, currency: lower(p.currency) }]
+              ? [
+                  {
+                    id: `txn_${hex(20)}`,
+                    amount: -d.amountMinor,
+                    fee: d.feeMinor,
+                    currency: lower(p.currency),
+                  },
+                ]
               : [],
           ),
           d.decidedAt,
@@ -548,12 +600,21 @@ function buildEvents(
         p.at,
       );
       add('paypal', capture, capture.event_type);
-      const up = [{ rel: 'up', method: 'GET', href: `https://api-m.paypal.com/v2/payments/captures/${p.paymentId}` }];
+      const up = [
+        { rel: 'up', method: 'GET', href: `https://api-m.paypal.com/v2/payments/captures/${p.paymentId}` },
+      ];
       for (const r of p.refunds) {
         const refund = paypalEnvelope(
           'PAYMENT.CAPTURE.REFUNDED',
           'refund',
-          { id: r.id, status: 'COMPLETED', amount: v2(r.amountMinor, p.currency), create_time: iso(r.at), update_time: iso(r.at), links: up },
+          {
+            id: r.id,
+            status: 'COMPLETED',
+            amount: v2(r.amountMinor, p.currency),
+            create_time: iso(r.at),
+            update_time: iso(r.at),
+            links: up,
+          },
           r.at,
         );
         add('paypal', refund, refund.event_type);
@@ -563,7 +624,14 @@ function buildEvents(
           const reversal = paypalEnvelope(
             'PAYMENT.CAPTURE.REVERSED',
             'refund',
-            { id: upper(17), status: 'COMPLETED', amount: v2(-d.amountMinor, p.currency), create_time: iso(d.decidedAt), update_time: iso(d.decidedAt), links: up },
+            {
+              id: upper(17),
+              status: 'COMPLETED',
+              amount: v2(-d.amountMinor, p.currency),
+              create_time: iso(d.decidedAt),
+              update_time: iso(d.decidedAt),
+              links: up,
+            },
             d.decidedAt,
           );
           add('paypal', reversal, reversal.event_type);
@@ -579,11 +647,20 @@ function buildEvents(
           disputed_transactions: [{ seller_transaction_id: p.paymentId }],
           ...(outcome ? { dispute_outcome: { outcome_code: outcome } } : {}),
         });
-        const opened = paypalEnvelope('CUSTOMER.DISPUTE.CREATED', 'dispute', dispute('OPEN', d.openedAt), d.openedAt);
+        const opened = paypalEnvelope(
+          'CUSTOMER.DISPUTE.CREATED',
+          'dispute',
+          dispute('OPEN', d.openedAt),
+          d.openedAt,
+        );
         const resolved = paypalEnvelope(
           'CUSTOMER.DISPUTE.RESOLVED',
           'dispute',
-          dispute('RESOLVED', d.decidedAt, d.outcome === 'lost' ? 'RESOLVED_BUYER_FAVOUR' : 'RESOLVED_SELLER_FAVOUR'),
+          dispute(
+            'RESOLVED',
+            d.decidedAt,
+            d.outcome === 'lost' ? 'RESOLVED_BUYER_FAVOUR' : 'RESOLVED_SELLER_FAVOUR',
+          ),
           d.decidedAt,
         );
         add('paypal', opened, opened.event_type);
@@ -609,7 +686,14 @@ function buildEvents(
         const refund = paypalEnvelope(
           'PAYMENT.SALE.REFUNDED',
           'sale',
-          { id: r.id, state: 'completed', amount: { total: decimal(r.amountMinor, p.currency), currency: p.currency }, sale_id: p.paymentId, billing_agreement_id: p.subscriptionId, create_time: iso(r.at) },
+          {
+            id: r.id,
+            state: 'completed',
+            amount: { total: decimal(r.amountMinor, p.currency), currency: p.currency },
+            sale_id: p.paymentId,
+            billing_agreement_id: p.subscriptionId,
+            create_time: iso(r.at),
+          },
           r.at,
         );
         add('paypal', refund, refund.event_type);
@@ -626,7 +710,12 @@ function buildEvents(
             id: `si_${hex(14)}`,
             quantity: 1,
             current_period_end: unix(new Date(s.startedAt.getTime() + 30 * DAY_MS)),
-            price: { id: `price_${hex(14)}`, currency: lower(s.currency), unit_amount: s.amountMinor, recurring: { interval: 'month', interval_count: 1 } },
+            price: {
+              id: `price_${hex(14)}`,
+              currency: lower(s.currency),
+              unit_amount: s.amountMinor,
+              recurring: { interval: 'month', interval_count: 1 },
+            },
           },
         ],
       };
@@ -662,7 +751,11 @@ function buildEvents(
         },
         s.startedAt,
       );
-      const created = stripeEnvelope('customer.subscription.created', subscription('active', {}), s.startedAt);
+      const created = stripeEnvelope(
+        'customer.subscription.created',
+        subscription('active', {}),
+        s.startedAt,
+      );
       add('stripe', session, session.type);
       add('stripe', created, created.type);
       if (s.cancelledAt) {
@@ -677,7 +770,11 @@ function buildEvents(
       const planId = ids.planIds.get(s.paypalPlanKey!);
       if (!planId) throw new Error(`no simulator plan for ${s.paypalPlanKey}`);
       const [given, surname] = s.name.split(' ');
-      const subscriber = { email_address: s.email, payer_id: upper(13), name: { given_name: given, surname } };
+      const subscriber = {
+        email_address: s.email,
+        payer_id: upper(13),
+        name: { given_name: given, surname },
+      };
       const sales = payments.filter((p) => p.subscriptionId === s.id);
       const last = sales.at(-1)!;
       const activated = paypalEnvelope(
@@ -690,7 +787,10 @@ function buildEvents(
           subscriber,
           create_time: iso(s.startedAt),
           status_update_time: iso(s.startedAt),
-          billing_info: { next_billing_time: iso(addMonths(s.startedAt, 1)), last_payment: { amount: v2(s.amountMinor, s.currency), time: iso(s.startedAt) } },
+          billing_info: {
+            next_billing_time: iso(addMonths(s.startedAt, 1)),
+            last_payment: { amount: v2(s.amountMinor, s.currency), time: iso(s.startedAt) },
+          },
         },
         s.startedAt,
       );
@@ -706,7 +806,13 @@ function buildEvents(
             subscriber,
             create_time: iso(s.startedAt),
             status_update_time: iso(s.cancelledAt),
-            ...(s.reportsLastPayment ? { billing_info: { last_payment: { amount: v2(s.amountMinor, s.currency), time: iso(last.at) } } } : {}),
+            ...(s.reportsLastPayment
+              ? {
+                  billing_info: {
+                    last_payment: { amount: v2(s.amountMinor, s.currency), time: iso(last.at) },
+                  },
+                }
+              : {}),
           },
           s.cancelledAt,
         );
@@ -720,10 +826,19 @@ function buildEvents(
   for (let i = 0; i < noise; i++) {
     const at = new Date(options.now.getTime() - Math.floor(random() * 20 * DAY_MS));
     if (random() < 0.5) {
-      const e = stripeEnvelope('customer.updated', { id: `cus_${hex(14)}`, object: 'customer', email: `noise${i}@example.com` }, at);
+      const e = stripeEnvelope(
+        'customer.updated',
+        { id: `cus_${hex(14)}`, object: 'customer', email: `noise${i}@example.com` },
+        at,
+      );
       add('stripe', e, e.type, true);
     } else {
-      const e = paypalEnvelope('CATALOG.PRODUCT.UPDATED', 'product', { id: `PROD-${upper(17)}`, name: 'Support' }, at);
+      const e = paypalEnvelope(
+        'CATALOG.PRODUCT.UPDATED',
+        'product',
+        { id: `PROD-${upper(17)}`, name: 'Support' },
+        at,
+      );
       add('paypal', e, e.event_type, true);
     }
   }
@@ -731,22 +846,35 @@ function buildEvents(
 }
 
 /**
- * Originals, exact duplicates (the same event id again) and re-sends under new ids, shuffled, so
- * that `total` deliveries are made in all.
+ * Originals, exact duplicates (the same event id again) and re-sends under new ids, so that `total`
+ * deliveries are made in all, shuffled as providers deliver: roughly in the order the events
+ * happened, each original up to `window` places from its turn, and one in fifty anywhere at all
+ * (a delivery that failed on the provider's side for hours); duplicates and re-sends anywhere. So
+ * refunds, disputes and cancellations arrive before their payment or subscription, near it and
+ * far from it, without most of the run being spent on deliveries that can only wait.
  */
 export function deliveryPlan(events: ScenarioEvent[], total: number, seed: number): Delivery[] {
   const random = prng(seed ^ 0x5bd1e995);
   const extras = total - events.length;
   if (extras < 0) throw new Error(`the scenario has ${events.length} events, more than ${total} deliveries`);
-  const deliveries: Delivery[] = events.map((event) => ({ event, kind: 'original' }));
+  const window = Math.max(10, Math.round(total * 0.02));
+  const anywhere = () => random() * total;
+  const inTimeOrder = [...events].sort((a, b) => a.at.getTime() - b.at.getTime());
+  const placed: Array<{ delivery: Delivery; at: number }> = inTimeOrder.map((event, i) => {
+    const turn = (i / inTimeOrder.length) * total;
+    return {
+      delivery: { event, kind: 'original' },
+      at: random() < 0.02 ? anywhere() : turn + (random() * 2 - 1) * window,
+    };
+  });
   const resends = Math.round(extras / 3);
   for (let i = 0; i < extras; i++) {
     const source = events[Math.floor(random() * events.length)]!;
-    deliveries.push(i < resends ? { event: resend(source), kind: 'resend' } : { event: source, kind: 'duplicate' });
+    placed.push({
+      delivery:
+        i < resends ? { event: resend(source), kind: 'resend' } : { event: source, kind: 'duplicate' },
+      at: anywhere(),
+    });
   }
-  for (let i = deliveries.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [deliveries[i], deliveries[j]] = [deliveries[j]!, deliveries[i]!];
-  }
-  return deliveries;
+  return placed.sort((a, b) => a.at - b.at).map((p) => p.delivery);
 }
