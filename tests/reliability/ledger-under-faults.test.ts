@@ -1,12 +1,15 @@
 /**
  * Ten thousand signed webhook deliveries from Stripe and PayPal (payments, renewals, refunds,
- * disputes, subscriptions; 30 % duplicates and re-sends under new event ids; shuffled) across two
- * app processes that share one store over the wire. Midway the store is killed with SIGKILL and
- * started again on its data directory, and later one app process is killed with SIGKILL while it
- * is working on events. Deliveries that fail are delivered again, as providers do. The end state
- * must be exactly the ledger the test computes from what it sent (./ledger/model.ts).
+ * disputes, subscriptions; 30 % duplicates and re-sends under new event ids; shuffled, see
+ * deliveryPlan in ./ledger/scenario.ts) across two app processes that share one store over the
+ * wire. A fifth of the way in the store is killed with SIGKILL and started again on its data
+ * directory, and later one app process is killed with SIGKILL while it is working on events.
+ * Deliveries that fail are delivered again, as providers do, and each process's sweep runs as its
+ * timer would. The end state must be exactly the ledger the test computes from what it sent
+ * (./ledger/model.ts). The figures of the run are printed at the end ("reliability figures").
  *
- * RELIABILITY_SEED repeats a run's scenario; RELIABILITY_DELIVERIES changes its size.
+ * RELIABILITY_SEED repeats a run's scenario; RELIABILITY_DELIVERIES changes its size;
+ * RELIABILITY_KEEP_DATA=1 keeps the store's data directory to look into after a failure.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
