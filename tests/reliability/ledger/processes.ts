@@ -85,7 +85,7 @@ export interface AppProcess {
    * The webhook sweep and the ledger's settling (of records left unsettled longer than
    * `settleOlderThanMs`), as the background timers would run them.
    */
-  sweep(settleOlderThanMs?: number): Promise<{ swept: number; settled: number }>;
+  sweep(settleOlderThanMs?: number, failedNow?: boolean): Promise<{ swept: number; settled: number }>;
   kill(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -120,7 +120,7 @@ export async function startAppProcess(env: Record<string, string>): Promise<AppP
     child,
     alive: true,
     inFlight: 0,
-    sweep(settleOlderThanMs = 0) {
+    sweep(settleOlderThanMs = 0, failedNow = false) {
       const id = nextId++;
       return new Promise((resolve, reject) => {
         const onExit = () => {
@@ -136,7 +136,7 @@ export async function startAppProcess(env: Record<string, string>): Promise<AppP
         };
         child.on('message', onMessage);
         child.once('exit', onExit);
-        child.send({ sweep: true, id, settleOlderThanMs });
+        child.send({ sweep: true, id, settleOlderThanMs, failedNow });
       });
     },
     async kill() {
