@@ -210,39 +210,50 @@ export function createLedger(deps: LedgerDeps): Ledger {
   /**
    * A newly credited payment may be the supporter's earliest: then it, and no other, counts them
    * as a new supporter in its day's rollup. Claims that place (guarded on the first payment read)
-   * and says whether this payment holds it, and which payment it took it from.
+   * and says whether this payment holds it, and which payments held it before and may still have
+   * their count to move away (every one of them, not only the last: the process that displaced
+   * one may have died before moving its count, and a still earlier payment displaced it in turn).
    */
   async function claimNewSupporter(
     supporterId: string,
     entry: { key: string; at: Date },
     known?: { firstPayment: SupporterRecord['firstPayment'] },
-  ): Promise<{ isFirst: boolean; previousKey?: string }> {
+  ): Promise<{ isFirst: boolean; displaced: string[] }> {
     let seen = known;
     return retryOnConflict('first payment of a supporter', async () => {
       const first = (seen ?? { firstPayment: (await repo.findSupporter(supporterId))?.firstPayment })
         .firstPayment;
       seen = undefined;
       if (first && first.key !== entry.key && first.at.getTime() <= entry.at.getTime())
-        return { isFirst: false };
-      if (first?.key === entry.key)
-        return { isFirst: true, ...(first.previousKey ? { previousKey: first.previousKey } : {}) };
-      if (!(await repo.claimFirstPayment(supporterId, entry, first))) return CONFLICT;
-      return { isFirst: true, ...(first ? { previousKey: first.key } : {}) };
+        return { isFirst: false, displaced: first.displaced ?? [] };
+      if (first?.key === entry.key) return { isFirst: true, displaced: first.displaced ?? [] };
+      const claimed = await repo.claimFirstPayment(supporterId, entry, first);
+      if (!claimed) return CONFLICT;
+      return { isFirst: true, displaced: claimed.displaced ?? [] };
     });
   }
 
-  /** The new-supporter count leaves a payment that turned out not to be the first: net zero there. */
+  /**
+   * The new-supporter count leaves a payment that turned out not to be the first: net zero there.
+   * Its bucket is read from the payment itself, not from its ledger entry: that entry is written
+   * last, so it may not exist yet (the payment is being settled by another process right now, or
+   * its process died before writing it), and the count must move all the same. Once moved, the
+   * supporter forgets it; until then whoever settles one of their payments moves it (by marks,
+   * so a second mover changes nothing).
+   */
   async function moveNewSupporterCountFrom(supporterId: string, previousKey: string): Promise<void> {
-    const previous = await repo.findEntry(previousKey);
+    const [, provider, ...rest] = previousKey.split(':');
+    const previous = provider ? await repo.findDonation(provider as ProviderId, rest.join(':')) : null;
     if (!previous) return;
     // Counted (if its own count never landed) and taken back, each once by mark.
-    await incrementEverywhere(previous.occurredAt, previous, [`new:${supporterId}:${previous.key}`], {
+    await incrementEverywhere(previous.occurredAt, previous, [`new:${supporterId}:${previousKey}`], {
       newSupporters: 1,
     });
-    await incrementEverywhere(previous.occurredAt, previous, [`unnew:${supporterId}:${previous.key}`], {
+    await incrementEverywhere(previous.occurredAt, previous, [`unnew:${supporterId}:${previousKey}`], {
       newSupporters: -1,
     });
-    await repo.setEntry(previous.key, { newSupporter: false });
+    await repo.setEntry(previousKey, { newSupporter: false });
+    await repo.forgetDisplacedFirstPayment(supporterId, previousKey);
   }
 
   /**
@@ -254,7 +265,7 @@ export function createLedger(deps: LedgerDeps): Ledger {
     const bucket = { currency: donation.currency, provider: donation.provider, planId: donation.planId };
     const supporterId = donation.supporterId;
     const isPayment = movement.type === 'payment';
-    let claim: { isFirst: boolean; previousKey?: string } = { isFirst: false };
+    let claim: { isFirst: boolean; displaced: string[] } = { isFirst: false, displaced: [] };
     if (supporterId) {
       const after = await repo.creditSupporterOnce(supporterId, movement.key, {
         currency: donation.currency,
@@ -274,19 +285,21 @@ export function createLedger(deps: LedgerDeps): Ledger {
       amountMinor: movement.amountMinor,
       feeMinor: movement.feeMinor,
     });
-    // Usually one write per zone: the movement and, for a supporter's first payment, the count.
-    const applied = await incrementEverywhere(
-      movement.at,
-      bucket,
-      claim.isFirst ? [movement.key, newMark] : [movement.key],
-      claim.isFirst ? { ...increment, newSupporters: 1 } : increment,
+    // Usually one write per zone: the movement and, for a supporter's first payment, the count,
+    // each once by its own mark. The movement may have been counted before its supporter was
+    // known; the count may have been moved away already by an earlier payment that arrived
+    // meanwhile (it counts and takes back this one's count, by the same mark).
+    await Promise.all(
+      bucketsOf(movement.at, bucket).map((b) =>
+        repo.incrementRollupParts(b, [
+          { mark: movement.key, inc: increment },
+          ...(claim.isFirst ? [{ mark: newMark, inc: { newSupporters: 1 } }] : []),
+        ]),
+      ),
     );
-    // The movement was counted before its supporter was known: the count goes on its own.
-    if (claim.isFirst && applied.some((a) => a === 'already')) {
-      await incrementEverywhere(movement.at, bucket, [newMark], { newSupporters: 1 });
-    }
-    if (supporterId && claim.previousKey && claim.previousKey !== movement.key) {
-      await moveNewSupporterCountFrom(supporterId, claim.previousKey);
+    if (supporterId) {
+      for (const key of claim.displaced)
+        if (key !== movement.key) await moveNewSupporterCountFrom(supporterId, key);
     }
     await repo.recordEntry(
       {
@@ -309,9 +322,17 @@ export function createLedger(deps: LedgerDeps): Ledger {
       {
         'effects.rollup': true,
         ...(supporterId ? { supporterId, 'effects.supporter': true as const } : {}),
-        ...(claim.isFirst ? { newSupporter: true } : {}),
+        // Said either way: a retry after a crash may find an entry marked while this payment
+        // still held the first place, which it has lost since.
+        ...(supporterId && isPayment ? { newSupporter: claim.isFirst } : {}),
       },
     );
+    // An earlier payment may have taken the first place while this one was being settled, and
+    // found no entry to unmark yet: the entry is marked by what the supporter says now.
+    if (claim.isFirst && supporterId) {
+      const first = (await repo.findSupporter(supporterId))?.firstPayment;
+      if (first && first.key !== movement.key) await repo.setEntry(movement.key, { newSupporter: false });
+    }
     return !!supporterId && isPayment;
   }
 

@@ -14,7 +14,8 @@ export const supporterSchema = new Schema(
     firstSupportedAt: { type: Date },
     lastSupportedAt: { type: Date },
     /** The ledger entry of the supporter's earliest payment: the one that counts them as new. */
-    firstPayment: { key: String, at: Date },
+    /** `displaced`: entries that held the place before, whose count may still have to move away. */
+    firstPayment: { key: String, at: Date, displaced: { type: [String], default: undefined } },
     /** e.g. { USD: 1500 } — minor units per currency, net of refunds and lost disputes. */
     totals: { type: Schema.Types.Mixed, default: {} },
     donationCount: { type: Number, default: 0 },

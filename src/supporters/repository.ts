@@ -34,7 +34,11 @@ export interface SupporterRecord {
   donationCount: number;
   firstSupportedAt?: Date;
   lastSupportedAt?: Date;
-  firstPayment?: { key: string; at: Date; previousKey?: string; previousAt?: Date };
+  /**
+   * The entry of the earliest payment, which counts the supporter as new; `displaced` lists the
+   * entries that held that place before and whose count may not have been moved away yet.
+   */
+  firstPayment?: { key: string; at: Date; displaced?: string[] };
   providerCustomerIds: Partial<Record<ProviderId, string>>;
   linksValidFrom?: Date;
   erasedAt?: Date;
@@ -434,21 +438,25 @@ export function createLedgerRepository(connection: Connection) {
       supporterId: string,
       entry: { key: string; at: Date },
       seen: SupporterRecord['firstPayment'],
-    ): Promise<boolean> {
+    ): Promise<SupporterRecord['firstPayment'] | null> {
+      // A first payment is only ever replaced by an earlier one, so its key never comes back and
+      // guarding on the key alone guards the whole value read (its `displaced` list too).
       const guard = seen ? { 'firstPayment.key': seen.key } : { 'firstPayment.key': { $exists: false } };
+      const displaced = seen ? [...new Set([...(seen.displaced ?? []), seen.key])] : [];
+      const firstPayment = { key: entry.key, at: entry.at, ...(displaced.length ? { displaced } : {}) };
       const result = await raw.supporters.updateOne(
         { _id: oid(supporterId), ...guard },
-        upd({
-          $set: {
-            firstPayment: {
-              key: entry.key,
-              at: entry.at,
-              ...(seen ? { previousKey: seen.key, previousAt: seen.at } : {}),
-            },
-          },
-        }),
+        upd({ $set: { firstPayment } }),
       );
-      return result.modifiedCount === 1;
+      return result.modifiedCount === 1 ? firstPayment : null;
+    },
+
+    /** A displaced first payment's count has been moved away: nobody needs to move it again. */
+    async forgetDisplacedFirstPayment(supporterId: string, key: string): Promise<void> {
+      await raw.supporters.updateOne(
+        { _id: oid(supporterId) },
+        upd({ $pull: { 'firstPayment.displaced': key } }),
+      );
     },
 
     // ----- donations --------------------------------------------------------------------------
@@ -863,6 +871,38 @@ export function createLedgerRepository(connection: Connection) {
       const counted = await raw.rollups.countDocuments({ ...bucket, marks: mark }, { limit: 1 });
       if (counted === 0) throw new Error(`rollup ${bucket.zone} ${bucket.day} kept refusing ${mark}`);
       return 'already';
+    },
+
+    /**
+     * Several marked increments of one bucket, each applied at most once by its own mark: in one
+     * atomic update while none of the marks is there yet (the usual case), else part by part. A
+     * rider that travelled with another change is never counted again because that change had not
+     * landed yet (a new-supporter count that a later claim already moved away, say).
+     */
+    async incrementRollupParts(
+      bucket: RollupBucket,
+      parts: Array<{ mark: string; inc: Record<string, number> }>,
+    ): Promise<Array<'applied' | 'already'>> {
+      if (parts.length === 1)
+        return [await this.incrementRollupOnce(bucket, [parts[0]!.mark], parts[0]!.inc)];
+      await indexes();
+      const marks = parts.map((p) => p.mark);
+      const changes: Record<string, number> = {};
+      for (const part of parts)
+        for (const [field, by] of Object.entries(part.inc))
+          if (by !== 0) changes[field] = (changes[field] ?? 0) + by;
+      const filter = { ...bucket, marks: { $nin: marks } };
+      const update = upd({ $inc: changes, $push: { marks: { $each: marks } } });
+      try {
+        const result = await raw.rollups.updateOne(filter, update, { upsert: true });
+        if (result.modifiedCount === 1 || result.upsertedCount === 1) return parts.map(() => 'applied');
+      } catch (err) {
+        // The bucket exists and holds one of the marks (or another process created it meanwhile).
+        if (!isDuplicateKey(err)) throw err;
+      }
+      const out: Array<'applied' | 'already'> = [];
+      for (const part of parts) out.push(await this.incrementRollupOnce(bucket, [part.mark], part.inc));
+      return out;
     },
 
     // ----- reporting reads (reports and the nightly check read the ledger through these) --------
