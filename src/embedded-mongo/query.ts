@@ -184,12 +184,47 @@ export function sortDocs(docs: Doc[], sort: Doc | undefined): Doc[] {
 
 export function project(docs: Doc[], projection: Doc | undefined, filter?: Doc): Doc[] {
   if (!projection || Object.keys(projection).length === 0) return docs;
+  const simple = simpleProjection(projection);
+  if (simple) return docs.map(simple);
   const positional = Object.keys(projection).some((k) => k.endsWith('.$'));
   try {
     return new Query(positional && filter ? filter : {}, queryOptions).find(docs, projection).all() as Doc[];
   } catch (err) {
     throw new MongoCommandError(2, err instanceof Error ? err.message : String(err));
   }
+}
+
+/**
+ * Top-level fields only, each 1/true or 0/false: picked or dropped field by field, in the stored
+ * document's order as mongod returns them, without the deep copy a general projection makes (a
+ * rollup's long `marks` array excluded on every report read, say). Anything else goes to mingo.
+ */
+function simpleProjection(projection: Doc): ((doc: Doc) => Doc) | null {
+  const included = new Set<string>();
+  const excluded = new Set<string>();
+  for (const [field, value] of Object.entries(projection)) {
+    if (field.includes('.') || field.startsWith('$')) return null;
+    if (value === 1 || value === true) included.add(field);
+    else if (value === 0 || value === false) excluded.add(field);
+    else return null;
+  }
+  if (included.size > 0) {
+    // An inclusion may only exclude _id besides; mongod refuses other mixes, and so does mingo.
+    if ([...excluded].some((field) => field !== '_id')) return null;
+    const withId = !excluded.has('_id');
+    return (doc) => {
+      const out: Doc = {};
+      for (const field of Object.keys(doc)) {
+        if (included.has(field) || (withId && field === '_id')) out[field] = doc[field];
+      }
+      return out;
+    };
+  }
+  return (doc) => {
+    const out: Doc = {};
+    for (const field of Object.keys(doc)) if (!excluded.has(field)) out[field] = doc[field];
+    return out;
+  };
 }
 
 export function runPipeline(
