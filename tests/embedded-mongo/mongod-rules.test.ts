@@ -478,3 +478,30 @@ if (!againstRealServer) {
     });
   });
 }
+
+describe('find projections', () => {
+  it('keeps the stored field order, includes _id unless excluded, and refuses mixing inclusion and exclusion', async () => {
+    const coll = db.collection('projections');
+    await coll.insertOne({ _id: 1 as never, b: 2, a: 1, marks: ['x', 'y'], c: { d: 1 } });
+    assert.deepEqual(await coll.findOne({ _id: 1 as never }, { projection: { marks: 0 } }), {
+      _id: 1,
+      b: 2,
+      a: 1,
+      c: { d: 1 },
+    });
+    assert.deepEqual(await coll.findOne({ _id: 1 as never }, { projection: { a: 1, b: true } }), {
+      _id: 1,
+      b: 2,
+      a: 1,
+    });
+    assert.deepEqual(await coll.findOne({ _id: 1 as never }, { projection: { a: 1, _id: 0 } }), { a: 1 });
+    assert.deepEqual(
+      await coll.findOne({ _id: 1 as never }, { projection: { _id: 0, marks: false, c: 0 } }),
+      {
+        b: 2,
+        a: 1,
+      },
+    );
+    await assert.rejects(coll.findOne({ _id: 1 as never }, { projection: { a: 1, b: 0 } }), MongoServerError);
+  });
+});
