@@ -29,6 +29,7 @@ import autocannon from 'autocannon';
 import type { SimulatorSecrets } from '../src/payments/index.js';
 import { paypalSign, paypalSignedMessage, stripeSignatureHeader } from '../src/simulator/signing.js';
 import { publish, type Figure } from './figures.js';
+import { stripeBenchEvent } from './stripe-events.js';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 60);
 const WARM_SECONDS = Number(process.env.LOAD_WARM_SECONDS ?? 4);
@@ -290,35 +291,17 @@ function stripeDelivery(i: number, secret: string): Delivery {
   const now = Math.floor(Date.now() / 1000);
   const id = randomUUID().replace(/-/g, '');
   const payment = i % 2 === 0;
-  const object = payment
-    ? {
-        id: `cs_load_${id}`,
-        object: 'checkout.session',
-        mode: 'payment',
-        status: 'complete',
-        payment_status: 'paid',
-        amount_total: 500 + (i % 20) * 100,
-        currency: 'usd',
-        payment_intent: `pi_load_${id}`,
-        customer: null,
-        customer_details: { email: `reader${i % 300}@example.com`, name: 'Load Reader' },
-        metadata: { planId: 'contributor' },
-        created: now,
-      }
-    : { id: `cus_load_${id}`, object: 'customer', email: `reader${i}@example.com`, metadata: {} };
-  const body = JSON.stringify(
-    {
-      id: `evt_load_${id}`,
-      object: 'event',
-      created: now,
-      type: payment ? 'checkout.session.completed' : 'customer.updated',
-      data: { object },
-      livemode: false,
-      pending_webhooks: 1,
-    },
-    null,
-    2,
-  );
+  const body = stripeBenchEvent({
+    tag: 'load',
+    i,
+    id,
+    payment,
+    now,
+    amountSteps: 20,
+    payers: 300,
+    planId: 'contributor',
+    name: 'Load Reader',
+  });
   return {
     path: '/webhooks/stripe',
     body,

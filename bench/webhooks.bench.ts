@@ -20,6 +20,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import Stripe from 'stripe';
 import { publish, type Figure } from './figures.js';
+import { stripeBenchEvent } from './stripe-events.js';
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
@@ -91,35 +92,17 @@ function deliveries(
   for (let i = 0; i < count; i += 1) {
     const id = randomUUID().replace(/-/g, '');
     const payment = every > 0 && i % every === 0;
-    const object = payment
-      ? {
-          id: `cs_bench_${id}`,
-          object: 'checkout.session',
-          mode: 'payment',
-          status: 'complete',
-          payment_status: 'paid',
-          amount_total: 500 + (i % 50) * 100,
-          currency: 'usd',
-          payment_intent: `pi_bench_${id}`,
-          customer: null,
-          customer_details: { email: `reader${i % 500}@example.com`, name: 'Bench Reader' },
-          metadata: { planId: 'one-off' },
-          created: now,
-        }
-      : { id: `cus_bench_${id}`, object: 'customer', email: `reader${i}@example.com`, metadata: {} };
-    const body = JSON.stringify(
-      {
-        id: `evt_bench_${id}`,
-        object: 'event',
-        created: now,
-        type: payment ? 'checkout.session.completed' : 'customer.updated',
-        data: { object },
-        livemode: false,
-        pending_webhooks: 1,
-      },
-      null,
-      2,
-    );
+    const body = stripeBenchEvent({
+      tag: 'bench',
+      i,
+      id,
+      payment,
+      now,
+      amountSteps: 50,
+      payers: 500,
+      planId: 'one-off',
+      name: 'Bench Reader',
+    });
     out.push({
       body,
       signature: Stripe.webhooks.generateTestHeaderString({ payload: body, secret, timestamp: now }),
